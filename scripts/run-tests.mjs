@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// The whole check, as `npm test` runs it: lint, format, type-check (server and
+// browser builds), build, then the vitest suite. It runs every step even when
+// one fails, and ends with the plain line CI reads: `N passed, N failed`.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+
+const steps = [
+  ['eslint', ['npx', 'eslint', '.']],
+  ['prettier', ['npx', 'prettier', '--check', '.']],
+  ['typecheck', ['npx', 'tsc', '-p', 'tsconfig.json', '--noEmit']],
+  ['typecheck (browser)', ['npx', 'tsc', '-p', 'tsconfig.browser.json']],
+  ['build', ['npx', 'tsc', '-p', 'tsconfig.build.json']],
+];
+
+let stepFailures = 0;
+for (const [name, [cmd, ...args]] of steps) {
+  console.log(`\n▶ ${name}`);
+  const run = spawnSync(cmd, args, { stdio: 'inherit' });
+  if (run.status !== 0) {
+    console.log(`✖ ${name} failed`);
+    stepFailures++;
+  }
+}
+
+mkdirSync('test-results', { recursive: true });
+const report = 'test-results/vitest.json';
+console.log('\n▶ vitest');
+const extra = process.argv.slice(2);
+const vitest = spawnSync(
+  'npx',
+  [
+    'vitest',
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${report}`,
+    ...extra,
+  ],
+  { stdio: 'inherit', env: { ...process.env, AGENTSOCKET_SKIP_BUILD: '1' } },
+);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+if (existsSync(report)) {
+  const results = JSON.parse(readFileSync(report, 'utf8'));
+  passed = results.numPassedTests ?? 0;
+  failed = (results.numFailedTests ?? 0) + (results.numRuntimeErrorTestSuites ?? 0);
+  skipped = (results.numPendingTests ?? 0) + (results.numTodoTests ?? 0);
+  // A file that fails to load has no tests to count; count the file.
+  for (const file of results.testResults ?? []) {
+    if (file.status === 'failed' && (file.assertionResults ?? []).length === 0) failed++;
+  }
+}
+if (vitest.status !== 0 && failed === 0) failed = 1;
+failed += stepFailures;
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,30 @@
+/**
+ * The one error class of the server side: a stable `code` from the protocol's
+ * table (`protocol/error-codes.ts`), its HTTP status, and the field at fault.
+ */
+import { ERROR_CODES, type ErrorBody, type ErrorCode } from './protocol/error-codes.js';
+
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+    /** Seconds, for 429 and 503 answers. */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.status = ERROR_CODES[code].status;
+  }
+
+  toBody(): ErrorBody {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.field !== undefined ? { field: this.field } : {}),
+      },
+    };
+  }
+}

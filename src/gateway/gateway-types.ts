@@ -1,0 +1,100 @@
+/**
+ * The public shape of a running gateway: what the HTTP API, the CLI and a
+ * Node backend call. `gateway.ts` implements it.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { EventInput } from '../protocol/event-input.js';
+import type { JsonValue } from '../protocol/frames.js';
+
+export type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
+
+/** A connection as operators see it (`GET /v1/users/{id}/connections`). */
+export interface ConnectionSnapshot {
+  connectionId: string;
+  userId: string;
+  state: ConnectionState;
+  /** ms since the epoch. */
+  connectedAt: number;
+  remoteAddress: string;
+  userAgent: string | null;
+  /** Highest seq this connection acked. */
+  ackedSeq: number;
+  /** Highest seq written to this connection. */
+  sentSeq: number;
+  /** Bytes queued for the socket and not yet sent. */
+  bufferedBytes: number;
+  /** ms since the epoch of the last frame from the client. */
+  lastSeenAt: number;
+  node: string;
+}
+
+export interface PublishWaitOptions {
+  /**
+   * Wait up to this many ms until a connection of the user received the event
+   * (acked it, if critical). 0 or absent: answer at once. At most 30 000.
+   */
+  waitMs?: number;
+}
+
+export interface PublishResult {
+  seq: number;
+  epoch: string;
+  id: string;
+  /** Connections known to have received (critical: acked) the event when the answer was made. */
+  delivered: number;
+  /** The `id` repeated an earlier publish; nothing was sent again. */
+  duplicate: boolean;
+}
+
+export interface BatchItem extends EventInput {
+  userId: string;
+}
+
+export type BatchResult = PublishResult | { error: { code: string; message: string } };
+
+export interface BroadcastResult {
+  id: string;
+  /** Open connections of this node the frame was written to. */
+  connections: number;
+}
+
+export interface GatewayStats {
+  node: string;
+  connections: number;
+  users: number;
+  events: {
+    published: number;
+    duplicates: number;
+    delivered: number;
+    replayed: number;
+    acked: number;
+    broadcasts: number;
+  };
+  /** Failures by kind (auth refusals, bad frames, slow consumers, broker errors, …). */
+  errors: Record<string, number>;
+}
+
+export interface Readiness {
+  ready: boolean;
+  reasons: string[];
+}
+
+export interface Gateway {
+  readonly nodeId: string;
+  /** Serves the WebSocket endpoint on an existing HTTP server (its `upgrade` event). */
+  attach(server: Server): void;
+  /** For servers that route upgrades themselves. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  publish(userId: string, input: EventInput, options?: PublishWaitOptions): Promise<PublishResult>;
+  /** Validates every item first (a bad one rejects the whole batch); then publishes in order. */
+  publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]>;
+  broadcast(event: string, data?: JsonValue): Promise<BroadcastResult>;
+  connections(userId: string): ConnectionSnapshot[];
+  /** Closes every connection of the user (default 4401: logout, revocation). */
+  disconnectUser(userId: string, code?: number, reason?: string): number;
+  stats(): GatewayStats;
+  readiness(): Readiness;
+  /** Refuses new handshakes (503), closes open connections with 1001, waits for pending publishes. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,158 @@
+/**
+ * Every knob of the gateway, with the defaults of PROTOCOL.md's limits table.
+ * Options are checked once, up front, with exact messages (`resolveOptions`).
+ */
+import type { Logger } from 'pino';
+import type { UserAuthenticator } from '../auth/authenticator.js';
+import type { TicketStore } from '../auth/ticket-store.js';
+import type { Broker } from '../broker/broker.js';
+
+export interface GatewayLimits {
+  /** Open connections per user. Default 20. */
+  maxConnectionsPerUser: number;
+  /**
+   * What a handshake past `maxConnectionsPerUser` gets: `reject` answers 429
+   * (the spec's limits table); `evict-oldest` admits it and closes the user's
+   * oldest connection with 4409. Default `reject`.
+   */
+  userConnectionPolicy: 'reject' | 'evict-oldest';
+  /** Open connections per client IP. Default 1000. */
+  maxConnectionsPerIp: number;
+  /** Open connections of the whole node; past it handshakes get 503. Default 100 000. */
+  maxConnections: number;
+  /** Handshakes per client IP per second (token bucket, burst of the same size). Default 50. */
+  handshakesPerIpPerSecond: number;
+  /** Largest client frame (and message) in bytes; past it close 1009. Default 64 KiB. */
+  maxFrameBytes: number;
+  /** Client frames per connection per second; past the burst close 1008. Default 100. */
+  framesPerSecond: number;
+  /** Burst of client frames. Default 200. */
+  frameBurst: number;
+  /** Malformed frames tolerated per `badFrameWindowMs` before close 1008. Default 10. */
+  maxBadFrames: number;
+  badFrameWindowMs: number;
+  /** Unsent bytes per connection; past it close 4429. Default 4 MiB. */
+  maxBufferedBytes: number;
+  /** Serialized `data` of one event. Default 256 KiB. */
+  maxDataBytes: number;
+  /** HTTP body. Default 1 MiB. */
+  maxBodyBytes: number;
+  /** Events in one batch publish. Default 1000. */
+  maxBatchEvents: number;
+  /** Live events buffered for a connection while its replay is read. Default 10 000. */
+  maxReplayBuffer: number;
+  /** From the first byte of a handshake to the upgrade. Default 10 s. */
+  handshakeTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<GatewayLimits> = {
+  maxConnectionsPerUser: 20,
+  userConnectionPolicy: 'reject',
+  maxConnectionsPerIp: 1000,
+  maxConnections: 100_000,
+  handshakesPerIpPerSecond: 50,
+  maxFrameBytes: 64 * 1024,
+  framesPerSecond: 100,
+  frameBurst: 200,
+  maxBadFrames: 10,
+  badFrameWindowMs: 10_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  maxDataBytes: 256 * 1024,
+  maxBodyBytes: 1024 * 1024,
+  maxBatchEvents: 1000,
+  maxReplayBuffer: 10_000,
+  handshakeTimeoutMs: 10_000,
+};
+
+export interface GatewayOptions {
+  /** Verifies user tokens. Required. */
+  authenticator: UserAuthenticator;
+  /** The engine. Default: a `MemoryBroker` with `historySize` and `historyTtlMs`. */
+  broker?: Broker;
+  /** Single-use tickets. Default: an in-memory store. */
+  tickets?: TicketStore;
+  /** Allowed `Origin` values (exact match, scheme and port included). Default: any. */
+  allowedOrigins?: readonly string[];
+  /** Peers whose `X-Forwarded-For` is believed (exact addresses). Default: none. */
+  trustedProxies?: readonly string[];
+  /** Path of the WebSocket endpoint. Default `/v1/ws`. */
+  path?: string;
+  /** Interval of server `ping` frames. Default 25 000 ms. */
+  heartbeatMs?: number;
+  /** Silence after which a connection is closed with 4408. Default 2 × `heartbeatMs`. */
+  heartbeatTimeoutMs?: number;
+  /** Time a critical event has to be acked before close 4408. Default 10 000 ms. */
+  ackTimeoutMs?: number;
+  /** History per user, for the default memory broker. Default 1000. */
+  historySize?: number;
+  /** History lifetime, for the default memory broker. Default 1 h. */
+  historyTtlMs?: number;
+  /** Grace after a close frame before the socket is destroyed. Default 5 000 ms. */
+  closeTimeoutMs?: number;
+  limits?: Partial<GatewayLimits>;
+  /** Structured logs. Default: silent. */
+  logger?: Logger;
+  /** Refuses a user at the handshake (403) and on demand. Default: nobody is blocked. */
+  isUserBlocked?: (userId: string) => boolean | Promise<boolean>;
+}
+
+export interface ResolvedOptions {
+  authenticator: UserAuthenticator;
+  allowedOrigins: ReadonlySet<string> | null;
+  trustedProxies: ReadonlySet<string>;
+  path: string;
+  heartbeatMs: number;
+  heartbeatTimeoutMs: number;
+  ackTimeoutMs: number;
+  historySize: number;
+  historyTtlMs: number;
+  closeTimeoutMs: number;
+  limits: GatewayLimits;
+  isUserBlocked: ((userId: string) => boolean | Promise<boolean>) | null;
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`option ${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Applies defaults and checks every option; throws `TypeError` naming the first bad one. */
+export function resolveOptions(options: GatewayOptions): ResolvedOptions {
+  if (!options || typeof options.authenticator?.verify !== 'function') {
+    throw new TypeError('option authenticator is required: an object with verify(token)');
+  }
+  const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  for (const [key, value] of Object.entries(limits)) {
+    if (key === 'userConnectionPolicy') continue;
+    positiveInteger(`limits.${key}`, value as number);
+  }
+  if (limits.userConnectionPolicy !== 'reject' && limits.userConnectionPolicy !== 'evict-oldest') {
+    throw new TypeError('option limits.userConnectionPolicy must be "reject" or "evict-oldest"');
+  }
+  const heartbeatMs = positiveInteger('heartbeatMs', options.heartbeatMs ?? 25_000);
+  const path = options.path ?? '/v1/ws';
+  if (!path.startsWith('/')) throw new TypeError('option path must start with "/"');
+  const origins = options.allowedOrigins;
+  return {
+    authenticator: options.authenticator,
+    allowedOrigins:
+      origins === undefined || origins.length === 0 || origins.includes('*')
+        ? null
+        : new Set(origins),
+    trustedProxies: new Set(options.trustedProxies ?? []),
+    path,
+    heartbeatMs,
+    heartbeatTimeoutMs: positiveInteger(
+      'heartbeatTimeoutMs',
+      options.heartbeatTimeoutMs ?? heartbeatMs * 2,
+    ),
+    ackTimeoutMs: positiveInteger('ackTimeoutMs', options.ackTimeoutMs ?? 10_000),
+    historySize: positiveInteger('historySize', options.historySize ?? 1000),
+    historyTtlMs: positiveInteger('historyTtlMs', options.historyTtlMs ?? 3_600_000),
+    closeTimeoutMs: positiveInteger('closeTimeoutMs', options.closeTimeoutMs ?? 5_000),
+    limits,
+    isUserBlocked: options.isUserBlocked ?? null,
+  };
+}

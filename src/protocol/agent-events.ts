@@ -1,0 +1,65 @@
+/**
+ * The five events of an agent run (PROTOCOL.md section 4) and their `data`.
+ */
+import type { JsonValue } from './frames.js';
+
+/** Any event name a publisher may use. */
+export const EVENT_NAME_PATTERN = /^[a-z][a-z0-9_.:-]{0,63}$/;
+
+export interface AgentStartedData {
+  agent: string;
+  input?: JsonValue;
+}
+export interface AgentThinkingData {
+  text: string;
+}
+export interface ToolExecutingData {
+  toolCallId: string;
+  tool: string;
+  args: JsonValue;
+}
+export interface ToolCompletedData {
+  toolCallId: string;
+  tool: string;
+  result?: JsonValue;
+  error?: JsonValue;
+  durationMs?: number;
+}
+export type AgentRunStatus = 'succeeded' | 'failed' | 'cancelled';
+export interface AgentCompletedData {
+  status: AgentRunStatus;
+  result?: JsonValue;
+  error?: JsonValue;
+  usage?: JsonValue;
+}
+
+/** `data` of each agent event, by name: the typed event map of server and SDK. */
+export interface AgentEventDataMap {
+  agent_started: AgentStartedData;
+  agent_thinking: AgentThinkingData;
+  tool_executing: ToolExecutingData;
+  tool_completed: ToolCompletedData;
+  agent_completed: AgentCompletedData;
+}
+
+export type AgentEventName = keyof AgentEventDataMap;
+
+/** Whether each agent event is critical (must be acked) unless the publisher says otherwise. */
+export const AGENT_EVENT_CRITICAL: Readonly<Record<AgentEventName, boolean>> = {
+  agent_started: true,
+  agent_thinking: false,
+  tool_executing: false,
+  tool_completed: true,
+  agent_completed: true,
+};
+
+export const AGENT_EVENT_NAMES = Object.keys(AGENT_EVENT_CRITICAL) as AgentEventName[];
+
+export function isAgentEventName(name: string): name is AgentEventName {
+  return Object.hasOwn(AGENT_EVENT_CRITICAL, name);
+}
+
+/** Critical by default: the agent events' table; any other event is not. */
+export function defaultCritical(event: string): boolean {
+  return isAgentEventName(event) ? AGENT_EVENT_CRITICAL[event] : false;
+}

@@ -1,0 +1,164 @@
+/**
+ * Validation of a publish (PROTOCOL.md sections 4 and 5): what a backend sends
+ * to address one event to one user. Shared by the HTTP API and the in-process
+ * API so both refuse the same things with the same field names.
+ */
+import { defaultCritical, isAgentEventName, EVENT_NAME_PATTERN } from './agent-events.js';
+import type { JsonValue } from './frames.js';
+
+/** An event as a publisher hands it in. */
+export interface EventInput {
+  event: string;
+  data?: JsonValue;
+  runId?: string;
+  threadId?: string;
+  critical?: boolean;
+  /** Idempotency key: a repeat within the history window returns the first seq. */
+  id?: string;
+}
+
+/** An event after validation, with its defaults applied and `data` serialized once. */
+export interface ValidEvent {
+  event: string;
+  data: JsonValue;
+  /** `JSON.stringify(data)`, computed once for the size check and reused for the frame. */
+  dataJson: string;
+  runId?: string;
+  threadId?: string;
+  critical: boolean;
+  id?: string;
+}
+
+export interface ValidationFailure {
+  field: string;
+  message: string;
+  /** True when the failure is a size limit (413), not a malformed field (400). */
+  tooLarge?: boolean;
+}
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; failure: ValidationFailure };
+
+/** Ids, run ids and thread ids: short, printable, no whitespace. */
+export const REF_PATTERN = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+function fail(field: string, message: string, tooLarge = false): Validated<never> {
+  return { ok: false, failure: { field, message, tooLarge } };
+}
+
+/** UTF-8 length of a string without allocating (no Node `Buffer` in protocol/). */
+export function utf8ByteLength(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const ALLOWED_FIELDS = new Set(['event', 'data', 'runId', 'threadId', 'critical', 'id']);
+
+/** Checks the shape of `data` for the five agent events. Other events take any JSON. */
+function checkAgentData(event: string, data: unknown): ValidationFailure | undefined {
+  if (!isAgentEventName(event)) return undefined;
+  if (!isRecord(data)) return { field: 'data', message: `${event} needs an object as data` };
+  const str = (key: string): ValidationFailure | undefined =>
+    typeof data[key] === 'string'
+      ? undefined
+      : { field: `data.${key}`, message: `${event} needs data.${key} as a string` };
+  switch (event) {
+    case 'agent_started':
+      return str('agent');
+    case 'agent_thinking':
+      return str('text');
+    case 'tool_executing':
+      return (
+        str('toolCallId') ??
+        str('tool') ??
+        (data.args === undefined
+          ? { field: 'data.args', message: 'tool_executing needs data.args' }
+          : undefined)
+      );
+    case 'tool_completed':
+      return (
+        str('toolCallId') ??
+        str('tool') ??
+        (data.durationMs !== undefined &&
+        !(typeof data.durationMs === 'number' && data.durationMs >= 0)
+          ? { field: 'data.durationMs', message: 'data.durationMs must be a non-negative number' }
+          : undefined)
+      );
+    case 'agent_completed':
+      return data.status === 'succeeded' || data.status === 'failed' || data.status === 'cancelled'
+        ? undefined
+        : {
+            field: 'data.status',
+            message: 'agent_completed needs data.status: succeeded, failed or cancelled',
+          };
+  }
+}
+
+/**
+ * Validates one event input. `maxDataBytes` bounds the serialized `data`
+ * (default 256 KiB, PROTOCOL.md limits table).
+ */
+export function validateEventInput(input: unknown, maxDataBytes: number): Validated<ValidEvent> {
+  if (!isRecord(input)) return fail('body', 'an event must be a JSON object');
+  for (const key of Object.keys(input)) {
+    if (!ALLOWED_FIELDS.has(key)) return fail(key, `unknown field "${key.slice(0, 64)}"`);
+  }
+  const { event, data, runId, threadId, critical, id } = input;
+  if (typeof event !== 'string' || !EVENT_NAME_PATTERN.test(event)) {
+    return fail('event', 'event must match ^[a-z][a-z0-9_.:-]{0,63}$');
+  }
+  for (const [field, value] of [
+    ['runId', runId],
+    ['threadId', threadId],
+    ['id', id],
+  ] as const) {
+    if (value !== undefined && (typeof value !== 'string' || !REF_PATTERN.test(value))) {
+      return fail(field, `${field} must be 1-128 characters of [A-Za-z0-9._:@/+=-]`);
+    }
+  }
+  if (isAgentEventName(event) && runId === undefined) {
+    return fail('runId', `${event} needs a runId`);
+  }
+  if (critical !== undefined && typeof critical !== 'boolean') {
+    return fail('critical', 'critical must be a boolean');
+  }
+  const agentFailure = checkAgentData(event, data);
+  if (agentFailure) return { ok: false, failure: agentFailure };
+  const value: JsonValue = data === undefined ? null : (data as JsonValue);
+  let dataJson: string;
+  try {
+    dataJson = JSON.stringify(value);
+  } catch {
+    return fail('data', 'data must be JSON-serializable');
+  }
+  // Byte length, not string length: the limit is on the wire size. A string
+  // a third of the limit long cannot exceed it, so most events skip the count.
+  const bytes = dataJson.length * 3 <= maxDataBytes ? dataJson.length : utf8ByteLength(dataJson);
+  if (bytes > maxDataBytes) {
+    return fail('data', `data is ${bytes} bytes serialized; the limit is ${maxDataBytes}`, true);
+  }
+  return {
+    ok: true,
+    value: {
+      event,
+      data: value,
+      dataJson,
+      critical: typeof critical === 'boolean' ? critical : defaultCritical(event),
+      ...(runId !== undefined ? { runId: runId as string } : {}),
+      ...(threadId !== undefined ? { threadId: threadId as string } : {}),
+      ...(id !== undefined ? { id: id as string } : {}),
+    },
+  };
+}

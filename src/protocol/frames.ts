@@ -1,0 +1,86 @@
+/**
+ * The frames of protocol v1 (PROTOCOL.md section 2, "Frames"): one JSON object
+ * per text frame, discriminated by `type`.
+ */
+
+/** The protocol version carried in `welcome`. */
+export const PROTOCOL_VERSION = 1;
+
+/** The subprotocol a browser offers next to `bearer.<jwt>`. */
+export const SUBPROTOCOL = 'agentsocket.v1';
+/** Prefix of the subprotocol that carries a token from a browser. */
+export const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
+
+/** JSON values: what `data` of an event may hold. */
+export type JsonValue =
+  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export interface ReplayInfo {
+  /** The first seq the replay covers (the cursor + 1, or the first one history holds). */
+  from: number;
+  /** How many `event` frames of replay follow the welcome. */
+  count: number;
+  /** True when events between the cursor and `from` are lost (trimmed, expired, other epoch). */
+  gap: boolean;
+}
+
+export interface WelcomeFrame {
+  type: 'welcome';
+  protocol: number;
+  connectionId: string;
+  userId: string;
+  epoch: string;
+  headSeq: number;
+  heartbeatMs: number;
+  replay: ReplayInfo;
+}
+
+export interface EventFrame {
+  type: 'event';
+  seq: number;
+  id: string;
+  event: string;
+  runId?: string;
+  threadId?: string;
+  ts: number;
+  critical: boolean;
+  data: JsonValue;
+}
+
+export interface BroadcastFrame {
+  type: 'broadcast';
+  id: string;
+  event: string;
+  ts: number;
+  data: JsonValue;
+}
+
+export interface PingFrame {
+  type: 'ping';
+}
+export interface PongFrame {
+  type: 'pong';
+}
+export interface RefreshedFrame {
+  type: 'refreshed';
+  expiresAt: number | null;
+}
+export interface ErrorFrame {
+  type: 'error';
+  code: string;
+  message: string;
+}
+
+export type ServerFrame =
+  WelcomeFrame | EventFrame | BroadcastFrame | PingFrame | PongFrame | RefreshedFrame | ErrorFrame;
+
+export interface AckFrame {
+  type: 'ack';
+  seq: number;
+}
+export interface RefreshFrame {
+  type: 'refresh';
+  token: string;
+}
+
+export type ClientFrame = AckFrame | PingFrame | PongFrame | RefreshFrame;

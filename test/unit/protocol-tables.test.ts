@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  CLOSE_CODES,
+  CloseCode,
+  ERROR_CODES,
+  decodeClientFrame,
+  reconnectAdvice,
+} from '../../src/protocol/index.js';
+
+const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+
+describe('error and close code tables', () => {
+  it('documents every error code with its status and meaning', () => {
+    for (const [code, { status, meaning }] of Object.entries(ERROR_CODES)) {
+      expect(doc).toContain(`| \`${code}\` | ${status} | ${meaning}`);
+    }
+  });
+
+  it('documents every close code with its advice', () => {
+    for (const info of CLOSE_CODES) {
+      expect(doc).toContain(
+        `| ${info.code} | ${info.name} | ${info.meaning} | ${info.reconnect} |`,
+      );
+      expect(CloseCode[info.name]).toBe(info.code);
+    }
+    expect(CLOSE_CODES).toHaveLength(Object.keys(CloseCode).length);
+  });
+
+  it('advises reconnecting after transport failures and stopping after policy closes', () => {
+    expect(reconnectAdvice(1006)).toBe('reconnect');
+    expect(reconnectAdvice(4429)).toBe('reconnect');
+    expect(reconnectAdvice(4403)).toBe('stop');
+    expect(reconnectAdvice(4401)).toBe('refresh-token');
+  });
+});
+
+describe('client frame decoding', () => {
+  it.each([
+    ['{"type":"ack","seq":3}', { type: 'ack', seq: 3 }],
+    ['{"type":"ping"}', { type: 'ping' }],
+    ['{"type":"pong"}', { type: 'pong' }],
+    ['{"type":"refresh","token":"abc"}', { type: 'refresh', token: 'abc' }],
+  ])('accepts %s', (text, frame) => {
+    expect(decodeClientFrame(text)).toEqual({ ok: true, frame });
+  });
+
+  it.each([
+    'not json',
+    '[]',
+    'null',
+    '{"type":"ack","seq":-1}',
+    '{"type":"ack","seq":1.5}',
+    '{"type":"ack"}',
+    '{"type":"refresh","token":""}',
+    '{"type":"subscribe","userId":"bob"}',
+    '{"seq":1}',
+  ])('refuses %s', (text) => {
+    expect(decodeClientFrame(text).ok).toBe(false);
+  });
+});

@@ -1,0 +1,144 @@
+/**
+ * The gateway's Prometheus metrics. Each gateway owns its own `Registry`
+ * (no module-level state), so two gateways in one process never mix counts.
+ *
+ * Labels are small closed sets (outcomes, codes, kinds): never a user id,
+ * connection id or anything a client controls.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type HandshakeOutcome =
+  | 'accepted'
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'too_many_connections'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'error';
+
+export class GatewayMetrics {
+  readonly registry: Registry;
+  readonly connections: Gauge;
+  readonly users: Gauge;
+  readonly handshakes: Counter<'outcome'>;
+  readonly eventsPublished: Counter<'kind'>;
+  readonly eventsDelivered: Counter;
+  readonly eventsReplayed: Counter;
+  readonly gaps: Counter;
+  readonly acks: Counter;
+  readonly ackTimeouts: Counter;
+  readonly slowConsumerCloses: Counter;
+  readonly closes: Counter<'code'>;
+  readonly badFrames: Counter<'reason'>;
+  readonly broadcasts: Counter;
+  readonly deliveryLatency: Histogram;
+  readonly brokerErrors: Counter<'op'>;
+  readonly taskRuns: Counter<'task' | 'outcome'>;
+  readonly taskHealthy: Gauge<'task'>;
+  readonly httpRequests: Counter<'route' | 'status'>;
+
+  constructor(options: { registry?: Registry; defaultMetrics?: boolean; prefix?: string } = {}) {
+    const registry = options.registry ?? new Registry();
+    const p = options.prefix ?? 'agentsocket_';
+    this.registry = registry;
+    const registers = [registry];
+    this.connections = new Gauge({
+      name: `${p}connections`,
+      help: 'Open WebSocket connections on this node',
+      registers,
+    });
+    this.users = new Gauge({
+      name: `${p}users`,
+      help: 'Users with at least one open connection on this node',
+      registers,
+    });
+    this.handshakes = new Counter({
+      name: `${p}handshakes_total`,
+      help: 'WebSocket handshakes by outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.eventsPublished = new Counter({
+      name: `${p}events_published_total`,
+      help: 'Events published through this node (kind: new or duplicate)',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.eventsDelivered = new Counter({
+      name: `${p}events_delivered_total`,
+      help: 'Event frames written to connections (live and replay)',
+      registers,
+    });
+    this.eventsReplayed = new Counter({
+      name: `${p}events_replayed_total`,
+      help: 'Event frames written from history on resume',
+      registers,
+    });
+    this.gaps = new Counter({
+      name: `${p}replay_gaps_total`,
+      help: 'Resumes whose welcome reported gap: true',
+      registers,
+    });
+    this.acks = new Counter({ name: `${p}acks_total`, help: 'Ack frames received', registers });
+    this.ackTimeouts = new Counter({
+      name: `${p}ack_timeouts_total`,
+      help: 'Connections closed with 4408 for an unacked critical event',
+      registers,
+    });
+    this.slowConsumerCloses = new Counter({
+      name: `${p}slow_consumer_closes_total`,
+      help: 'Connections closed with 4429 at the unsent-bytes limit',
+      registers,
+    });
+    this.closes = new Counter({
+      name: `${p}closes_total`,
+      help: 'Connection closes by close code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.badFrames = new Counter({
+      name: `${p}bad_frames_total`,
+      help: 'Client frames refused, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.broadcasts = new Counter({
+      name: `${p}broadcasts_total`,
+      help: 'Broadcasts published through this node',
+      registers,
+    });
+    this.deliveryLatency = new Histogram({
+      name: `${p}delivery_latency_seconds`,
+      help: 'Time from publish to the write of a live event to a socket',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.brokerErrors = new Counter({
+      name: `${p}broker_errors_total`,
+      help: 'Broker operations that failed, by operation',
+      labelNames: ['op'],
+      registers,
+    });
+    this.taskRuns = new Counter({
+      name: `${p}task_runs_total`,
+      help: 'Background task runs by task and outcome',
+      labelNames: ['task', 'outcome'],
+      registers,
+    });
+    this.taskHealthy = new Gauge({
+      name: `${p}task_healthy`,
+      help: '1 when the background task is healthy, 0 when it keeps failing',
+      labelNames: ['task'],
+      registers,
+    });
+    this.httpRequests = new Counter({
+      name: `${p}http_requests_total`,
+      help: 'HTTP API requests by route and status',
+      labelNames: ['route', 'status'],
+      registers,
+    });
+    // Process metrics include event-loop lag (nodejs_eventloop_lag_*).
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  }
+}

@@ -1,0 +1,413 @@
+/**
+ * The HTTP API of PROTOCOL.md section 5: publish, batch, broadcast,
+ * connections, tickets, stats, health, readiness and metrics.
+ *
+ * Contracts:
+ * - Every route but `/healthz`, `/readyz` and `POST /v1/tickets` needs
+ *   `Authorization: Bearer <api-key>`; a user token is never accepted there,
+ *   and `POST /v1/tickets` accepts only a user token.
+ * - Every error is `{"error":{"code","message","field?"}}` with the status of
+ *   its code; a broker outage answers 503 with `Retry-After`.
+ * - The body is validated before anything is published: a refused batch
+ *   publishes nothing.
+ * - Requests are counted by route template, never by raw path.
+ * - No token, ticket or API key is logged: logs name the route, never the
+ *   query or the headers.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { AuthError, type UserAuthenticator } from '../auth/authenticator.js';
+import type { TicketStore } from '../auth/ticket-store.js';
+import { BrokerUnavailableError } from '../broker/broker.js';
+import { GatewayError } from '../errors.js';
+import type { BatchItem, Gateway } from '../gateway/gateway-types.js';
+import { DEFAULT_LIMITS, type GatewayLimits } from '../gateway/options.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { EVENT_NAME_PATTERN } from '../protocol/agent-events.js';
+import { utf8ByteLength, validateEventInput, type EventInput } from '../protocol/event-input.js';
+import type { JsonValue } from '../protocol/frames.js';
+import { isValidUserId } from '../protocol/user-id.js';
+import type { Supervisor } from '../tasks/supervisor.js';
+import { sendError, sendJson } from './json-response.js';
+import { readJsonBody } from './read-json-body.js';
+import { Router, type RouteContext } from './router.js';
+
+/** The longest `?wait=` of a publish, in ms (PROTOCOL.md section 5). */
+export const MAX_PUBLISH_WAIT_MS = 30_000;
+
+/** Seconds a client should wait before retrying after a broker outage. */
+export const BROKER_RETRY_AFTER_SECONDS = 1;
+
+/** Checks `Authorization: Bearer <api-key>` (`auth/api-keys.ts` implements it). */
+export interface ApiKeyVerifier {
+  verifyAuthorizationHeader(header: string | undefined): boolean;
+}
+
+export interface ApiDependencies {
+  gateway: Gateway;
+  /** Background tasks: shown in `/v1/stats`, unhealthy critical ones fail `/readyz`. */
+  supervisor: Supervisor;
+  metrics: GatewayMetrics;
+  apiKeys: ApiKeyVerifier;
+  /** Verifies the user token of `POST /v1/tickets`. */
+  authenticator: UserAuthenticator;
+  tickets: TicketStore;
+  /** Origins allowed to call `POST /v1/tickets` from a browser. Default: any. */
+  allowedOrigins?: readonly string[];
+  /** Body, batch and data limits. Default: `DEFAULT_LIMITS`. */
+  limits?: Partial<Pick<GatewayLimits, 'maxBodyBytes' | 'maxBatchEvents' | 'maxDataBytes'>>;
+  /** Request logs (route, status, duration; never headers or query). Default: none. */
+  logger?: Logger;
+  /** More reasons for `/readyz` to answer 503 (e.g. `draining`). Default: none. */
+  notReadyReasons?: () => string[];
+}
+
+/** Query parameters that would carry a credential into access logs: refused with 400. */
+const CREDENTIAL_PARAMS = ['access_token', 'token', 'api_key', 'apikey', 'key', 'ticket'];
+
+const BEARER = /^Bearer +(\S+)$/i;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Any failure as the `GatewayError` to answer with; unknown errors become 500. */
+function toGatewayError(error: unknown, requestId: string): GatewayError {
+  if (error instanceof GatewayError) return error;
+  if (error instanceof BrokerUnavailableError) {
+    return new GatewayError(
+      'unavailable',
+      'the broker is unreachable; retry later',
+      undefined,
+      BROKER_RETRY_AFTER_SECONDS,
+    );
+  }
+  if (error instanceof AuthError) {
+    return new GatewayError('unauthorized', `token refused: ${error.reason}`);
+  }
+  return new GatewayError('internal', `unexpected server error (request ${requestId})`);
+}
+
+/**
+ * Builds the request listener of the HTTP API. Answers every request it is
+ * given: 404 for unknown paths, 405 (with `Allow`) for a known path with
+ * another method.
+ */
+export function createApiHandler(
+  deps: ApiDependencies,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const origins = deps.allowedOrigins;
+  const anyOrigin = origins === undefined || origins.length === 0 || origins.includes('*');
+  const allowedOrigins = new Set(origins ?? []);
+  const router = new Router();
+
+  const requireApiKey = (ctx: RouteContext): void => {
+    if (!deps.apiKeys.verifyAuthorizationHeader(ctx.req.headers.authorization)) {
+      throw new GatewayError(
+        'unauthorized',
+        'a valid API key is required: Authorization: Bearer <api-key>',
+      );
+    }
+  };
+
+  const userIdParam = (ctx: RouteContext): string => {
+    const userId = ctx.params.userId;
+    if (!isValidUserId(userId)) {
+      throw new GatewayError(
+        'bad_request',
+        'userId must be 1-128 characters of [A-Za-z0-9._:@-]',
+        'userId',
+      );
+    }
+    return userId;
+  };
+
+  /**
+   * CORS of `POST /v1/tickets`: an allowed `Origin` is echoed (on errors too,
+   * so a browser can read them); any other is refused with 403.
+   */
+  const applyCors = ({ req, res }: RouteContext): void => {
+    const origin = req.headers.origin;
+    if (origin === undefined) return;
+    if (!anyOrigin && !allowedOrigins.has(origin)) {
+      throw new GatewayError('forbidden', 'origin not allowed', 'origin');
+    }
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Vary', 'Origin');
+  };
+
+  router.on('OPTIONS', '/v1/tickets', (ctx) => {
+    applyCors(ctx);
+    ctx.res.writeHead(204, {
+      'Access-Control-Allow-Methods': 'POST',
+      'Access-Control-Allow-Headers': 'Authorization, Content-Type',
+      'Access-Control-Max-Age': '600',
+    });
+    ctx.res.end();
+  });
+
+  router.on('POST', '/v1/tickets', async (ctx) => {
+    applyCors(ctx);
+    const match = BEARER.exec(ctx.req.headers.authorization ?? '');
+    if (!match) {
+      throw new GatewayError(
+        'unauthorized',
+        'a user token is required: Authorization: Bearer <jwt>',
+      );
+    }
+    const user = await deps.authenticator.verify(match[1] as string);
+    const issued = await deps.tickets.issue(user);
+    sendJson(ctx.res, 201, { ticket: issued.ticket, expiresAt: issued.expiresAt });
+  });
+
+  router.on('POST', '/v1/users/{userId}/events', async (ctx) => {
+    requireApiKey(ctx);
+    const userId = userIdParam(ctx);
+    const waitMs = parseWait(ctx.query);
+    const body = await readJsonBody(ctx.req, limits.maxBodyBytes);
+    const checked = validateEventInput(body, limits.maxDataBytes);
+    if (!checked.ok) throw validationError(checked.failure);
+    const result = await deps.gateway.publish(userId, body as EventInput, { waitMs });
+    sendJson(ctx.res, 202, result);
+  });
+
+  router.on('POST', '/v1/events', async (ctx) => {
+    requireApiKey(ctx);
+    const body = await readJsonBody(ctx.req, limits.maxBodyBytes);
+    const items = parseBatch(body, limits.maxBatchEvents, limits.maxDataBytes);
+    const results = await deps.gateway.publishBatch(items);
+    sendJson(ctx.res, 202, { results });
+  });
+
+  router.on('POST', '/v1/broadcast', async (ctx) => {
+    requireApiKey(ctx);
+    const body = await readJsonBody(ctx.req, limits.maxBodyBytes);
+    const { event, data } = parseBroadcast(body, limits.maxDataBytes);
+    const result = await deps.gateway.broadcast(event, data);
+    sendJson(ctx.res, 202, result);
+  });
+
+  router.on('GET', '/v1/users/{userId}/connections', (ctx) => {
+    requireApiKey(ctx);
+    const userId = userIdParam(ctx);
+    sendJson(ctx.res, 200, { connections: deps.gateway.connections(userId) });
+  });
+
+  router.on('DELETE', '/v1/users/{userId}/connections', (ctx) => {
+    requireApiKey(ctx);
+    const userId = userIdParam(ctx);
+    sendJson(ctx.res, 200, { closed: deps.gateway.disconnectUser(userId) });
+  });
+
+  router.on('GET', '/v1/stats', (ctx) => {
+    requireApiKey(ctx);
+    sendJson(ctx.res, 200, { ...deps.gateway.stats(), tasks: deps.supervisor.snapshot() });
+  });
+
+  router.on('GET', '/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }));
+
+  router.on('GET', '/readyz', ({ res }) => {
+    const readiness = deps.gateway.readiness();
+    const reasons = [
+      ...(deps.notReadyReasons?.() ?? []),
+      ...(readiness.ready ? [] : readiness.reasons),
+      ...deps.supervisor.unhealthyCritical(),
+    ];
+    if (reasons.length === 0) {
+      sendJson(res, 200, { ready: true, reasons: [] });
+      return;
+    }
+    sendJson(res, 503, {
+      ready: false,
+      reasons,
+      error: { code: 'unavailable', message: `not ready: ${reasons.join('; ')}` },
+    });
+  });
+
+  router.on('GET', '/metrics', async (ctx) => {
+    requireApiKey(ctx);
+    const text = await deps.metrics.registry.metrics();
+    ctx.res.writeHead(200, {
+      'Content-Type': deps.metrics.registry.contentType,
+      'Content-Length': String(Buffer.byteLength(text)),
+      'Cache-Control': 'no-store',
+    });
+    ctx.res.end(text);
+  });
+
+  return (req, res) => {
+    const started = performance.now();
+    const requestId = randomUUID();
+    const method = req.method ?? 'GET';
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const match = router.match(method, url.pathname);
+    // A closed set of labels: the route table's templates and methods, never the raw path.
+    const route =
+      match.kind === 'found'
+        ? `${method} ${match.route}`
+        : match.kind === 'method_not_allowed'
+          ? `* ${match.route}`
+          : 'unmatched';
+    res.setHeader('X-Request-Id', requestId);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.on('close', () => {
+      const status = res.writableFinished ? String(res.statusCode) : 'aborted';
+      deps.metrics.httpRequests.inc({ route, status });
+      const durationMs = Math.round((performance.now() - started) * 10) / 10;
+      const fields = { requestId, route, status, durationMs };
+      if (res.statusCode >= 500) deps.logger?.warn(fields, 'http request failed');
+      else deps.logger?.debug(fields, 'http request');
+    });
+
+    const fail = (error: unknown): void => {
+      const gatewayError = toGatewayError(error, requestId);
+      if (gatewayError.code === 'internal') {
+        const err = error instanceof Error ? error.message : String(error);
+        deps.logger?.error({ requestId, route, err }, 'unexpected error in the HTTP API');
+      }
+      // A body left unread cannot be skipped on a kept-alive connection.
+      sendError(res, gatewayError, req.complete ? {} : { Connection: 'close' });
+    };
+
+    if (match.kind === 'not_found') {
+      fail(new GatewayError('not_found', 'no such route'));
+      return;
+    }
+    if (match.kind === 'method_not_allowed') {
+      res.setHeader('Allow', match.allow.join(', '));
+      fail(new GatewayError('method_not_allowed', `${match.route} does not take ${method}`));
+      return;
+    }
+    for (const name of CREDENTIAL_PARAMS) {
+      if (url.searchParams.has(name)) {
+        fail(
+          new GatewayError(
+            'bad_request',
+            'credentials are not accepted in the query string; use the Authorization header',
+            name,
+          ),
+        );
+        return;
+      }
+    }
+    const ctx: RouteContext = {
+      req,
+      res,
+      params: match.params,
+      query: url.searchParams,
+      route: match.route,
+      requestId,
+    };
+    try {
+      const done = match.handler(ctx);
+      if (done instanceof Promise) done.catch(fail);
+    } catch (error) {
+      fail(error);
+    }
+  };
+}
+
+/** `?wait=ms`: absent → 0; otherwise an integer from 0 to 30 000. */
+export function parseWait(query: URLSearchParams): number {
+  const values = query.getAll('wait');
+  if (values.length === 0) return 0;
+  const [value] = values;
+  if (values.length > 1 || !/^\d{1,6}$/.test(value ?? '') || Number(value) > MAX_PUBLISH_WAIT_MS) {
+    throw new GatewayError(
+      'bad_request',
+      `wait must be an integer number of ms from 0 to ${MAX_PUBLISH_WAIT_MS}`,
+      'wait',
+    );
+  }
+  return Number(value);
+}
+
+function validationError(failure: { field: string; message: string; tooLarge?: boolean }) {
+  return new GatewayError(
+    failure.tooLarge ? 'payload_too_large' : 'bad_request',
+    failure.message,
+    failure.field,
+  );
+}
+
+/**
+ * `{events: [{userId, event, …}, …]}`: every item is checked before anything
+ * is published; the first bad one refuses the whole batch, naming
+ * `events[i].field`.
+ */
+export function parseBatch(body: unknown, maxEvents: number, maxDataBytes: number): BatchItem[] {
+  if (!isRecord(body))
+    throw new GatewayError('bad_request', 'the body must be a JSON object', 'body');
+  for (const key of Object.keys(body)) {
+    if (key !== 'events') {
+      throw new GatewayError(
+        'bad_request',
+        `unknown field "${key.slice(0, 64)}"`,
+        key.slice(0, 64),
+      );
+    }
+  }
+  const events = body.events;
+  if (!Array.isArray(events) || events.length === 0) {
+    throw new GatewayError('bad_request', 'events must be a non-empty array', 'events');
+  }
+  if (events.length > maxEvents) {
+    throw new GatewayError(
+      'bad_request',
+      `a batch holds at most ${maxEvents} events, got ${events.length}`,
+      'events',
+    );
+  }
+  return events.map((item: unknown, index) => {
+    const at = `events[${index}]`;
+    if (!isRecord(item)) throw new GatewayError('bad_request', `${at} must be an object`, at);
+    const { userId, ...input } = item;
+    if (!isValidUserId(userId)) {
+      throw new GatewayError(
+        'bad_request',
+        `${at}.userId must be 1-128 characters of [A-Za-z0-9._:@-]`,
+        `${at}.userId`,
+      );
+    }
+    const checked = validateEventInput(input, maxDataBytes);
+    if (!checked.ok) {
+      const { field, message, tooLarge } = checked.failure;
+      throw validationError({ field: `${at}.${field}`, message, tooLarge });
+    }
+    return { ...(input as unknown as EventInput), userId };
+  });
+}
+
+/** `{event, data?}` of a broadcast. */
+export function parseBroadcast(
+  body: unknown,
+  maxDataBytes: number,
+): { event: string; data?: JsonValue } {
+  if (!isRecord(body))
+    throw new GatewayError('bad_request', 'the body must be a JSON object', 'body');
+  for (const key of Object.keys(body)) {
+    if (key !== 'event' && key !== 'data') {
+      throw new GatewayError(
+        'bad_request',
+        `unknown field "${key.slice(0, 64)}"`,
+        key.slice(0, 64),
+      );
+    }
+  }
+  const { event, data } = body;
+  if (typeof event !== 'string' || !EVENT_NAME_PATTERN.test(event)) {
+    throw new GatewayError('bad_request', 'event must match ^[a-z][a-z0-9_.:-]{0,63}$', 'event');
+  }
+  if (data === undefined) return { event };
+  const bytes = utf8ByteLength(JSON.stringify(data));
+  if (bytes > maxDataBytes) {
+    throw new GatewayError(
+      'payload_too_large',
+      `data is ${bytes} bytes serialized; the limit is ${maxDataBytes}`,
+      'data',
+    );
+  }
+  return { event, data: data as JsonValue };
+}

@@ -89,6 +89,8 @@ export interface HistoryRead {
 /** A node telling the publisher's node that an awaited event reached connections. */
 export interface DeliveryReport {
   userId: string;
+  /** The event's id: waiters are keyed by it, since they exist before the seq does. */
+  id: string;
   seq: number;
   epoch: string;
   /** The node that waits (`StreamEvent.awaitedBy`). */

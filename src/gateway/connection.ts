@@ -366,7 +366,12 @@ export class Connection implements RegisteredConnection {
   private onAck(seq: number, now: number): void {
     this.host.metrics.acks.inc();
     if (seq > this.sentSeq) {
-      this.badFrame(now, 'bad_ack', `ack for seq ${seq}, but only ${this.sentSeq} was sent`, 'bad_ack');
+      this.badFrame(
+        now,
+        'bad_ack',
+        `ack for seq ${seq}, but only ${this.sentSeq} was sent`,
+        'bad_ack',
+      );
       return;
     }
     if (seq <= this.ackedSeq) return;

@@ -47,20 +47,22 @@ export function parseHandshakeRequest(req: IncomingMessage): HandshakeRequest | 
     }
   }
   const lastSeq = single(url.searchParams, 'lastSeq');
+  if (lastSeq instanceof GatewayError) return lastSeq;
   const epoch = single(url.searchParams, 'epoch');
+  if (epoch instanceof GatewayError) return epoch;
   const ticket = single(url.searchParams, 'ticket');
-  for (const value of [lastSeq, epoch, ticket]) if (value instanceof GatewayError) return value;
+  if (ticket instanceof GatewayError) return ticket;
 
   let cursor: ReadCursor = { kind: 'acked' };
   if (lastSeq !== null || epoch !== null) {
     if (lastSeq === null || epoch === null) {
       return bad('lastSeq and epoch go together', lastSeq === null ? 'lastSeq' : 'epoch');
     }
-    if (!SEQ_PATTERN.test(lastSeq as string) || !Number.isSafeInteger(Number(lastSeq))) {
+    if (!SEQ_PATTERN.test(lastSeq) || !Number.isSafeInteger(Number(lastSeq))) {
       return bad('lastSeq must be a non-negative integer', 'lastSeq');
     }
-    if (!EPOCH_PATTERN.test(epoch as string)) return bad('epoch is malformed', 'epoch');
-    cursor = { kind: 'position', seq: Number(lastSeq), epoch: epoch as string };
+    if (!EPOCH_PATTERN.test(epoch)) return bad('epoch is malformed', 'epoch');
+    cursor = { kind: 'position', seq: Number(lastSeq), epoch };
   }
 
   const offered = (req.headers['sec-websocket-protocol'] ?? '')
@@ -85,7 +87,8 @@ export function parseHandshakeRequest(req: IncomingMessage): HandshakeRequest | 
   }
   const protocolToken = bearerProtocols[0]?.slice(BEARER_SUBPROTOCOL_PREFIX.length) ?? null;
   const given = [headerToken, protocolToken, ticket].filter((c) => c !== null).length;
-  if (given > 1) return bad('give one credential: a header, a bearer subprotocol or a ticket', 'credential');
+  if (given > 1)
+    return bad('give one credential: a header, a bearer subprotocol or a ticket', 'credential');
 
   let credential: Credential | null = null;
   const token = headerToken ?? protocolToken;

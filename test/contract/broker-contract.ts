@@ -471,6 +471,7 @@ export function describeBrokerContract(
         const user = newUser('report');
         const foreign: DeliveryReport = {
           userId: user,
+          id: 'ev_report',
           seq: 1,
           epoch: 'e_x',
           awaitedBy: `${broker.nodeId}-elsewhere`,
@@ -667,6 +668,7 @@ export function describeBrokerContract(
         const b = await open();
         const report: DeliveryReport = {
           userId: newUser('cross-report'),
+          id: 'ev_report',
           seq: 3,
           epoch: 'e_y',
           awaitedBy: a.broker.nodeId,

@@ -17,6 +17,7 @@ import {
   type Broker,
   type DeliveryReport,
   type HistoryRead,
+  type PublishOutcome,
   type ReadCursor,
   type StreamEvent,
 } from '../broker/broker.js';
@@ -559,7 +560,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
     if (waitMs > 0 && !waiter) this.countError('wait_capacity');
     const probe = { userId, id, count: 0 };
     this.fanoutProbe = probe;
-    let pending: Promise<import('../broker/broker.js').PublishOutcome>;
+    let pending: Promise<PublishOutcome>;
     try {
       pending = this.broker.publish(userId, event, waiter ? { awaitedBy: this.nodeId } : {});
     } finally {

@@ -60,7 +60,8 @@ export class MemoryTicketStore implements TicketStore {
     if (options.now !== undefined && typeof options.now !== 'function') {
       throw new TypeError('options.now must be a function');
     }
-    this.#now = options.now ?? Date.now;
+    // Read through a closure, not captured: fake clocks installed later still apply.
+    this.#now = options.now ?? ((): number => Date.now());
   }
 
   /** Tickets held, expired ones not yet swept included. */

@@ -10,7 +10,6 @@
 import { isAgentEventName } from '../protocol/agent-events.js';
 import type { AgentEventName } from '../protocol/agent-events.js';
 import { reconnectAdvice } from '../protocol/close-codes.js';
-import type { ReconnectAdvice } from '../protocol/close-codes.js';
 import { MAX_TOKEN_LENGTH, decodeServerFrame, encodeFrame } from '../protocol/codec.js';
 import { BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL } from '../protocol/frames.js';
 import type { ClientFrame, EventFrame, ServerFrame, WelcomeFrame } from '../protocol/frames.js';
@@ -397,7 +396,11 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     if (this.#reconnect.attempt >= this.#maxReconnectAttempts) {
       const { code, reason } = this.#lastClose;
       this.#finish(
-        { code, reason: reason || `gave up after ${this.#reconnect.attempt} attempts`, advice: 'stop' },
+        {
+          code,
+          reason: reason || `gave up after ${this.#reconnect.attempt} attempts`,
+          advice: 'stop',
+        },
         null,
       );
       return;

@@ -97,7 +97,8 @@ export interface GapInfo {
   newEpoch: boolean;
 }
 
-export type ClientErrorKind = 'transport' | 'server' | 'protocol' | 'token' | 'storage' | 'listener';
+export type ClientErrorKind =
+  'transport' | 'server' | 'protocol' | 'token' | 'storage' | 'listener';
 
 export interface ClientError {
   kind: ClientErrorKind;

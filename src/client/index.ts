@@ -20,11 +20,7 @@ export type {
   TokenSource,
 } from './client-types.js';
 export { ClientClosedError, WaitTimeoutError } from './client-errors.js';
-export {
-  DEFAULT_BACKOFF_BASE_MS,
-  DEFAULT_BACKOFF_CAP_MS,
-  exponentialBackoff,
-} from './backoff.js';
+export { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS, exponentialBackoff } from './backoff.js';
 export type { BackoffPolicy, ExponentialBackoffOptions } from './backoff.js';
 export { ReconnectScheduler } from './reconnect-scheduler.js';
 export { SeqTracker } from './seq-tracker.js';

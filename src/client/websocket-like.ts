@@ -59,7 +59,10 @@ export async function resolveWebSocket(
       cause,
     });
   }
-  const mod = loaded as { default?: WebSocketConstructorLike; WebSocket?: WebSocketConstructorLike };
+  const mod = loaded as {
+    default?: WebSocketConstructorLike;
+    WebSocket?: WebSocketConstructorLike;
+  };
   const ctor = mod.WebSocket ?? mod.default;
   if (typeof ctor !== 'function') throw new Error('the "ws" package exports no WebSocket');
   return ctor;

@@ -1,0 +1,206 @@
+/**
+ * The standalone server: one HTTP server carrying the WebSocket endpoint, the
+ * HTTP API, health and metrics, and (with `--dev`) the demo page.
+ *
+ * Lifecycle, each step logged: `starting` → `listening` (with the bound `url`,
+ * parseable by scripts and tests when the port is 0) → on `close()`,
+ * `shutting down` → the gateway drains (new handshakes and publishes get 503,
+ * `/readyz` answers 503, accepted publishes finish, connections close with
+ * 1001) → in-flight HTTP requests finish → `stopped`.
+ *
+ * Nothing secret is logged: the configuration is logged without the JWT
+ * secret, the API keys or the Redis credentials.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { ApiKeys } from '../auth/api-keys.js';
+import { mintDevToken } from '../auth/dev-token.js';
+import { createJwtAuthenticator } from '../auth/jwt-authenticator.js';
+import { createDemoHandler } from '../demo/demo-routes.js';
+import { createGateway, type GatewayNode } from '../gateway/gateway.js';
+import { createApiHandler } from '../http/api-routes.js';
+import { createLogger } from '../observability/logger.js';
+import { GatewayMetrics } from '../observability/metrics.js';
+import type { ServerConfig } from './config.js';
+
+export interface StartServerOptions {
+  /** Default: a pino logger at `config.logLevel` writing JSON lines to stdout. */
+  logger?: Logger;
+  /** The demo page's folder. Default: the package's `web/`. */
+  webRoot?: string;
+  /** The build output served under `/sdk/` by the demo. Default: the package's `dist/`. */
+  sdkRoot?: string;
+}
+
+export interface RunningServer {
+  /** `http://host:port`, with a loopback host when listening on every interface. */
+  url: string;
+  port: number;
+  gateway: GatewayNode;
+  /** Drains and stops (see the file comment). Idempotent: later calls get the same promise. */
+  close(): Promise<void>;
+}
+
+/** Lifetime of the tokens the demo page mints. */
+const DEMO_TOKEN_TTL_SECONDS = 3600;
+
+/** A URL a client on this machine can use to reach `address`. */
+function reachableUrl(address: AddressInfo): string {
+  const host =
+    address.address === '0.0.0.0'
+      ? '127.0.0.1'
+      : address.address === '::'
+        ? '[::1]'
+        : address.family === 'IPv6'
+          ? `[${address.address}]`
+          : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+/** The Redis URL as logs may show it: no user, no password, no query. */
+function redisForLogs(url: string | null): string | null {
+  if (url === null) return null;
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+}
+
+/**
+ * Starts a gateway node from a checked configuration.
+ *
+ * @example
+ * const server = await startServer(parseServeConfig(flags, process.env));
+ * process.once('SIGTERM', () => void server.close().then(() => process.exit(0)));
+ */
+export async function startServer(
+  config: ServerConfig,
+  options: StartServerOptions = {},
+): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  logger.info(
+    {
+      host: config.host,
+      port: config.port,
+      dev: config.dev,
+      engine: config.redisUrl === null ? 'memory' : 'redis',
+      redis: redisForLogs(config.redisUrl),
+      apiKeys: config.apiKeys.length,
+      allowedOrigins: config.allowedOrigins.length === 0 ? 'any' : config.allowedOrigins,
+      historySize: config.historySize,
+      historyTtlMs: config.historyTtlMs,
+      limits: config.limits,
+    },
+    'starting',
+  );
+  if (config.redisUrl !== null) {
+    throw new Error('--redis: the Redis engine is not part of this build yet');
+  }
+
+  const metrics = new GatewayMetrics();
+  const authenticator = createJwtAuthenticator(config.jwt);
+  const gateway = createGateway({
+    authenticator,
+    allowedOrigins: config.allowedOrigins,
+    trustedProxies: config.trustedProxies,
+    heartbeatMs: config.heartbeatMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    ackTimeoutMs: config.ackTimeoutMs,
+    historySize: config.historySize,
+    historyTtlMs: config.historyTtlMs,
+    limits: config.limits,
+    logger,
+    metrics,
+  });
+  await gateway.ready;
+
+  const apiHandler = createApiHandler({
+    gateway,
+    supervisor: gateway.supervisor,
+    metrics,
+    apiKeys: new ApiKeys(config.apiKeys),
+    authenticator,
+    tickets: gateway.tickets,
+    allowedOrigins: config.allowedOrigins,
+    limits: config.limits,
+    logger,
+  });
+
+  const demoAbort = new AbortController();
+  const secret = config.jwt.secret;
+  const demoHandler = config.dev
+    ? createDemoHandler({
+        publish: (userId, input) => gateway.publish(userId, input),
+        mintToken: (userId) => {
+          if (secret === undefined) throw new Error('the demo mints tokens only with --jwt-secret');
+          return mintDevToken({ secret, userId, ttlSeconds: DEMO_TOKEN_TTL_SECONDS });
+        },
+        webRoot: options.webRoot ?? fileURLToPath(new URL('../../web', import.meta.url)),
+        sdkRoot: options.sdkRoot ?? fileURLToPath(new URL('..', import.meta.url)),
+        signal: demoAbort.signal,
+        onRunError: (error, runId) =>
+          logger.warn(
+            { runId, err: error instanceof Error ? error.message : String(error) },
+            'demo run failed',
+          ),
+      })
+    : null;
+
+  let closing: Promise<void> | null = null;
+  let inflight = 0;
+  let onIdle: (() => void) | null = null;
+  const server = createServer(
+    {
+      // The handshake deadline of PROTOCOL.md section 2 also bounds plain requests,
+      // so a slow sender cannot hold a socket open.
+      headersTimeout: config.limits.handshakeTimeoutMs,
+      requestTimeout: config.limits.handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.limits.handshakeTimeoutMs),
+    },
+    (req: IncomingMessage, res: ServerResponse) => {
+      inflight++;
+      res.on('close', () => {
+        inflight--;
+        if (inflight === 0) onIdle?.();
+      });
+      // While draining, no connection is kept for another request.
+      if (closing) res.setHeader('Connection', 'close');
+      if (demoHandler?.(req, res)) return;
+      apiHandler(req, res);
+    },
+  );
+  gateway.attach(server);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (error) => logger.error({ err: error.message }, 'http server error'));
+  const address = server.address() as AddressInfo;
+  const url = reachableUrl(address);
+  logger.info({ url, port: address.port, node: gateway.nodeId, dev: config.dev }, 'listening');
+
+  const shutdown = async (): Promise<void> => {
+    logger.info({ connections: gateway.connectionCount, requests: inflight }, 'shutting down');
+    demoAbort.abort();
+    // The listener stays open while the gateway drains, so handshakes get a 503
+    // rather than a refused connection.
+    await gateway.close();
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    if (inflight > 0) await new Promise<void>((resolve) => (onIdle = resolve));
+    server.closeAllConnections();
+    await stopped;
+    logger.info('stopped');
+  };
+
+  return {
+    url,
+    port: address.port,
+    gateway,
+    close: () => (closing ??= shutdown()),
+  };
+}

@@ -133,6 +133,13 @@ export interface Broker {
   /** Moves the user's acked cursor to `seq` if it is ahead. */
   ack(userId: string, seq: number): Promise<void>;
   reportDelivery(report: DeliveryReport): Promise<void>;
+  /**
+   * Optional housekeeping for engines that expire lazily (memory): drops the
+   * events older than `historyTtlMs` at `now` and the empty, unsubscribed
+   * streams idle that long. Resolves to how many events and streams it dropped.
+   * Engines whose storage expires by itself (Redis) leave it out.
+   */
+  sweep?(now: number): Promise<number>;
   health(): BrokerHealth;
   close(): Promise<void>;
 }

@@ -366,7 +366,8 @@ export class RedisBroker implements Broker {
       onEvent: (epoch, event) => this.deliver(() => this.handlers?.onEvent(userId, epoch, event)),
       onResync: () => this.deliver(() => this.handlers?.onResync(userId)),
       onCatchUpError: (error) =>
-        this.logger?.warn({ err: toBrokerError(error) }, 'redis broker: catch-up failed, resync'),
+        this.logger?.warn({ err: toBrokerError(error) }, 'redis broker: catch-up failed, retrying'),
+      retryDelayMs: reconnectDelay,
     });
     const feed: Feed = { refs: 1, follower, ready: Promise.resolve() };
     this.feeds.set(userId, feed);

@@ -10,8 +10,11 @@
  * - `s <= last`: already handed over (or covered by a resync): dropped.
  * - `s == last + 1`: handed over.
  * - `s > last + 1`: a gap; catch up from history (which reads to the head, so
- *   it also covers `s`), then go on. A catch-up that fails, or finds the
- *   history trimmed or another epoch, raises `onResync` instead.
+ *   it also covers `s`), then go on. History that was trimmed, or that shows
+ *   another epoch, raises `onResync` instead.
+ * A catch-up that fails (Redis unreachable) keeps the position and the queue
+ * and is retried after `retryDelayMs(attempt)`: continuity is only given up
+ * (`onResync`) when history proves it lost, never because Redis was down.
  * After `onResync`, live delivery resumes after the point of the resync; the
  * gateway re-reads history for the rest, as the contract says.
  *
@@ -38,18 +41,24 @@ export interface StreamFollowerOptions {
   readAfter(seq: number, epoch: string): Promise<FollowerRead>;
   onEvent(epoch: string, event: StreamEvent): void;
   onResync(): void;
-  /** A catch-up failed (the follower already raised `onResync`). */
+  /** A catch-up failed; it is retried after `retryDelayMs(attempt)`. */
   onCatchUpError?(error: unknown): void;
+  /** Delay before retrying a failed catch-up, by attempt (1, 2, …). */
+  retryDelayMs(attempt: number): number;
 }
 
-type Pending = { kind: 'live'; epoch: string; event: StreamEvent } | { kind: 'catch-up' };
+type Pending =
+  | { kind: 'live'; epoch: string; event: StreamEvent; filled?: boolean }
+  | { kind: 'catch-up' };
 
 export class StreamFollower {
   private epoch = '';
   private lastSeq = 0;
   private positioned = false;
-  /** Set after a failed catch-up: the next live message becomes the new position. */
-  private rebase = false;
+  /** A catch-up failed: nothing is handed over until its retry. */
+  private stalled = false;
+  private failures = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private queue: Pending[] = [];
   private draining = false;
   private closed = false;
@@ -92,89 +101,103 @@ export class StreamFollower {
   close(): void {
     this.closed = true;
     this.queue = [];
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
   }
 
   private enqueue(item: Pending): void {
     if (this.closed) return;
     if (this.queue.length >= this.options.maxPending) {
-      // Everything dropped here is in history: one catch-up reads it back.
+      // Everything dropped here, this item included, is in history: one
+      // catch-up reads it back.
       this.queue = [{ kind: 'catch-up' }];
-      if (item.kind === 'catch-up') return;
+    } else {
+      this.queue.push(item);
     }
-    this.queue.push(item);
     void this.drain();
   }
 
+  /** True while a catch-up failed and waits for its retry. */
+  get isStalled(): boolean {
+    return this.stalled;
+  }
+
   private async drain(): Promise<void> {
-    if (this.draining || !this.positioned) return;
+    if (this.draining || !this.positioned || this.stalled) return;
     this.draining = true;
     try {
-      let item: Pending | undefined;
-      while (!this.closed && (item = this.queue.shift()) !== undefined) {
-        if (item.kind === 'catch-up') {
-          await this.fill();
+      while (!this.closed && !this.stalled) {
+        const item = this.queue[0];
+        if (item === undefined) break;
+        const gap =
+          item.kind === 'catch-up' ||
+          (item.epoch === this.epoch && item.event.seq > this.lastSeq + 1 && !item.filled);
+        if (gap) {
+          if (!(await this.fill())) break;
+          // The queue may have been replaced (overflow) while reading.
+          if (item.kind === 'catch-up') {
+            if (this.queue[0] === item) this.queue.shift();
+          } else {
+            item.filled = true;
+          }
           continue;
         }
+        this.queue.shift();
         const { epoch, event } = item;
-        if (this.rebase) {
-          this.rebase = false;
-          this.epoch = epoch;
-          this.lastSeq = event.seq;
-          continue;
-        }
         if (epoch !== this.epoch) {
           this.resync(epoch, event.seq);
-          continue;
+        } else if (event.seq > this.lastSeq + 1) {
+          // History was read to its head and still does not reach this message.
+          this.resync(epoch, event.seq);
+        } else if (event.seq === this.lastSeq + 1) {
+          this.lastSeq = event.seq;
+          this.options.onEvent(epoch, event);
         }
-        if (event.seq <= this.lastSeq) continue;
-        if (event.seq > this.lastSeq + 1) {
-          await this.fill();
-          if (this.closed || this.rebase) {
-            // The catch-up failed: this message is the new position.
-            this.rebase = false;
-            this.epoch = epoch;
-            this.lastSeq = Math.max(this.lastSeq, event.seq);
-            continue;
-          }
-          if (event.seq <= this.lastSeq) continue;
-          if (event.seq > this.lastSeq + 1 || epoch !== this.epoch) {
-            // History read to its head and still does not reach this message.
-            this.resync(epoch, event.seq);
-            continue;
-          }
-        }
-        this.lastSeq = event.seq;
-        this.options.onEvent(epoch, event);
       }
     } finally {
       this.draining = false;
     }
   }
 
-  /** Reads history after the position and hands it over, or raises `onResync`. */
-  private async fill(): Promise<void> {
+  /**
+   * Reads history after the position and hands it over (or raises `onResync`
+   * when history lost part of it). False when the read failed: the follower
+   * stalls and retries later.
+   */
+  private async fill(): Promise<boolean> {
     let read: FollowerRead;
     try {
       read = await this.options.readAfter(this.lastSeq, this.epoch);
     } catch (error) {
-      if (this.closed) return;
-      this.rebase = true;
+      if (this.closed) return false;
+      this.stall();
       this.options.onCatchUpError?.(error);
-      this.options.onResync();
-      return;
+      return false;
     }
-    if (this.closed) return;
+    this.failures = 0;
+    if (this.closed) return false;
     if (read.gap || read.epoch !== this.epoch) {
       this.resync(read.epoch, read.headSeq);
-      return;
+      return true;
     }
     for (const event of read.events) {
-      if (this.closed) return;
+      if (this.closed) return false;
       if (event.seq <= this.lastSeq) continue;
       this.lastSeq = event.seq;
       this.options.onEvent(read.epoch, event);
     }
     this.lastSeq = Math.max(this.lastSeq, read.headSeq);
+    return true;
+  }
+
+  private stall(): void {
+    this.stalled = true;
+    this.failures++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.stalled = false;
+      void this.drain();
+    }, this.options.retryDelayMs(this.failures));
+    this.retryTimer.unref?.();
   }
 
   private resync(epoch: string, seq: number): void {

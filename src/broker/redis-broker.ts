@@ -239,16 +239,8 @@ export class RedisBroker implements Broker {
     this.historySize = positiveInteger('historySize', options.historySize, 1_000);
     this.historyTtlMs = positiveInteger('historyTtlMs', options.historyTtlMs, 3_600_000);
     this.commandTimeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs, 2_000);
-    this.maxSubscriptions = positiveInteger(
-      'maxSubscriptions',
-      options.maxSubscriptions,
-      100_000,
-    );
-    this.maxPendingPerUser = positiveInteger(
-      'maxPendingPerUser',
-      options.maxPendingPerUser,
-      1_000,
-    );
+    this.maxSubscriptions = positiveInteger('maxSubscriptions', options.maxSubscriptions, 100_000);
+    this.maxPendingPerUser = positiveInteger('maxPendingPerUser', options.maxPendingPerUser, 1_000);
     const nodeId = options.nodeId ?? `n_${randomBytes(6).toString('hex')}`;
     if (!NODE_ID_PATTERN.test(nodeId)) {
       throw new TypeError('RedisBroker: nodeId must be 1-64 characters of [A-Za-z0-9._:-]');
@@ -361,8 +353,7 @@ export class RedisBroker implements Broker {
     }
     const follower = new StreamFollower({
       maxPending: this.maxPendingPerUser,
-      readAfter: async (seq, epoch) =>
-        this.readHistory(userId, { kind: 'position', seq, epoch }),
+      readAfter: async (seq, epoch) => this.readHistory(userId, { kind: 'position', seq, epoch }),
       onEvent: (epoch, event) => this.deliver(() => this.handlers?.onEvent(userId, epoch, event)),
       onResync: () => this.deliver(() => this.handlers?.onResync(userId)),
       onCatchUpError: (error) =>

@@ -48,8 +48,7 @@ export interface StreamFollowerOptions {
 }
 
 type Pending =
-  | { kind: 'live'; epoch: string; event: StreamEvent; filled?: boolean }
-  | { kind: 'catch-up' };
+  { kind: 'live'; epoch: string; event: StreamEvent; filled?: boolean } | { kind: 'catch-up' };
 
 export class StreamFollower {
   private epoch = '';

@@ -177,6 +177,7 @@ function decodeReport(message: string): DeliveryReport | undefined {
   const r = value as Record<string, unknown>;
   if (
     typeof r.userId !== 'string' ||
+    typeof r.id !== 'string' ||
     typeof r.seq !== 'number' ||
     typeof r.epoch !== 'string' ||
     typeof r.awaitedBy !== 'string' ||
@@ -187,6 +188,7 @@ function decodeReport(message: string): DeliveryReport | undefined {
   }
   return {
     userId: r.userId,
+    id: r.id,
     seq: r.seq,
     epoch: r.epoch,
     awaitedBy: r.awaitedBy,

@@ -48,6 +48,7 @@ import type {
 import { parseHandshakeRequest } from './handshake-request.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { KeyedWaiters } from './keyed-waiters.js';
+import { WriteCoalescer } from './write-coalescer.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { refuseHandshake } from './refuse-handshake.js';
 import { ConnectionRegistry, type Reservation } from './registry.js';
@@ -101,6 +102,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
   private readonly waiters = new DeliveryWaiters(MAX_WAITERS);
   private readonly connectionWaiters = new KeyedWaiters<boolean>(MAX_WAITERS);
   private readonly frameCache = new WeakMap<StreamEvent, Buffer>();
+  readonly coalescer = new WriteCoalescer();
   private readonly pendingAcks = new Map<string, number>();
   private ackFlushScheduled = false;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -288,7 +290,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.countHandshake('accepted');
       const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
-      void this.onUpgraded(ws, reservation, user, ip, userAgent, parsed.cursor);
+      void this.onUpgraded(ws, reservation, user, ip, userAgent, parsed.cursor, socket);
     });
   }
 
@@ -299,6 +301,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
     ip: string,
     userAgent: string | null,
     cursor: ReadCursor,
+    socket: Duplex | null = null,
   ): Promise<Connection> {
     const now = Date.now();
     const connection = new Connection(
@@ -310,6 +313,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
       user,
       ws,
       this,
+      socket,
     );
     this.registry.attach(reservation, connection);
     this.updateGauges();

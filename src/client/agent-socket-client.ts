@@ -493,6 +493,7 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
         return;
       case 'refreshed':
         this.#scheduleRefresh();
+        this.emit('refreshed', frame);
         return;
       case 'error':
         this.#emitError({ kind: 'server', code: frame.code, message: frame.message });

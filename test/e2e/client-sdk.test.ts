@@ -154,6 +154,16 @@ describe.skip('client SDK against the gateway (TODO: enable when the gateway lan
     expect(after).toEqual([4]);
   });
 
+  it('keeps at most recentEventsLimit recent events, the newest ones', async () => {
+    const { harness, client } = await setup();
+    const c = client('alice', { recentEventsLimit: 5 });
+    const seqs = seqsOf(c);
+    await c.connect();
+    for (let i = 0; i < 12; i++) await harness.publish('alice', { event: 'tick' });
+    await waitFor(() => seqs.length === 12);
+    expect(c.recentEvents().map((e) => e.seq)).toEqual([8, 9, 10, 11, 12]);
+  });
+
   it('stays connected past its first token expiry by refreshing', async () => {
     const { harness, client } = await setup();
     const c = client('alice', { token: () => harness.mintToken('alice', 3), refreshLeadMs: 2000 });

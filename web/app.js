@@ -221,9 +221,15 @@ client.on('state', ({ state }) => {
   statusPill.textContent = state;
   statusPill.dataset.state = state;
 });
-client.on('welcome', (welcome) => {
+function showCursor() {
+  const cursor = client.cursor;
+  const connection = client.welcome ? `connection ${client.welcome.connectionId} · ` : '';
+  if (cursor)
+    $('cursor').textContent = `${connection}seq ${cursor.lastSeq} · epoch ${cursor.epoch}`;
+}
+client.on('welcome', () => {
   showNotice('');
-  $('cursor').textContent = `connection ${welcome.connectionId} · epoch ${welcome.epoch}`;
+  showCursor();
 });
 client.on('event', (event) => {
   keepingScroll(() => {
@@ -238,8 +244,7 @@ client.on('event', (event) => {
     }
     (renderers[event.event] ?? renderOther)(event);
   });
-  const cursor = client.cursor;
-  if (cursor) $('cursor').textContent = `seq ${cursor.lastSeq} · epoch ${cursor.epoch}`;
+  showCursor();
 });
 client.on('gap', (gap) => {
   messages.append(

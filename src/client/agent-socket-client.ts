@@ -36,7 +36,7 @@ import { SeqTracker } from './seq-tracker.js';
 import type { StreamCursor } from './seq-tracker.js';
 import { TypedEmitter } from './typed-emitter.js';
 import { WS_OPEN, resolveWebSocket } from './websocket-like.js';
-import type { WebSocketLike } from './websocket-like.js';
+import type { WebSocketConstructorLike, WebSocketLike } from './websocket-like.js';
 
 /** Close code the client uses when it leaves a socket on its own (dead, timed out, reconnect). */
 const CLIENT_RECONNECT_CLOSE = 4000;
@@ -107,7 +107,12 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     if (!options || typeof options.url !== 'string') {
       throw new TypeError('option url is required: the gateway WebSocket URL (ws: or wss:)');
     }
-    const url = new URL(options.url);
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new TypeError('option url must be an absolute ws: or wss: URL');
+    }
     if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
       throw new TypeError(`option url must use ws: or wss:, got ${url.protocol}`);
     }
@@ -308,7 +313,7 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
       this.#scheduleReconnect();
       return;
     }
-    let Ctor;
+    let Ctor: WebSocketConstructorLike;
     try {
       Ctor = await resolveWebSocket(this.#options.WebSocket);
     } catch (cause) {
@@ -493,6 +498,7 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
         return;
       case 'refreshed':
         this.#scheduleRefresh();
+        this.emit('refreshed', frame);
         return;
       case 'error':
         this.#emitError({ kind: 'server', code: frame.code, message: frame.message });

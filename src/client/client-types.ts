@@ -4,7 +4,12 @@
  */
 import type { AgentEventDataMap, AgentEventName } from '../protocol/agent-events.js';
 import type { ReconnectAdvice } from '../protocol/close-codes.js';
-import type { BroadcastFrame, EventFrame, WelcomeFrame } from '../protocol/frames.js';
+import type {
+  BroadcastFrame,
+  EventFrame,
+  RefreshedFrame,
+  WelcomeFrame,
+} from '../protocol/frames.js';
 import type { AckOptions } from './ack-scheduler.js';
 import type { BackoffPolicy } from './backoff.js';
 import type { StorageLike } from './cursor-storage.js';
@@ -122,6 +127,8 @@ export interface ClientEventMap {
   event: EventFrame;
   broadcast: BroadcastFrame;
   gap: GapInfo;
+  /** The server accepted a `refresh`: the connection lives on with the new token. */
+  refreshed: RefreshedFrame;
   error: ClientError;
   closed: ClosedInfo;
 }

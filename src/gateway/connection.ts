@@ -10,6 +10,7 @@
  * re-reads history from `sentSeq` (`resync`) before going on. While history is
  * being read, live events wait in a bounded buffer.
  */
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/authenticator.js';
@@ -23,6 +24,7 @@ import type { ConnectionSnapshot, ConnectionState } from './gateway-types.js';
 import type { ResolvedOptions } from './options.js';
 import type { RegisteredConnection } from './registry.js';
 import { TokenBucket } from './token-bucket.js';
+import type { Corkable, WriteCoalescer } from './write-coalescer.js';
 
 /** What a connection needs from the gateway: injected, so the connection holds no globals. */
 export interface ConnectionHost {
@@ -30,6 +32,7 @@ export interface ConnectionHost {
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly nodeId: string;
+  readonly coalescer: WriteCoalescer;
   readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead>;
   /** The encoded frame of an event, shared by every connection. */
   frameBytes(event: StreamEvent): Buffer;
@@ -60,7 +63,7 @@ const CLOSE_REASONS: Record<number, string> = {
   [CloseCode.StreamReset]: 'stream reset: reconnect and resume',
 };
 
-export class Connection implements RegisteredConnection {
+export class Connection implements RegisteredConnection, Corkable {
   state: ConnectionState = 'connecting';
   epoch = '';
   /** Last seq written to the socket. */
@@ -81,6 +84,8 @@ export class Connection implements RegisteredConnection {
   private badFrames: BadFrameWindow = { startedAt: 0, count: 0 };
   private closeCode: number | null = null;
   private terminateTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The socket is corked until the end of this turn (see WriteCoalescer). */
+  private holding = false;
 
   constructor(
     readonly id: string,
@@ -91,6 +96,8 @@ export class Connection implements RegisteredConnection {
     user: VerifiedUser,
     private readonly ws: WebSocket,
     private readonly host: ConnectionHost,
+    /** The raw socket under `ws`, corked to coalesce writes; null when unknown (adopted sockets). */
+    private readonly socket: Duplex | null = null,
   ) {
     const { limits, ackTimeoutMs } = host.options;
     this.expiresAt = user.expiresAt;
@@ -201,6 +208,7 @@ export class Connection implements RegisteredConnection {
   /** Writes a broadcast or control frame that is already encoded. */
   sendEncoded(frame: Buffer | string): boolean {
     if (this.state !== 'open') return false;
+    this.hold();
     this.ws.send(frame, { binary: false });
     this.checkBackpressure();
     return true;
@@ -289,7 +297,21 @@ export class Connection implements RegisteredConnection {
     if (overflowed) void this.resync();
   }
 
+  release(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.socket?.uncork();
+  }
+
+  private hold(): void {
+    if (this.holding || !this.socket) return;
+    this.holding = true;
+    this.socket.cork();
+    this.host.coalescer.hold(this);
+  }
+
   private writeEvent(event: StreamEvent, frame: Buffer): void {
+    this.hold();
     this.ws.send(frame, { binary: false });
     this.sentSeq = event.seq;
     if (event.critical && !this.criticalAcks.sent(event.seq, Date.now())) {

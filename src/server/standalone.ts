@@ -23,6 +23,8 @@ import { createGateway, type GatewayNode } from '../gateway/gateway.js';
 import { createApiHandler } from '../http/api-routes.js';
 import { createLogger } from '../observability/logger.js';
 import { GatewayMetrics } from '../observability/metrics.js';
+import type { TicketStore } from '../auth/ticket-store.js';
+import type { Broker } from '../broker/broker.js';
 import type { ServerConfig } from './config.js';
 
 export interface StartServerOptions {
@@ -47,7 +49,7 @@ export interface RunningServer {
 const DEMO_TOKEN_TTL_SECONDS = 3600;
 
 /** A URL a client on this machine can use to reach `address`. */
-function reachableUrl(address: AddressInfo): string {
+export function reachableUrl(address: AddressInfo): string {
   const host =
     address.address === '0.0.0.0'
       ? '127.0.0.1'
@@ -60,7 +62,7 @@ function reachableUrl(address: AddressInfo): string {
 }
 
 /** The Redis URL as logs may show it: no user, no password, no query. */
-function redisForLogs(url: string | null): string | null {
+export function redisForLogs(url: string | null): string | null {
   if (url === null) return null;
   const parsed = new URL(url);
   return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
@@ -93,14 +95,26 @@ export async function startServer(
     },
     'starting',
   );
-  if (config.redisUrl !== null) {
-    throw new Error('--redis: the Redis engine is not part of this build yet');
-  }
 
   const metrics = new GatewayMetrics();
   const authenticator = createJwtAuthenticator(config.jwt);
+  // The Redis engine (and ioredis with it) is loaded only when asked for.
+  let redis: { broker: Broker; tickets: TicketStore & { close(): Promise<void> } } | null = null;
+  if (config.redisUrl !== null) {
+    const { RedisBroker, RedisTicketStore } = await import('../redis/index.js');
+    redis = {
+      broker: new RedisBroker({
+        url: config.redisUrl,
+        historySize: config.historySize,
+        historyTtlMs: config.historyTtlMs,
+        logger,
+      }),
+      tickets: new RedisTicketStore({ url: config.redisUrl }),
+    };
+  }
   const gateway = createGateway({
     authenticator,
+    ...(redis ? { broker: redis.broker, tickets: redis.tickets } : {}),
     allowedOrigins: config.allowedOrigins,
     trustedProxies: config.trustedProxies,
     heartbeatMs: config.heartbeatMs,
@@ -112,7 +126,8 @@ export async function startServer(
     logger,
     metrics,
   });
-  await gateway.ready;
+  // `gateway.ready` is not awaited: an engine that is not reachable yet keeps
+  // the node unready (`/readyz` 503) rather than keeping it from listening.
 
   const apiHandler = createApiHandler({
     gateway,
@@ -189,6 +204,8 @@ export async function startServer(
     // The listener stays open while the gateway drains, so handshakes get a 503
     // rather than a refused connection.
     await gateway.close();
+    // An engine passed in is not closed by the gateway.
+    if (redis) await Promise.allSettled([redis.broker.close(), redis.tickets.close()]);
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     if (inflight > 0) await new Promise<void>((resolve) => (onIdle = resolve));

@@ -1,0 +1,93 @@
+/**
+ * `agentsocket serve --redis`: two real server processes on one private
+ * `redis-server` (never the one on 6379). A ticket issued by one node opens a
+ * socket on the other, a publish to one node reaches a user connected to the
+ * other, and a Redis outage answers 503 with `Retry-After` and fails `/readyz`.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiKeys } from '../../src/auth/api-keys.js';
+import { mintDevToken } from '../../src/auth/dev-token.js';
+import { startCliServer, type CliServer } from '../helpers/cli-process.js';
+import { RedisServer, redisServerMissing } from '../helpers/redis-server.js';
+import { TestClient } from '../helpers/test-client.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const SECRET = randomBytes(32).toString('base64url');
+const API_KEY = ApiKeys.generate();
+
+describe.skipIf(redisServerMissing)('serve --redis', () => {
+  let redis: RedisServer;
+  let nodes: CliServer[] = [];
+  const handedOut: string[] = [SECRET, API_KEY];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    const env = {
+      AGENTSOCKET_JWT_SECRET: SECRET,
+      AGENTSOCKET_API_KEYS: API_KEY,
+      AGENTSOCKET_REDIS_URL: redis.url,
+    };
+    nodes = await Promise.all([startCliServer([], env), startCliServer([], env)]);
+    for (const node of nodes) {
+      await waitFor(async () => (await fetch(`${node.url}/readyz`)).status === 200, {
+        timeoutMs: 10_000,
+        what: 'the node to be ready',
+      });
+    }
+  });
+
+  afterAll(async () => {
+    for (const node of nodes) await node.stop('SIGKILL');
+    await redis?.dispose();
+    const logs = nodes.map((node) => node.stdout()).join('');
+    for (const secret of handedOut) expect(logs).not.toContain(secret);
+  });
+
+  const post = (node: CliServer, path: string, body: unknown): Promise<Response> =>
+    fetch(`${node.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  it('logs the engine without credentials', () => {
+    const starting = nodes[0]?.logRecords().find((record) => record.msg === 'starting');
+    expect(starting).toMatchObject({ engine: 'redis', redis: `redis://127.0.0.1:${redis.port}` });
+  });
+
+  it('a ticket from node A opens a socket on node B; a publish on A reaches it', async () => {
+    const [a, b] = nodes as [CliServer, CliServer];
+    const jwt = await mintDevToken({ secret: SECRET, userId: 'roamer', ttlSeconds: 600 });
+    handedOut.push(jwt);
+    const issued = await fetch(`${a.url}/v1/tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${jwt}` },
+    });
+    expect(issued.status).toBe(201);
+    const { ticket } = (await issued.json()) as { ticket: string };
+    handedOut.push(ticket);
+    const client = await TestClient.connect(b.wsUrl, { query: { ticket } });
+    expect((await client.welcome()).userId).toBe('roamer');
+    const answer = await post(a, '/v1/users/roamer/events?wait=5000', { event: 'hop' });
+    expect(answer.status).toBe(202);
+    expect(await answer.json()).toMatchObject({ seq: 1, delivered: 1 });
+    expect((await client.waitForEvents(1))[0]).toMatchObject({ seq: 1, event: 'hop' });
+    client.close();
+  });
+
+  it('a Redis outage answers 503 with Retry-After and makes /readyz 503', async () => {
+    const [a] = nodes as [CliServer];
+    await redis.kill();
+    await waitFor(async () => (await fetch(`${a.url}/readyz`)).status === 503, {
+      timeoutMs: 10_000,
+      what: '/readyz to report the outage',
+    });
+    const ready = (await (await fetch(`${a.url}/readyz`)).json()) as { reasons: string[] };
+    expect(ready.reasons.join(' ')).toMatch(/broker/);
+    const answer = await post(a, '/v1/users/anyone/events', { event: 'lost' });
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await answer.json()).toMatchObject({ error: { code: 'unavailable' } });
+  });
+});

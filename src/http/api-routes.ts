@@ -210,10 +210,13 @@ export function createApiHandler(
 
   router.on('GET', '/readyz', ({ res }) => {
     const readiness = deps.gateway.readiness();
+    // A Set: the gateway's own readiness may already report the supervisor's tasks.
     const reasons = [
-      ...(deps.notReadyReasons?.() ?? []),
-      ...(readiness.ready ? [] : readiness.reasons),
-      ...deps.supervisor.unhealthyCritical(),
+      ...new Set([
+        ...(deps.notReadyReasons?.() ?? []),
+        ...(readiness.ready ? [] : readiness.reasons),
+        ...deps.supervisor.unhealthyCritical(),
+      ]),
     ];
     if (reasons.length === 0) {
       sendJson(res, 200, { ready: true, reasons: [] });

@@ -4,6 +4,7 @@
  * `token` and `publish` against a running server.
  */
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../src/auth/api-keys.js';
 import { runCli, startCliServer, type CliServer } from '../helpers/cli-process.js';
@@ -21,8 +22,10 @@ let credentials: string[] = [];
 afterEach(async () => {
   for (const server of servers) {
     await server.stop('SIGKILL');
-    const logs = server.stdout();
-    for (const secret of [SECRET, API_KEY, ...credentials]) expect(logs).not.toContain(secret);
+    // Everything but the --dev banner, which prints what --dev generated on purpose.
+    const banner = /^agentsocket --dev: generated[\s\S]*?demo page: .*$/m;
+    const output = server.stdout() + server.stderr().replace(banner, '');
+    for (const secret of [SECRET, API_KEY, ...credentials]) expect(output).not.toContain(secret);
   }
   servers = [];
   credentials = [];
@@ -104,6 +107,20 @@ describe('agentsocket serve: configuration', () => {
     const page = await fetch(`${server.url}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
+  });
+
+  it('cuts off a client that never finishes its headers after --handshake-timeout', async () => {
+    const server = await serve(['--handshake-timeout', '1s']);
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+    let isClosed = false;
+    void closed.then(() => (isClosed = true));
+    await waitFor(() => isClosed, { timeoutMs: 5000, what: 'the server to close the socket' });
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
   });
 
   it('serves no demo page without --dev', async () => {

@@ -134,6 +134,7 @@ describe('routing', () => {
   it('answers 404 for unknown paths and 405 with Allow for other methods', async () => {
     const missing = await api('GET', '/v2/nothing');
     expect(missing).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+    expect(missing.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     const method = await api('PUT', '/v1/users/alice/connections');
     expect(method.status).toBe(405);
     expect(method.headers.get('allow')).toBe('GET, DELETE');

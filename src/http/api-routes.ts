@@ -59,8 +59,6 @@ export interface ApiDependencies {
   limits?: Partial<Pick<GatewayLimits, 'maxBodyBytes' | 'maxBatchEvents' | 'maxDataBytes'>>;
   /** Request logs (route, status, duration; never headers or query). Default: none. */
   logger?: Logger;
-  /** More reasons for `/readyz` to answer 503 (e.g. `draining`). Default: none. */
-  notReadyReasons?: () => string[];
 }
 
 /** Query parameters that would carry a credential into access logs: refused with 400. */
@@ -213,7 +211,6 @@ export function createApiHandler(
     // A Set: the gateway's own readiness may already report the supervisor's tasks.
     const reasons = [
       ...new Set([
-        ...(deps.notReadyReasons?.() ?? []),
         ...(readiness.ready ? [] : readiness.reasons),
         ...deps.supervisor.unhealthyCritical(),
       ]),

@@ -13,13 +13,16 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { ApiKeys } from '../auth/api-keys.js';
 import { mintDevToken } from '../auth/dev-token.js';
 import { createJwtAuthenticator } from '../auth/jwt-authenticator.js';
 import { createDemoHandler } from '../demo/demo-routes.js';
+import { GatewayError } from '../errors.js';
 import { createGateway, type GatewayNode } from '../gateway/gateway.js';
+import { refuseHandshake } from '../gateway/refuse-handshake.js';
 import { createApiHandler } from '../http/api-routes.js';
 import { createLogger } from '../observability/logger.js';
 import { GatewayMetrics } from '../observability/metrics.js';
@@ -185,6 +188,14 @@ export async function startServer(
     },
   );
   gateway.attach(server);
+  // The gateway answers upgrades on its own path only; any other upgrade would
+  // otherwise hold its socket forever.
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    if (new URL(req.url ?? '/', 'http://localhost').pathname === gateway.options.path) return;
+    metrics.httpRequests.inc({ route: 'unmatched', status: '404' });
+    socket.on('error', () => socket.destroy());
+    refuseHandshake(socket, new GatewayError('not_found', 'no such route'));
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

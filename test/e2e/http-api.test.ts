@@ -142,6 +142,16 @@ describe('routing', () => {
   });
 });
 
+describe('upgrades', () => {
+  it('refuses a WebSocket upgrade on any other path with 404 instead of holding the socket', async () => {
+    const refusal = await expectRefusal(server.wsUrl.replace('/v1/ws', '/v1/elsewhere'), {
+      token: await token('alice'),
+    });
+    expect(refusal.status).toBe(404);
+    expect(refusal.body.error.code).toBe('not_found');
+  });
+});
+
 describe('POST /v1/users/{userId}/events', () => {
   it('answers 202 with consecutive seqs, one epoch, the id and delivered', async () => {
     const first = await api('POST', '/v1/users/pub-1/events', {

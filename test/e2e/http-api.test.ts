@@ -362,7 +362,13 @@ describe('/v1/users/{userId}/connections', () => {
     expect(closed).toMatchObject({ status: 200, body: { closed: 2 } });
     expect((await a.waitForClose()).code).toBe(4401);
     expect((await b.waitForClose()).code).toBe(4401);
-    expect((await api('GET', '/v1/users/ops/connections')).body.connections).toEqual([]);
+    // The server forgets a connection once its close handshake is over.
+    await waitFor(
+      async () =>
+        ((await api('GET', '/v1/users/ops/connections')).body.connections as unknown[]).length ===
+        0,
+      { what: 'the closed connections to be gone' },
+    );
     expect((await api('GET', '/v1/users/no%20pe/connections')).status).toBe(400);
   });
 });
@@ -450,8 +456,18 @@ describe('GET /v1/stats and /metrics', () => {
             line,
           );
         expect(match, `metric line: ${line}`).not.toBeNull();
-        const value = Number(match?.[2]);
-        expect(Number.isNaN(value) && match?.[2] !== 'NaN').toBe(false);
+        // A Prometheus float, as Go's ParseFloat reads it: a number, or NaN and
+        // ±Inf in any case (prom-client writes NaN as `Nan`).
+        const text = match?.[2] as string;
+        const special = /^(?:([+-]?)inf(?:inity)?|nan)$/i.exec(text);
+        const value = special
+          ? special[1] === undefined
+            ? NaN
+            : special[1] === '-'
+              ? -Infinity
+              : Infinity
+          : Number(text);
+        expect(special !== null || !Number.isNaN(value), `metric value: ${line}`).toBe(true);
         samples.set(match?.[1] as string, value);
       }
       return samples;

@@ -257,7 +257,7 @@ export class LegacyConnectionManager {
    * Resolves `true` as soon as the user has an open connection on this node
    * (at once if it has one), `false` after `timeoutMs` (0 to 30 000).
    */
-  waitForConnection(userId: string, timeoutMs: number): Promise<boolean> {
+  async waitForConnection(userId: string, timeoutMs: number): Promise<boolean> {
     const checked = checkTimeout(timeoutMs);
     return this.gateway.waitForConnection(checkUserId(userId), checked);
   }

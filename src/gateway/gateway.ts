@@ -643,6 +643,13 @@ export class GatewayNode implements Gateway, ConnectionHost {
       throw new GatewayError('bad_request', 'userId is malformed', 'userId');
     this.assertAccepting();
     await this.ready;
+    // Fix (scenarios branch): a socket that is not open never emits 'close'
+    // again, so adopting one left a ghost connection in the registry forever,
+    // holding a slot of the user's limit. Refuse it instead. Everything from
+    // here to the Connection's listeners being attached runs synchronously.
+    if (ws.readyState !== ws.OPEN) {
+      throw new GatewayError('bad_request', 'the socket is not open', 'ws');
+    }
     const { limits } = this.options;
     const ip = options.ip ?? 'adopted';
     const reservation = this.registry.reserve(user.userId, ip, {
@@ -674,6 +681,26 @@ export class GatewayNode implements Gateway, ConnectionHost {
       if (connection.state === 'open') return Promise.resolve(true);
     }
     return this.connectionWaiters.wait(userId, timeoutMs);
+  }
+
+  /**
+   * Closes one connection of the user with `code` (default 1000, normal), as
+   * the legacy `remove_connection` does. False when the user has no such
+   * connection on this node, or it is already closing.
+   */
+  closeConnection(
+    userId: string,
+    connectionId: string,
+    code: number = CloseCode.Normal,
+    reason?: string,
+  ): boolean {
+    for (const connection of this.registry.connectionsOf(userId)) {
+      if (connection.id !== connectionId) continue;
+      if (connection.state === 'closing' || connection.state === 'closed') return false;
+      connection.close(code, reason);
+      return true;
+    }
+    return false;
   }
 
   connections(userId: string): ConnectionSnapshot[] {

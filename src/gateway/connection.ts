@@ -104,6 +104,9 @@ export class Connection implements RegisteredConnection {
     ws.on('close', (code) => this.onClose(code));
     ws.on('error', (error) => {
       // ws reports protocol violations (1002), oversize frames (1009) here and closes itself.
+      // It stops reading at once, so the peer's answer never arrives and the socket's
+      // `close` says 1006: remember the code ws sent, so the close is counted under it.
+      this.closeCode ??= wsErrorCloseCode(error);
       host.logger.debug({ connectionId: id, err: error.message }, 'socket error');
     });
   }
@@ -432,6 +435,28 @@ export class Connection implements RegisteredConnection {
     if (this.terminateTimer) clearTimeout(this.terminateTimer);
     this.buffer = [];
     this.host.closed(this, this.closeCode ?? code);
+  }
+}
+
+/**
+ * The close code ws sends for a receiver error (ws keeps it on a private
+ * symbol; its public `code` names the error): 1009 for an oversized frame or
+ * message, 1008 for too many fragments, 1007 for invalid UTF-8, 1002 for every
+ * other protocol violation. Null for socket errors (ECONNRESET…), which send none.
+ */
+function wsErrorCloseCode(error: Error): number | null {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return null;
+  switch (code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
+      return CloseCode.MessageTooBig;
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
+      return CloseCode.PolicyViolation;
+    case 'WS_ERR_INVALID_UTF8':
+      return 1007;
+    default:
+      return 1002;
   }
 }
 

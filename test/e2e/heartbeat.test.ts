@@ -5,7 +5,7 @@
  * `pong`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PongFrame, ServerFrame } from '../../src/protocol/frames.js';
+import type { ClientFrame, PongFrame, ServerFrame } from '../../src/protocol/frames.js';
 import { startGateway, type Harness } from '../helpers/gateway-harness.js';
 import type { TestClient } from '../helpers/test-client.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -19,10 +19,10 @@ function pings(client: TestClient): number {
   return client.frames.filter((f) => f.type === 'ping').length;
 }
 
-/** Answers every server `ping` with a `pong`, as the SDK does. */
-function answerPings(client: TestClient): void {
+/** Answers every server `ping` with `reply` (by default a `pong`, as the SDK does). */
+function answerPings(client: TestClient, reply: ClientFrame = { type: 'pong' }): void {
   client.ws.on('message', (data) => {
-    if ((JSON.parse(data.toString()) as ServerFrame).type === 'ping') client.send({ type: 'pong' });
+    if ((JSON.parse(data.toString()) as ServerFrame).type === 'ping') client.send(reply);
   });
 }
 
@@ -69,10 +69,8 @@ describe('heartbeat', () => {
   it('counts any client frame as a sign of life', async () => {
     h = await startGateway({ heartbeatMs: HEARTBEAT_MS });
     const alice = await h.connect('alice');
-    // Acks and pings, never a pong: still alive.
-    alice.ws.on('message', (data) => {
-      if ((JSON.parse(data.toString()) as ServerFrame).type === 'ping') alice.send({ type: 'ping' });
-    });
+    // Pings, never a pong: still alive.
+    answerPings(alice, { type: 'ping' });
     await waitFor(() => pings(alice) >= 6, { timeoutMs: 10_000, what: 'six pings' });
     expect(alice.closedWith).toBeNull();
   });

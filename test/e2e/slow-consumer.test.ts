@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway, type Harness } from '../helpers/gateway-harness.js';
-import { TestClient } from '../helpers/test-client.js';
+import type { TestClient } from '../helpers/test-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const MAX_BUFFERED_BYTES = 256 * 1024;

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/authenticator.js';
 import type { HistoryRead, ReadCursor, StreamEvent } from '../broker/broker.js';
+import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { decodeClientFrame } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -37,6 +38,7 @@ export interface ConnectionHost {
   acked(connection: Connection, seq: number, awaited: readonly StreamEvent[]): void;
   /** An awaited event was written to this connection. */
   written(connection: Connection, event: StreamEvent): void;
+  /** Verifies a `refresh` token; rejects with a `forbidden` `GatewayError` when the user is blocked. */
   verifyRefresh(token: string): Promise<VerifiedUser>;
   /** The socket is gone. */
   closed(connection: Connection, code: number): void;
@@ -392,7 +394,15 @@ export class Connection implements RegisteredConnection {
     let user: VerifiedUser;
     try {
       user = await this.host.verifyRefresh(token);
-    } catch {
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === 'forbidden') {
+        this.host.logger.warn(
+          { connectionId: this.id, userId: this.userId },
+          'refresh by a blocked user: closing with 4403',
+        );
+        this.close(CloseCode.Forbidden);
+        return;
+      }
       this.host.metrics.badFrames.inc({ reason: 'refresh_invalid' });
       this.sendFrame({ type: 'error', code: 'unauthorized', message: 'refresh token refused' });
       return;

@@ -99,6 +99,21 @@ describe('token lifetime', () => {
     expect((await bob.waitForEvents(1))[0]?.seq).toBe(1);
   });
 
+  it('closes with 4403 on a refresh by a user blocked since the handshake', async () => {
+    const blocked = new Set<string>();
+    h = await startGateway({ isUserBlocked: (userId) => blocked.has(userId) });
+    const alice = await h.connect('alice');
+    const bob = await h.connect('bob');
+    blocked.add('alice');
+    // A valid token of the same user: a blocked user cannot keep a connection alive.
+    alice.send({ type: 'refresh', token: await h.token('alice') });
+    expect(await alice.waitForClose()).toMatchObject({ code: 4403 });
+    expect(alice.frames.some((f) => f.type === 'refreshed')).toBe(false);
+    bob.send({ type: 'refresh', token: await h.token('bob') });
+    await bob.waitForFrame((f): f is RefreshedFrame => f.type === 'refreshed');
+    expect(bob.closedWith).toBeNull();
+  });
+
   it('answers an invalid refresh token with an error frame, keeps the connection and its old expiry', async () => {
     await start();
     const token = await h.token('alice', { expiresIn: SHORT });

@@ -250,6 +250,17 @@ describe('handshake refusals: 429', () => {
     await refused(429, 'too_many_connections', { token });
   });
 
+  it('refuses a connection past the per-IP limit, whoever the user', async () => {
+    h = await startGateway({ limits: { maxConnectionsPerIp: 2 } });
+    const first = await h.connect('alice');
+    await h.connect('bob');
+    const refusal = await refused(429, 'too_many_connections', { token: await h.token('carol') });
+    expect(Number(refusal.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    first.close();
+    await waitFor(() => h.gateway.connectionCount === 1, { what: 'a slot freed' });
+    expect((await (await h.connect('carol')).welcome()).userId).toBe('carol');
+  });
+
   it('refuses handshakes past the per-IP rate with rate_limited and Retry-After', async () => {
     const rate = 3;
     h = await startGateway({ limits: { handshakesPerIpPerSecond: rate } });

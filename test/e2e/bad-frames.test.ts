@@ -129,6 +129,31 @@ describe('bad frames', () => {
     await expectBobUnaffected();
   });
 
+  it('caps a fragmented message by its total size: 1009', async () => {
+    await start({ maxFrameBytes: 1024 });
+    const alice = await h.connect('alice');
+    // Fragments each under the limit, a message over it.
+    for (let i = 0; i < 3; i++) alice.ws.send('x'.repeat(400), { fin: false });
+    alice.ws.send('x', { fin: true });
+    expect(await alice.waitForClose()).toMatchObject({ code: 1009 });
+    await waitFor(() => h.gateway.connections('alice').length === 0, { what: 'alice removed' });
+    expect(await closesTotal(1009)).toBe(1);
+    await expectBobUnaffected();
+  });
+
+  it('caps a flood of tiny fragments by their count: 1008', async () => {
+    // The default 64 KiB: 20 000 one-byte fragments stay under it.
+    await start();
+    const alice = await h.connect('alice');
+    for (let i = 0; i < 20_000 && alice.closedWith === null; i++) {
+      alice.ws.send(i === 0 ? '{' : ' ', { fin: false });
+    }
+    expect(await alice.waitForClose()).toMatchObject({ code: 1008 });
+    await waitFor(() => h.gateway.connections('alice').length === 0, { what: 'alice removed' });
+    expect(await closesTotal(1008)).toBe(1);
+    await expectBobUnaffected();
+  });
+
   it('closes with 1008 when the frame rate passes the burst', async () => {
     const frameBurst = 10;
     await start({ framesPerSecond: 5, frameBurst });

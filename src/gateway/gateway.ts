@@ -397,8 +397,14 @@ export class GatewayNode implements Gateway, ConnectionHost {
     this.report(connection, event, 'written');
   }
 
-  verifyRefresh(token: string): Promise<VerifiedUser> {
-    return this.options.authenticator.verify(token);
+  async verifyRefresh(token: string): Promise<VerifiedUser> {
+    const user = await this.options.authenticator.verify(token);
+    // A user blocked since the handshake must not extend its connection by
+    // refreshing (PROTOCOL.md close codes: 4403 "user blocked").
+    if (this.options.isUserBlocked && (await this.options.isUserBlocked(user.userId))) {
+      throw new GatewayError('forbidden', 'user blocked');
+    }
+    return user;
   }
 
   closed(connection: Connection, code: number): void {

@@ -248,8 +248,13 @@ export class Connection implements RegisteredConnection, Corkable {
     if (this.expiresAt !== null && now >= this.expiresAt) {
       this.close(CloseCode.TokenExpired);
     } else if (now - this.lastSeenAt >= heartbeatTimeoutMs) {
-      this.host.logger.info({ connectionId: this.id, userId: this.userId }, 'heartbeat timeout');
-      this.close(CloseCode.Timeout);
+      // Decide after the poll phase: a pong already waiting in the kernel
+      // (after an event-loop stall) is read first and counts.
+      setImmediate(() => {
+        if (this.state !== 'open' || Date.now() - this.lastSeenAt < heartbeatTimeoutMs) return;
+        this.host.logger.info({ connectionId: this.id, userId: this.userId }, 'heartbeat timeout');
+        this.close(CloseCode.Timeout);
+      });
     } else if (now - this.lastPingAt >= heartbeatMs) {
       this.lastPingAt = now;
       this.sendEncoded(PING_FRAME);
@@ -342,7 +347,13 @@ export class Connection implements RegisteredConnection, Corkable {
   }
 
   private ackTimedOut(seq: number): void {
-    if (this.state !== 'open') return;
+    // Decide after the poll phase, so an ack already received by the kernel
+    // is read before the connection is judged (see the heartbeat sweep).
+    setImmediate(() => this.closeIfStillUnacked(seq));
+  }
+
+  private closeIfStillUnacked(seq: number): void {
+    if (this.state !== 'open' || this.ackedSeq >= seq) return;
     this.host.metrics.ackTimeouts.inc();
     this.host.logger.info(
       { connectionId: this.id, userId: this.userId, seq },

@@ -3,7 +3,7 @@
  * authenticator, for end-to-end tests of the in-process API.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { createJwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
@@ -21,6 +21,16 @@ export interface TokenOptions {
   claims?: Record<string, unknown>;
 }
 
+export interface HarnessOptions {
+  /** Leeway of the harness's JWT authenticator on `exp`/`nbf`, in seconds. Default 5. */
+  leewaySeconds?: number;
+  /**
+   * Answers plain HTTP requests on the gateway's server (the demo page, say).
+   * Returns true when it handled the request; anything else answers 404.
+   */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
 export interface Harness {
   gateway: GatewayNode;
   server: Server;
@@ -33,14 +43,22 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startGateway(options: Partial<CreateGatewayOptions> = {}): Promise<Harness> {
+export async function startGateway(
+  options: Partial<CreateGatewayOptions> = {},
+  harnessOptions: HarnessOptions = {},
+): Promise<Harness> {
   const secretText = randomBytes(32).toString('base64url');
   const secret = new TextEncoder().encode(secretText);
+  const { leewaySeconds, onRequest } = harnessOptions;
   const gateway = createGateway({
-    authenticator: createJwtAuthenticator({ secret: secretText }),
+    authenticator: createJwtAuthenticator({
+      secret: secretText,
+      ...(leewaySeconds !== undefined ? { leewaySeconds } : {}),
+    }),
     ...options,
   });
-  const server = createServer((_req, res) => {
+  const server = createServer((req, res) => {
+    if (onRequest?.(req, res)) return;
     res.statusCode = 404;
     res.end();
   });

@@ -46,6 +46,8 @@ let context: BrowserContext;
 let userDataDir: string;
 /** Every seq published, per user and run: what the page must show. */
 const published = new Map<string, number[]>();
+/** Runs whose last publish has resolved (the page may render it a moment before). */
+const finished = new Set<string>();
 const pageErrors: string[] = [];
 const pages: Page[] = [];
 let users = 0;
@@ -58,6 +60,7 @@ beforeAll(async () => {
       const result = await h.gateway.publish(userId, input);
       const key = `${userId}/${input.runId ?? ''}`;
       published.set(key, [...(published.get(key) ?? []), result.seq]);
+      if (input.event === 'agent_completed') finished.add(key);
       return result;
     },
     mintToken: (userId) => h.token(userId),
@@ -100,6 +103,13 @@ async function openDemo(userId: string): Promise<Page> {
     .waitFor({ timeout: UI_TIMEOUT_MS });
   expect(await page.getByTestId('user-id').textContent()).toBe(userId);
   return page;
+}
+
+/** The seqs published for a run, once its last publish has resolved. */
+async function publishedRun(userId: string, runId: string): Promise<number[]> {
+  const key = `${userId}/${runId}`;
+  await waitFor(() => finished.has(key), { what: `the publishes of ${runId}` });
+  return published.get(key)!;
 }
 
 function newUser(): string {
@@ -177,7 +187,7 @@ describe('the demo page in Chromium', () => {
     await waitForCompletion(page, runId);
 
     const steps = await renderedSteps(page, runId);
-    expectWholeRun(steps, published.get(`${user}/${runId}`)!);
+    expectWholeRun(steps, await publishedRun(user, runId));
     expect(steps.map((s) => s.seq)).toEqual(range(1, steps.length));
     const run = page.locator(`[data-run-id="${runId}"]`);
     await expect(run.getByTestId('step-agent_started').textContent()).resolves.toBe(prompt);
@@ -212,7 +222,7 @@ describe('the demo page in Chromium', () => {
     expect(h.gateway.connections(user)).toHaveLength(2);
     const runId = await sendPrompt(first, 'Two tabs, one stream');
     await Promise.all([waitForCompletion(first, runId), waitForCompletion(second, runId)]);
-    const expected = published.get(`${user}/${runId}`)!;
+    const expected = await publishedRun(user, runId);
     expectWholeRun(await renderedSteps(first, runId), expected);
     expectWholeRun(await renderedSteps(second, runId), expected);
   });
@@ -229,7 +239,7 @@ describe('the demo page in Chromium', () => {
     await waitForCompletion(page, runId);
 
     const steps = await renderedSteps(page, runId);
-    const expected = published.get(`${user}/${runId}`)!;
+    const expected = await publishedRun(user, runId);
     expect(expected).toEqual(range(1, expected.length));
     expectWholeRun(steps, expected);
     // The pill went through reconnecting and came back to open, on a new connection.
@@ -252,7 +262,7 @@ describe('the demo page in Chromium', () => {
     await waitFor(async () => (await rendered.count()) >= 3, { what: 'the run under way' });
     await page.getByTestId('drop-connection').click();
     await waitForCompletion(page, runId);
-    expectWholeRun(await renderedSteps(page, runId), published.get(`${user}/${runId}`)!);
+    expectWholeRun(await renderedSteps(page, runId), await publishedRun(user, runId));
     const seen = await states();
     expect(seen).toContain('reconnecting');
     expect(seen.at(-1)).toBe('open');

@@ -3,7 +3,7 @@
  * authenticator, for end-to-end tests of the in-process API.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { createJwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
@@ -21,6 +21,16 @@ export interface TokenOptions {
   claims?: Record<string, unknown>;
 }
 
+export interface HarnessOptions {
+  /** Leeway of the harness's JWT authenticator on `exp`/`nbf`, in seconds. Default 5. */
+  leewaySeconds?: number;
+  /**
+   * Answers plain HTTP requests on the gateway's server (the demo page, say).
+   * Returns true when it handled the request; anything else answers 404.
+   */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
 export interface Harness {
   gateway: GatewayNode;
   server: Server;
@@ -33,24 +43,28 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export interface HarnessOptions extends Partial<CreateGatewayOptions> {
-  /**
-   * Clock leeway of the harness's HS256 authenticator on `exp` and `nbf`, in
-   * seconds. Default: the authenticator's own (5 s). Ignored when
-   * `authenticator` is given.
-   */
-  leewaySeconds?: number;
-}
-
-export async function startGateway(options: HarnessOptions = {}): Promise<Harness> {
+/**
+ * Gateway options, plus the harness's own (`leewaySeconds`, `onRequest`),
+ * which may also come as a second argument.
+ */
+export async function startGateway(
+  options: Partial<CreateGatewayOptions> & HarnessOptions = {},
+  harnessOptions: HarnessOptions = {},
+): Promise<Harness> {
   const secretText = randomBytes(32).toString('base64url');
   const secret = new TextEncoder().encode(secretText);
-  const { leewaySeconds, ...gatewayOptions } = options;
+  const { leewaySeconds: leeway, onRequest: handler, ...gatewayOptions } = options;
+  const leewaySeconds = harnessOptions.leewaySeconds ?? leeway;
+  const onRequest = harnessOptions.onRequest ?? handler;
   const gateway = createGateway({
-    authenticator: createJwtAuthenticator({ secret: secretText, leewaySeconds }),
+    authenticator: createJwtAuthenticator({
+      secret: secretText,
+      ...(leewaySeconds !== undefined ? { leewaySeconds } : {}),
+    }),
     ...gatewayOptions,
   });
-  const server = createServer((_req, res) => {
+  const server = createServer((req, res) => {
+    if (onRequest?.(req, res)) return;
     res.statusCode = 404;
     res.end();
   });

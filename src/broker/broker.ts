@@ -89,6 +89,8 @@ export interface HistoryRead {
 /** A node telling the publisher's node that an awaited event reached connections. */
 export interface DeliveryReport {
   userId: string;
+  /** The event's id: waiters are keyed by it, since they exist before the seq does. */
+  id: string;
   seq: number;
   epoch: string;
   /** The node that waits (`StreamEvent.awaitedBy`). */
@@ -133,6 +135,13 @@ export interface Broker {
   /** Moves the user's acked cursor to `seq` if it is ahead. */
   ack(userId: string, seq: number): Promise<void>;
   reportDelivery(report: DeliveryReport): Promise<void>;
+  /**
+   * Optional housekeeping for engines that expire lazily (memory): drops the
+   * events older than `historyTtlMs` at `now` and the empty, unsubscribed
+   * streams idle that long. Resolves to how many events and streams it dropped.
+   * Engines whose storage expires by itself (Redis) leave it out.
+   */
+  sweep?(now: number): Promise<number>;
   health(): BrokerHealth;
   close(): Promise<void>;
 }

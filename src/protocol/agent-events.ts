@@ -3,35 +3,38 @@
  */
 import type { JsonValue } from './frames.js';
 
+// `type` rather than `interface` for the data shapes: object types are
+// assignable to `JsonValue`'s index signature, interfaces are not.
+
 /** Any event name a publisher may use. */
 export const EVENT_NAME_PATTERN = /^[a-z][a-z0-9_.:-]{0,63}$/;
 
-export interface AgentStartedData {
+export type AgentStartedData = {
   agent: string;
   input?: JsonValue;
-}
-export interface AgentThinkingData {
+};
+export type AgentThinkingData = {
   text: string;
-}
-export interface ToolExecutingData {
+};
+export type ToolExecutingData = {
   toolCallId: string;
   tool: string;
   args: JsonValue;
-}
-export interface ToolCompletedData {
+};
+export type ToolCompletedData = {
   toolCallId: string;
   tool: string;
   result?: JsonValue;
   error?: JsonValue;
   durationMs?: number;
-}
+};
 export type AgentRunStatus = 'succeeded' | 'failed' | 'cancelled';
-export interface AgentCompletedData {
+export type AgentCompletedData = {
   status: AgentRunStatus;
   result?: JsonValue;
   error?: JsonValue;
   usage?: JsonValue;
-}
+};
 
 /** `data` of each agent event, by name: the typed event map of server and SDK. */
 export interface AgentEventDataMap {

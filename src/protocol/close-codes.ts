@@ -25,6 +25,7 @@ export const CloseCode = {
   Normal: 1000,
   GoingAway: 1001,
   PolicyViolation: 1008,
+  StreamReset: 1012,
   MessageTooBig: 1009,
   TokenExpired: 4401,
   Forbidden: 4403,
@@ -51,6 +52,12 @@ export const CLOSE_CODES: readonly CloseCodeInfo[] = [
     reconnect: 'stop',
   },
   { code: 1009, name: 'MessageTooBig', meaning: 'client frame too large', reconnect: 'stop' },
+  {
+    code: 1012,
+    name: 'StreamReset',
+    meaning: 'stream reset or broker lost: reconnect and resume; the welcome tells the gap',
+    reconnect: 'reconnect',
+  },
   {
     code: 4401,
     name: 'TokenExpired',

@@ -1,0 +1,439 @@
+/**
+ * One WebSocket of one user: its state, what it was sent and acked, its
+ * inbound policing, and the seam between replay and live delivery.
+ *
+ * Delivery invariant kept here (docs/delivery.md): the event frames written
+ * to a connection have strictly increasing seq with no gap, except where its
+ * `welcome` says `gap: true`. `sentSeq` is the last seq written; a live event
+ * is written only if it is exactly `sentSeq + 1`; older ones are duplicates
+ * (dropped) and newer ones mean something was missed, so the connection
+ * re-reads history from `sentSeq` (`resync`) before going on. While history is
+ * being read, live events wait in a bounded buffer.
+ */
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import type { VerifiedUser } from '../auth/authenticator.js';
+import type { HistoryRead, ReadCursor, StreamEvent } from '../broker/broker.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { decodeClientFrame } from '../protocol/codec.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { PROTOCOL_VERSION, type ServerFrame, type WelcomeFrame } from '../protocol/frames.js';
+import { CriticalAcks } from './critical-acks.js';
+import type { ConnectionSnapshot, ConnectionState } from './gateway-types.js';
+import type { ResolvedOptions } from './options.js';
+import type { RegisteredConnection } from './registry.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** What a connection needs from the gateway: injected, so the connection holds no globals. */
+export interface ConnectionHost {
+  readonly options: ResolvedOptions;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly nodeId: string;
+  readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead>;
+  /** The encoded frame of an event, shared by every connection. */
+  frameBytes(event: StreamEvent): Buffer;
+  /** The connection's cumulative ack moved to `seq`. */
+  acked(connection: Connection, seq: number, awaited: readonly StreamEvent[]): void;
+  /** An awaited event was written to this connection. */
+  written(connection: Connection, event: StreamEvent): void;
+  verifyRefresh(token: string): Promise<VerifiedUser>;
+  /** The socket is gone. */
+  closed(connection: Connection, code: number): void;
+}
+
+/** A bad frame older than the window no longer counts towards the 1008 limit. */
+interface BadFrameWindow {
+  startedAt: number;
+  count: number;
+}
+
+/** Close reasons sent with server-initiated closes (short, fixed, nothing from the client). */
+const CLOSE_REASONS: Record<number, string> = {
+  [CloseCode.GoingAway]: 'server shutting down',
+  [CloseCode.PolicyViolation]: 'policy violation',
+  [CloseCode.TokenExpired]: 'token expired or revoked',
+  [CloseCode.Forbidden]: 'forbidden',
+  [CloseCode.Timeout]: 'timeout',
+  [CloseCode.Replaced]: 'connection limit: replaced',
+  [CloseCode.SlowConsumer]: 'slow consumer',
+  [CloseCode.StreamReset]: 'stream reset: reconnect and resume',
+};
+
+export class Connection implements RegisteredConnection {
+  state: ConnectionState = 'connecting';
+  epoch = '';
+  /** Last seq written to the socket. */
+  sentSeq = 0;
+  /** Highest seq the client acked. */
+  ackedSeq = 0;
+  lastSeenAt: number;
+  lastPingAt: number;
+  expiresAt: number | null;
+
+  private replaying = true;
+  private buffer: StreamEvent[] = [];
+  private bufferOverflowed = false;
+  /** Awaited critical events written and not yet acked (tiny: only publishes with `wait`). */
+  private awaitedUnacked: StreamEvent[] = [];
+  private readonly criticalAcks: CriticalAcks;
+  private readonly inbound: TokenBucket;
+  private badFrames: BadFrameWindow = { startedAt: 0, count: 0 };
+  private closeCode: number | null = null;
+  private terminateTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    readonly id: string,
+    readonly userId: string,
+    readonly ip: string,
+    readonly userAgent: string | null,
+    readonly connectedAt: number,
+    user: VerifiedUser,
+    private readonly ws: WebSocket,
+    private readonly host: ConnectionHost,
+  ) {
+    const { limits, ackTimeoutMs } = host.options;
+    this.expiresAt = user.expiresAt;
+    this.lastSeenAt = connectedAt;
+    this.lastPingAt = connectedAt;
+    this.inbound = new TokenBucket(limits.framesPerSecond, limits.frameBurst, connectedAt);
+    this.criticalAcks = new CriticalAcks(ackTimeoutMs, limits.maxReplayBuffer, (seq) =>
+      this.ackTimedOut(seq),
+    );
+    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    ws.on('close', (code) => this.onClose(code));
+    ws.on('error', (error) => {
+      // ws reports protocol violations (1002), oversize frames (1009) here and closes itself.
+      host.logger.debug({ connectionId: id, err: error.message }, 'socket error');
+    });
+  }
+
+  /**
+   * Sends the welcome and the replay after `cursor`, then lets live events
+   * through. The user's live events must already flow to `deliverLive` (the
+   * broker subscription exists) so that nothing published during the read is
+   * lost; those that arrive meanwhile wait in the buffer.
+   */
+  async open(cursor: ReadCursor): Promise<void> {
+    let read: HistoryRead;
+    try {
+      read = await this.host.readHistory(this.userId, cursor);
+    } catch (error) {
+      this.host.logger.error(
+        { connectionId: this.id, userId: this.userId, err: (error as Error).message },
+        'history read failed at open',
+      );
+      this.close(CloseCode.StreamReset);
+      return;
+    }
+    if (this.state !== 'connecting') return;
+    this.epoch = read.epoch;
+    this.state = 'open';
+    const welcome: WelcomeFrame = {
+      type: 'welcome',
+      protocol: PROTOCOL_VERSION,
+      connectionId: this.id,
+      userId: this.userId,
+      epoch: read.epoch,
+      headSeq: read.headSeq,
+      heartbeatMs: this.host.options.heartbeatMs,
+      replay: { from: read.from, count: read.events.length, gap: read.gap },
+    };
+    this.sendFrame(welcome);
+    if (read.gap) this.host.metrics.gaps.inc();
+    const first = read.events[0];
+    // Everything before the replay's first event counts as sent (or lost, if `gap`).
+    this.sentSeq = first ? first.seq - 1 : read.gap ? read.headSeq : read.from - 1;
+    this.writeReplay(read.events);
+    this.finishReplay();
+  }
+
+  /** A live event of this connection's user, in seq order from the broker. */
+  deliverLive(event: StreamEvent, frame: Buffer): boolean {
+    if (this.state === 'connecting' || this.replaying) {
+      if (this.state === 'closing' || this.state === 'closed') return false;
+      if (this.buffer.length < this.host.options.limits.maxReplayBuffer) this.buffer.push(event);
+      else this.bufferOverflowed = true;
+      return false;
+    }
+    if (this.state !== 'open') return false;
+    if (event.seq <= this.sentSeq) return false;
+    if (event.seq !== this.sentSeq + 1) {
+      void this.resync();
+      // The event itself will come with the re-read.
+      return false;
+    }
+    this.writeEvent(event, frame);
+    return true;
+  }
+
+  /** Re-reads history after `sentSeq` (a gap in the live path, a broker resync). */
+  async resync(): Promise<void> {
+    if (this.state !== 'open' || this.replaying) return;
+    this.replaying = true;
+    let read: HistoryRead;
+    try {
+      read = await this.host.readHistory(this.userId, {
+        kind: 'position',
+        seq: this.sentSeq,
+        epoch: this.epoch,
+      });
+    } catch (error) {
+      this.host.logger.error(
+        { connectionId: this.id, userId: this.userId, err: (error as Error).message },
+        'history read failed at resync',
+      );
+      this.close(CloseCode.StreamReset);
+      return;
+    }
+    if (this.state !== 'open') return;
+    if (read.gap) {
+      // The stream moved on without us (new epoch, history trimmed): only a
+      // new welcome can say so, so the client reconnects and resumes.
+      this.host.metrics.gaps.inc();
+      this.close(CloseCode.StreamReset);
+      return;
+    }
+    this.writeReplay(read.events);
+    this.finishReplay();
+  }
+
+  /** Writes a broadcast or control frame that is already encoded. */
+  sendEncoded(frame: Buffer | string): boolean {
+    if (this.state !== 'open') return false;
+    this.ws.send(frame, { binary: false });
+    this.checkBackpressure();
+    return true;
+  }
+
+  sendFrame(frame: ServerFrame): void {
+    if (this.state !== 'open' && this.state !== 'connecting') return;
+    this.ws.send(JSON.stringify(frame));
+    this.checkBackpressure();
+  }
+
+  /** Server-initiated close; the socket is destroyed if the peer does not answer in time. */
+  close(code: number, reason?: string): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    this.closeCode = code;
+    this.criticalAcks.stop();
+    this.buffer = [];
+    try {
+      this.ws.close(code, reason ?? CLOSE_REASONS[code] ?? '');
+    } catch {
+      this.ws.terminate();
+    }
+    this.terminateTimer = setTimeout(() => this.ws.terminate(), this.host.options.closeTimeoutMs);
+    this.terminateTimer.unref?.();
+  }
+
+  /** Heartbeat and token lifetime, called by the supervised sweep. */
+  sweep(now: number): void {
+    if (this.state !== 'open') return;
+    const { heartbeatMs, heartbeatTimeoutMs } = this.host.options;
+    if (this.expiresAt !== null && now >= this.expiresAt) {
+      this.close(CloseCode.TokenExpired);
+    } else if (now - this.lastSeenAt >= heartbeatTimeoutMs) {
+      this.host.logger.info({ connectionId: this.id, userId: this.userId }, 'heartbeat timeout');
+      this.close(CloseCode.Timeout);
+    } else if (now - this.lastPingAt >= heartbeatMs) {
+      this.lastPingAt = now;
+      this.sendEncoded(PING_FRAME);
+    }
+  }
+
+  snapshot(): ConnectionSnapshot {
+    return {
+      connectionId: this.id,
+      userId: this.userId,
+      state: this.state,
+      connectedAt: this.connectedAt,
+      remoteAddress: this.ip,
+      userAgent: this.userAgent,
+      ackedSeq: this.ackedSeq,
+      sentSeq: this.sentSeq,
+      bufferedBytes: this.ws.bufferedAmount,
+      lastSeenAt: this.lastSeenAt,
+      node: this.host.nodeId,
+    };
+  }
+
+  private writeReplay(events: readonly StreamEvent[]): void {
+    let written = 0;
+    for (const event of events) {
+      if (event.seq <= this.sentSeq) continue;
+      if (this.state !== 'open') break;
+      this.writeEvent(event, this.host.frameBytes(event));
+      written++;
+    }
+    if (written > 0) {
+      this.host.metrics.eventsReplayed.inc(written);
+      this.host.metrics.eventsDelivered.inc(written);
+    }
+  }
+
+  /** Replay done: flush what arrived live meanwhile, through the same seq rules. */
+  private finishReplay(): void {
+    const buffered = this.buffer;
+    const overflowed = this.bufferOverflowed;
+    this.buffer = [];
+    this.bufferOverflowed = false;
+    this.replaying = false;
+    let delivered = 0;
+    for (const event of buffered) {
+      if (this.deliverLive(event, this.host.frameBytes(event))) delivered++;
+      if (this.replaying) return; // a gap started another resync; it takes over
+    }
+    if (delivered > 0) this.host.metrics.eventsDelivered.inc(delivered);
+    if (overflowed) void this.resync();
+  }
+
+  private writeEvent(event: StreamEvent, frame: Buffer): void {
+    this.ws.send(frame, { binary: false });
+    this.sentSeq = event.seq;
+    if (event.critical && !this.criticalAcks.sent(event.seq, Date.now())) {
+      this.ackTimedOut(event.seq);
+      return;
+    }
+    if (event.awaitedBy !== undefined) {
+      this.host.written(this, event);
+      if (event.critical) this.awaitedUnacked.push(event);
+    }
+    this.checkBackpressure();
+  }
+
+  private checkBackpressure(): void {
+    if (this.ws.bufferedAmount > this.host.options.limits.maxBufferedBytes) {
+      this.host.metrics.slowConsumerCloses.inc();
+      this.host.logger.warn(
+        { connectionId: this.id, userId: this.userId, bufferedBytes: this.ws.bufferedAmount },
+        'slow consumer: closing with 4429',
+      );
+      this.close(CloseCode.SlowConsumer);
+    }
+  }
+
+  private ackTimedOut(seq: number): void {
+    if (this.state !== 'open') return;
+    this.host.metrics.ackTimeouts.inc();
+    this.host.logger.info(
+      { connectionId: this.id, userId: this.userId, seq },
+      'critical event not acked in time: closing with 4408',
+    );
+    this.close(CloseCode.Timeout);
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    const now = Date.now();
+    this.lastSeenAt = now;
+    if (this.state !== 'open' && this.state !== 'connecting') return;
+    if (!this.inbound.take(now)) {
+      this.host.metrics.badFrames.inc({ reason: 'rate' });
+      this.host.logger.warn({ connectionId: this.id, userId: this.userId }, 'frame rate exceeded');
+      this.close(CloseCode.PolicyViolation, 'frame rate exceeded');
+      return;
+    }
+    if (isBinary) {
+      this.badFrame(now, 'binary', 'binary frames are not part of the protocol');
+      return;
+    }
+    const decoded = decodeClientFrame(data.toString('utf8'));
+    if (!decoded.ok) {
+      this.badFrame(now, 'malformed', decoded.message);
+      return;
+    }
+    const frame = decoded.frame;
+    switch (frame.type) {
+      case 'ack':
+        this.onAck(frame.seq, now);
+        return;
+      case 'ping':
+        this.sendEncoded(PONG_FRAME);
+        return;
+      case 'pong':
+        return;
+      case 'refresh':
+        void this.onRefresh(frame.token);
+        return;
+      default: {
+        const unreachable: never = frame;
+        return unreachable;
+      }
+    }
+  }
+
+  private onAck(seq: number, now: number): void {
+    this.host.metrics.acks.inc();
+    if (seq > this.sentSeq) {
+      this.badFrame(
+        now,
+        'bad_ack',
+        `ack for seq ${seq}, but only ${this.sentSeq} was sent`,
+        'bad_ack',
+      );
+      return;
+    }
+    if (seq <= this.ackedSeq) return;
+    this.ackedSeq = seq;
+    this.criticalAcks.ackedUpTo(seq, now);
+    let awaited: StreamEvent[] = [];
+    if (this.awaitedUnacked.length > 0) {
+      awaited = this.awaitedUnacked.filter((event) => event.seq <= seq);
+      this.awaitedUnacked = this.awaitedUnacked.filter((event) => event.seq > seq);
+    }
+    this.host.acked(this, seq, awaited);
+  }
+
+  private async onRefresh(token: string): Promise<void> {
+    let user: VerifiedUser;
+    try {
+      user = await this.host.verifyRefresh(token);
+    } catch {
+      this.host.metrics.badFrames.inc({ reason: 'refresh_invalid' });
+      this.sendFrame({ type: 'error', code: 'unauthorized', message: 'refresh token refused' });
+      return;
+    }
+    if (this.state !== 'open') return;
+    if (user.userId !== this.userId) {
+      this.host.logger.warn(
+        { connectionId: this.id, userId: this.userId },
+        'refresh with a token of another user: closing with 4403',
+      );
+      this.close(CloseCode.Forbidden);
+      return;
+    }
+    this.expiresAt = user.expiresAt;
+    this.sendFrame({ type: 'refreshed', expiresAt: user.expiresAt });
+  }
+
+  private badFrame(now: number, reason: string, message: string, code = 'bad_frame'): void {
+    this.host.metrics.badFrames.inc({ reason });
+    const { maxBadFrames, badFrameWindowMs } = this.host.options.limits;
+    if (now - this.badFrames.startedAt > badFrameWindowMs) {
+      this.badFrames = { startedAt: now, count: 0 };
+    }
+    this.badFrames.count++;
+    if (this.badFrames.count > maxBadFrames) {
+      this.host.logger.warn(
+        { connectionId: this.id, userId: this.userId, reason },
+        'too many bad frames: closing with 1008',
+      );
+      this.close(CloseCode.PolicyViolation, 'too many bad frames');
+      return;
+    }
+    this.sendFrame({ type: 'error', code, message });
+  }
+
+  private onClose(code: number): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.criticalAcks.stop();
+    if (this.terminateTimer) clearTimeout(this.terminateTimer);
+    this.buffer = [];
+    this.host.closed(this, this.closeCode ?? code);
+  }
+}
+
+const PING_FRAME = Buffer.from('{"type":"ping"}');
+const PONG_FRAME = Buffer.from('{"type":"pong"}');

@@ -1,0 +1,804 @@
+/**
+ * The composition root of a gateway node: the WebSocket endpoint (handshake,
+ * refusals, upgrade), the registry of connections, delivery from the broker
+ * to sockets, publish (with wait), broadcast, operator queries and a graceful
+ * close. The broker owns streams; this file owns sockets.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { AuthError, type VerifiedUser } from '../auth/authenticator.js';
+import { MemoryTicketStore } from '../auth/memory-ticket-store.js';
+import type { TicketStore } from '../auth/ticket-store.js';
+import {
+  BrokerUnavailableError,
+  type Broker,
+  type DeliveryReport,
+  type HistoryRead,
+  type PublishOutcome,
+  type ReadCursor,
+  type StreamEvent,
+} from '../broker/broker.js';
+import { MemoryBroker } from '../broker/memory-broker.js';
+import { GatewayError } from '../errors.js';
+import { GatewayMetrics, type HandshakeOutcome } from '../observability/metrics.js';
+import { redactUrl, silentLogger } from '../observability/logger.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { validateEventInput, type EventInput, type ValidEvent } from '../protocol/event-input.js';
+import { EVENT_NAME_PATTERN } from '../protocol/agent-events.js';
+import { SUBPROTOCOL, type JsonValue } from '../protocol/frames.js';
+import { isValidUserId } from '../protocol/user-id.js';
+import { Supervisor } from '../tasks/supervisor.js';
+import { clientIp } from './client-ip.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import { DeliveryWaiters } from './delivery-waiters.js';
+import type {
+  BatchItem,
+  BatchResult,
+  BroadcastResult,
+  ConnectionSnapshot,
+  Gateway,
+  GatewayStats,
+  PublishResult,
+  PublishWaitOptions,
+  Readiness,
+} from './gateway-types.js';
+import { parseHandshakeRequest } from './handshake-request.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
+import { refuseHandshake } from './refuse-handshake.js';
+import { ConnectionRegistry, type Reservation } from './registry.js';
+import { KeyedRateLimiter } from './token-bucket.js';
+
+/** Longest `wait` of a publish (PROTOCOL.md section 5). */
+export const MAX_WAIT_MS = 30_000;
+/** Publishes waiting for delivery at once. */
+const MAX_WAITERS = 10_000;
+/** Client IPs whose handshake rate is tracked at once. */
+const MAX_TRACKED_IPS = 100_000;
+/** Seconds a client should wait before retrying after a 503. */
+const RETRY_AFTER_UNAVAILABLE = 5;
+
+export interface CreateGatewayOptions extends GatewayOptions {
+  /** Metrics registry owner. Default: a new `GatewayMetrics` with its own registry. */
+  metrics?: GatewayMetrics;
+}
+
+/**
+ * Creates a gateway node. Attach it to an HTTP server, or route upgrades to
+ * `handleUpgrade` yourself.
+ *
+ * @example
+ * const gateway = createGateway({ authenticator: createJwtAuthenticator({ secret }) });
+ * gateway.attach(httpServer);
+ * await gateway.publish('alice', { event: 'agent_started', runId: 'r1', data: { agent: 'helper' } });
+ */
+export function createGateway(options: CreateGatewayOptions): GatewayNode {
+  return new GatewayNode(options);
+}
+
+export class GatewayNode implements Gateway, ConnectionHost {
+  readonly nodeId: string;
+  readonly options: ResolvedOptions;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly broker: Broker;
+  readonly tickets: TicketStore;
+  readonly supervisor: Supervisor;
+  /** Resolves when the broker has started; every publish and handshake waits for it. */
+  readonly ready: Promise<void>;
+
+  private readonly ownsBroker: boolean;
+  private readonly registry = new ConnectionRegistry<Connection>();
+  private readonly userLocks = new KeyedMutex();
+  /** Users this node is subscribed to in the broker. */
+  private readonly subscribed = new Set<string>();
+  private readonly handshakeLimiter: KeyedRateLimiter;
+  private readonly wss: WebSocketServer;
+  private readonly waiters = new DeliveryWaiters(MAX_WAITERS);
+  private readonly frameCache = new WeakMap<StreamEvent, Buffer>();
+  private readonly pendingAcks = new Map<string, number>();
+  private ackFlushScheduled = false;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private draining = false;
+  private startError: Error | null = null;
+  /** Counts local writes of the event being published right now (memory fan-out is synchronous). */
+  private fanoutProbe: { userId: string; id: string; count: number } | null = null;
+  private broadcastProbe: { count: number } | null = null;
+  private readonly counters = {
+    published: 0,
+    duplicates: 0,
+    delivered: 0,
+    replayed: 0,
+    acked: 0,
+    broadcasts: 0,
+  };
+  private readonly errors: Record<string, number> = {};
+
+  constructor(options: CreateGatewayOptions) {
+    this.options = resolveOptions(options);
+    this.metrics = options.metrics ?? new GatewayMetrics();
+    this.logger = options.logger ?? silentLogger();
+    this.ownsBroker = options.broker === undefined;
+    this.broker =
+      options.broker ??
+      new MemoryBroker({
+        historySize: this.options.historySize,
+        historyTtlMs: this.options.historyTtlMs,
+      });
+    this.nodeId = this.broker.nodeId;
+    this.tickets = options.tickets ?? new MemoryTicketStore();
+    this.handshakeLimiter = new KeyedRateLimiter(
+      this.options.limits.handshakesPerIpPerSecond,
+      this.options.limits.handshakesPerIpPerSecond,
+      MAX_TRACKED_IPS,
+    );
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: this.options.limits.maxFrameBytes,
+      // Answer `agentsocket.v1` alone: never echo the `bearer.<jwt>` entry.
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+    this.supervisor = new Supervisor({ logger: this.logger, metrics: this.metrics });
+    this.addTasks();
+    this.ready = this.broker
+      .start({
+        onEvent: (userId, epoch, event) => this.onEvent(userId, epoch, event),
+        onBroadcast: (frame) => this.onBroadcast(frame),
+        onResync: (userId) => this.onResync(userId),
+        onDelivery: (report) => this.waiters.report(report),
+        onHealthChange: (healthy, reason) =>
+          this.logger[healthy ? 'info' : 'error'](
+            { reason },
+            healthy ? 'broker healthy' : 'broker unhealthy',
+          ),
+      })
+      .then(() => this.supervisor.start())
+      .catch((error: Error) => {
+        this.startError = error;
+        this.logger.error({ err: error.message }, 'broker failed to start');
+      });
+  }
+
+  // ---- WebSocket endpoint -------------------------------------------------
+
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Other upgrade paths on a shared server belong to other handlers.
+      if (new URL(req.url ?? '/', 'http://localhost').pathname !== this.options.path) return;
+      this.handleUpgrade(req, socket, head);
+    });
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const deadline = setTimeout(() => {
+      this.countHandshake('error');
+      socket.destroy();
+    }, this.options.limits.handshakeTimeoutMs);
+    deadline.unref();
+    socket.once('close', () => clearTimeout(deadline));
+    this.admit(req, socket, head)
+      .catch((error: unknown) => {
+        const refusal =
+          error instanceof GatewayError ? error : new GatewayError('internal', 'handshake failed');
+        if (!(error instanceof GatewayError)) {
+          this.logger.error(
+            { err: (error as Error).message, url: redactUrl(req.url) },
+            'handshake error',
+          );
+        }
+        this.countHandshake(outcomeOf(refusal));
+        refuseHandshake(socket, refusal);
+      })
+      .finally(() => clearTimeout(deadline));
+  }
+
+  /** Every check of the handshake, cheapest first; throws the refusal. */
+  private async admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== this.options.path) throw new GatewayError('not_found', 'no such endpoint');
+    if (this.draining) {
+      throw new GatewayError(
+        'unavailable',
+        'server is draining',
+        undefined,
+        RETRY_AFTER_UNAVAILABLE,
+      );
+    }
+    const ip = clientIp(req, this.options.trustedProxies);
+    const wait = this.handshakeLimiter.take(ip, Date.now());
+    if (wait > 0)
+      throw new GatewayError(
+        'rate_limited',
+        'too many handshakes from this address',
+        undefined,
+        wait,
+      );
+    const origin = req.headers.origin;
+    if (
+      this.options.allowedOrigins &&
+      origin !== undefined &&
+      !this.options.allowedOrigins.has(origin)
+    ) {
+      throw new GatewayError('forbidden', 'origin not allowed', 'Origin');
+    }
+    const parsed = parseHandshakeRequest(req);
+    if (parsed instanceof GatewayError) throw parsed;
+    if (!parsed.credential) throw new GatewayError('unauthorized', 'a token or ticket is required');
+    await this.ready;
+    this.assertBrokerUsable();
+
+    let user: VerifiedUser;
+    if (parsed.credential.kind === 'token') {
+      user = await this.verifyToken(parsed.credential.token);
+    } else {
+      const ticketUser = await this.tickets.consume(parsed.credential.ticket);
+      if (!ticketUser) throw new GatewayError('unauthorized', 'ticket unknown, used or expired');
+      user = ticketUser;
+    }
+    if (user.expiresAt !== null && user.expiresAt <= Date.now()) {
+      throw new GatewayError('unauthorized', 'token expired');
+    }
+    if (this.options.isUserBlocked && (await this.options.isUserBlocked(user.userId))) {
+      throw new GatewayError('forbidden', 'user blocked');
+    }
+    if (socket.destroyed) return;
+    if (this.draining) {
+      throw new GatewayError(
+        'unavailable',
+        'server is draining',
+        undefined,
+        RETRY_AFTER_UNAVAILABLE,
+      );
+    }
+    const { limits } = this.options;
+    const reservation = this.registry.reserve(user.userId, ip, {
+      maxConnectionsPerUser: limits.maxConnectionsPerUser,
+      maxConnectionsPerIp: limits.maxConnectionsPerIp,
+      maxConnections: limits.maxConnections,
+      evictOldest: limits.userConnectionPolicy === 'evict-oldest',
+    });
+    if (reservation === 'node_limit') {
+      throw new GatewayError(
+        'unavailable',
+        'node connection limit reached',
+        undefined,
+        RETRY_AFTER_UNAVAILABLE,
+      );
+    }
+    if (reservation === 'user_limit' || reservation === 'ip_limit') {
+      throw new GatewayError(
+        'too_many_connections',
+        reservation === 'user_limit'
+          ? 'too many connections for this user'
+          : 'too many connections from this address',
+        undefined,
+        RETRY_AFTER_UNAVAILABLE,
+      );
+    }
+    // ws may refuse the upgrade itself (bad Sec-WebSocket-Key…); the slot comes back then.
+    socket.once('close', () => this.registry.release(reservation));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.countHandshake('accepted');
+      void this.onUpgraded(ws, reservation, user, ip, req, parsed.cursor);
+    });
+  }
+
+  private async onUpgraded(
+    ws: WebSocket,
+    reservation: Reservation,
+    user: VerifiedUser,
+    ip: string,
+    req: IncomingMessage,
+    cursor: ReadCursor,
+  ): Promise<void> {
+    const now = Date.now();
+    const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
+    const connection = new Connection(
+      `c_${randomUUID()}`,
+      user.userId,
+      ip,
+      userAgent,
+      now,
+      user,
+      ws,
+      this,
+    );
+    this.registry.attach(reservation, connection);
+    this.updateGauges();
+    this.logger.info(
+      { connectionId: connection.id, userId: user.userId, ip, resume: cursor.kind === 'position' },
+      'connection opened',
+    );
+    if (this.registry.countOf(user.userId) > this.options.limits.maxConnectionsPerUser) {
+      // evict-oldest policy: the newcomer stays, the oldest goes.
+      this.registry.oldestOf(user.userId)?.close(CloseCode.Replaced);
+    }
+    try {
+      await this.userLocks.run(user.userId, async () => {
+        if (this.subscribed.has(user.userId) || this.registry.countOf(user.userId) === 0) return;
+        await this.broker.subscribe(user.userId);
+        this.subscribed.add(user.userId);
+      });
+    } catch (error) {
+      this.countError('broker_subscribe');
+      this.metrics.brokerErrors.inc({ op: 'subscribe' });
+      this.logger.error(
+        { connectionId: connection.id, err: (error as Error).message },
+        'subscribe failed',
+      );
+      connection.close(CloseCode.StreamReset);
+      return;
+    }
+    await connection.open(cursor);
+  }
+
+  private async verifyToken(token: string): Promise<VerifiedUser> {
+    try {
+      return await this.options.authenticator.verify(token);
+    } catch (error) {
+      if (error instanceof AuthError) {
+        this.countError(`auth_${error.reason}`);
+        if (error.reason === 'key_unavailable') {
+          throw new GatewayError(
+            'unavailable',
+            'token keys unavailable',
+            undefined,
+            RETRY_AFTER_UNAVAILABLE,
+          );
+        }
+        throw new GatewayError('unauthorized', error.message);
+      }
+      throw error;
+    }
+  }
+
+  // ---- ConnectionHost -----------------------------------------------------
+
+  readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead> {
+    return this.broker.readHistory(userId, cursor);
+  }
+
+  frameBytes(event: StreamEvent): Buffer {
+    let bytes = this.frameCache.get(event);
+    if (!bytes) {
+      bytes = Buffer.from(event.frame);
+      this.frameCache.set(event, bytes);
+    }
+    return bytes;
+  }
+
+  acked(connection: Connection, seq: number, awaited: readonly StreamEvent[]): void {
+    this.counters.acked++;
+    // Coalesce: one broker ack per user per turn of the event loop.
+    if ((this.pendingAcks.get(connection.userId) ?? 0) < seq)
+      this.pendingAcks.set(connection.userId, seq);
+    if (!this.ackFlushScheduled) {
+      this.ackFlushScheduled = true;
+      setImmediate(() => this.flushAcks());
+    }
+    for (const event of awaited) this.report(connection, event, 'acked');
+  }
+
+  written(connection: Connection, event: StreamEvent): void {
+    this.report(connection, event, 'written');
+  }
+
+  verifyRefresh(token: string): Promise<VerifiedUser> {
+    return this.options.authenticator.verify(token);
+  }
+
+  closed(connection: Connection, code: number): void {
+    const remaining = this.registry.remove(connection);
+    this.metrics.closes.inc({ code: String(code) });
+    this.updateGauges();
+    this.logger.info(
+      { connectionId: connection.id, userId: connection.userId, code, sentSeq: connection.sentSeq },
+      'connection closed',
+    );
+    if (remaining > 0) return;
+    const { userId } = connection;
+    void this.userLocks
+      .run(userId, async () => {
+        if (this.registry.countOf(userId) > 0 || !this.subscribed.has(userId)) return;
+        this.subscribed.delete(userId);
+        await this.broker.unsubscribe(userId);
+      })
+      .catch((error: Error) => {
+        this.metrics.brokerErrors.inc({ op: 'unsubscribe' });
+        this.logger.error({ userId, err: error.message }, 'unsubscribe failed');
+      });
+  }
+
+  // ---- Broker handlers ----------------------------------------------------
+
+  private onEvent(userId: string, epoch: string, event: StreamEvent): void {
+    let written = 0;
+    const connections = this.registry.connectionsOf(userId);
+    const frame = this.frameBytes(event);
+    for (const connection of connections) {
+      if (connection.state === 'open' && connection.epoch !== epoch) {
+        void connection.resync();
+        continue;
+      }
+      if (connection.deliverLive(event, frame)) written++;
+    }
+    if (written > 0) {
+      this.counters.delivered += written;
+      this.metrics.eventsDelivered.inc(written);
+      this.metrics.deliveryLatency.observe(Math.max(0, Date.now() - event.ts) / 1000);
+    }
+    const probe = this.fanoutProbe;
+    if (probe && probe.id === event.id && probe.userId === userId) probe.count += written;
+  }
+
+  private onBroadcast(frame: string): void {
+    const bytes = Buffer.from(frame);
+    let written = 0;
+    for (const connection of this.registry.all()) if (connection.sendEncoded(bytes)) written++;
+    if (this.broadcastProbe) this.broadcastProbe.count += written;
+  }
+
+  private onResync(userId: string): void {
+    for (const connection of [...this.registry.connectionsOf(userId)]) void connection.resync();
+  }
+
+  // ---- Publishing ---------------------------------------------------------
+
+  async publish(
+    userId: string,
+    input: EventInput,
+    options: PublishWaitOptions = {},
+  ): Promise<PublishResult> {
+    if (!isValidUserId(userId))
+      throw new GatewayError('bad_request', 'userId is malformed', 'userId');
+    const waitMs = options.waitMs ?? 0;
+    if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) {
+      throw new GatewayError(
+        'bad_request',
+        `wait must be an integer from 0 to ${MAX_WAIT_MS}`,
+        'wait',
+      );
+    }
+    return this.track(this.publishValid(userId, this.validate(input, ''), waitMs));
+  }
+
+  async publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]> {
+    if (!Array.isArray(items))
+      throw new GatewayError('bad_request', 'events must be an array', 'events');
+    if (items.length > this.options.limits.maxBatchEvents) {
+      throw new GatewayError(
+        'bad_request',
+        `a batch holds at most ${this.options.limits.maxBatchEvents} events`,
+        'events',
+      );
+    }
+    // Validate everything first: a rejected batch publishes nothing.
+    const valid = items.map((item, index) => {
+      const field = `events[${index}]`;
+      if (typeof item !== 'object' || item === null) {
+        throw new GatewayError('bad_request', `${field} must be an object`, field);
+      }
+      const { userId, ...event } = item;
+      if (!isValidUserId(userId)) {
+        throw new GatewayError('bad_request', `${field}.userId is malformed`, `${field}.userId`);
+      }
+      return { userId, event: this.validate(event, `${field}.`) };
+    });
+    const results: BatchResult[] = [];
+    // In input order, one at a time: per-user order is the input order.
+    for (const { userId, event } of valid) {
+      try {
+        results.push(await this.track(this.publishValid(userId, event, 0)));
+      } catch (error) {
+        const e =
+          error instanceof GatewayError ? error : new GatewayError('internal', 'publish failed');
+        results.push({ error: { code: e.code, message: e.message } });
+      }
+    }
+    return results;
+  }
+
+  async broadcast(event: string, data: JsonValue = null): Promise<BroadcastResult> {
+    if (typeof event !== 'string' || !EVENT_NAME_PATTERN.test(event)) {
+      throw new GatewayError('bad_request', 'event must match ^[a-z][a-z0-9_.:-]{0,63}$', 'event');
+    }
+    const checked = this.validate({ event, data }, '');
+    this.assertAccepting();
+    await this.ready;
+    this.assertBrokerUsable();
+    const id = `bc_${randomUUID()}`;
+    const frame = `{"type":"broadcast","id":"${id}","event":${JSON.stringify(event)},"ts":${Date.now()},"data":${checked.dataJson}}`;
+    const probe = { count: 0 };
+    this.broadcastProbe = probe;
+    let sent: Promise<void>;
+    try {
+      sent = this.broker.broadcast(frame);
+    } finally {
+      this.broadcastProbe = null;
+    }
+    try {
+      await this.track(sent);
+    } catch (error) {
+      throw this.brokerFailure('broadcast', error);
+    }
+    this.counters.broadcasts++;
+    this.metrics.broadcasts.inc();
+    return { id, connections: probe.count };
+  }
+
+  private validate(input: unknown, prefix: string): ValidEvent {
+    const checked = validateEventInput(input, this.options.limits.maxDataBytes);
+    if (!checked.ok) {
+      const { field, message, tooLarge } = checked.failure;
+      throw new GatewayError(
+        tooLarge ? 'payload_too_large' : 'bad_request',
+        `${prefix}${message}`,
+        `${prefix}${field}`,
+      );
+    }
+    return checked.value;
+  }
+
+  private async publishValid(
+    userId: string,
+    valid: ValidEvent,
+    waitMs: number,
+  ): Promise<PublishResult> {
+    this.assertAccepting();
+    await this.ready;
+    this.assertBrokerUsable();
+    const event: ValidEvent =
+      valid.id === undefined ? { ...valid, id: `ev_${randomUUID()}` } : valid;
+    const id = event.id as string;
+    const waiter = waitMs > 0 ? this.waiters.add(userId, id, event.critical, waitMs) : null;
+    if (waitMs > 0 && !waiter) this.countError('wait_capacity');
+    const probe = { userId, id, count: 0 };
+    this.fanoutProbe = probe;
+    let pending: Promise<PublishOutcome>;
+    try {
+      pending = this.broker.publish(userId, event, waiter ? { awaitedBy: this.nodeId } : {});
+    } finally {
+      this.fanoutProbe = null;
+    }
+    let outcome;
+    try {
+      outcome = await pending;
+    } catch (error) {
+      waiter?.cancel();
+      throw this.brokerFailure('publish', error);
+    }
+    if (outcome.duplicate) {
+      waiter?.cancel();
+      this.counters.duplicates++;
+      this.metrics.eventsPublished.inc({ kind: 'duplicate' });
+      return { ...outcome, delivered: 0 };
+    }
+    this.counters.published++;
+    this.metrics.eventsPublished.inc({ kind: 'new' });
+    let delivered = probe.count;
+    if (waiter) {
+      await waiter.settled;
+      waiter.cancel();
+      delivered = waiter.delivered;
+    }
+    return { ...outcome, delivered };
+  }
+
+  private report(connection: Connection, event: StreamEvent, kind: 'written' | 'acked'): void {
+    if (event.awaitedBy === undefined) return;
+    const report: DeliveryReport = {
+      userId: connection.userId,
+      id: event.id,
+      seq: event.seq,
+      epoch: connection.epoch,
+      awaitedBy: event.awaitedBy,
+      kind,
+      connections: 1,
+    };
+    this.broker.reportDelivery(report).catch((error: Error) => {
+      this.metrics.brokerErrors.inc({ op: 'report_delivery' });
+      this.logger.warn({ err: error.message }, 'delivery report failed');
+    });
+  }
+
+  private flushAcks(): void {
+    this.ackFlushScheduled = false;
+    for (const [userId, seq] of this.pendingAcks) {
+      this.broker.ack(userId, seq).catch((error: Error) => {
+        this.countError('broker_ack');
+        this.metrics.brokerErrors.inc({ op: 'ack' });
+        this.logger.warn({ userId, err: error.message }, 'ack not stored');
+      });
+    }
+    this.pendingAcks.clear();
+  }
+
+  // ---- Operators ----------------------------------------------------------
+
+  connections(userId: string): ConnectionSnapshot[] {
+    return [...this.registry.connectionsOf(userId)].map((c) => c.snapshot());
+  }
+
+  disconnectUser(userId: string, code: number = CloseCode.TokenExpired, reason?: string): number {
+    let closed = 0;
+    for (const connection of [...this.registry.connectionsOf(userId)]) {
+      if (connection.state === 'closing' || connection.state === 'closed') continue;
+      connection.close(code, reason);
+      closed++;
+    }
+    if (closed > 0) this.logger.info({ userId, closed, code }, 'user disconnected by operator');
+    return closed;
+  }
+
+  stats(): GatewayStats {
+    return {
+      node: this.nodeId,
+      connections: this.registry.connectionCount,
+      users: this.registry.userCount,
+      events: { ...this.counters },
+      errors: { ...this.errors },
+    };
+  }
+
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    if (this.draining) reasons.push('draining');
+    if (this.startError) reasons.push(`broker failed to start: ${this.startError.message}`);
+    const health = this.broker.health();
+    if (!health.healthy) reasons.push(`broker unavailable: ${health.reason ?? 'unknown'}`);
+    reasons.push(...this.supervisor.unhealthyCritical());
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  /** Registered connections (open or closing) on this node. */
+  get connectionCount(): number {
+    return this.registry.connectionCount;
+  }
+
+  async close(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.logger.info({ connections: this.registry.connectionCount }, 'draining');
+    // Publishes already accepted finish first, so their events reach sockets.
+    await Promise.allSettled([...this.inflight]);
+    for (const connection of [...this.registry.all()]) connection.close(CloseCode.GoingAway);
+    await this.waitForEmptyRegistry(this.options.closeTimeoutMs + 1000);
+    this.supervisor.stop();
+    this.wss.close();
+    if (this.ownsBroker) await this.broker.close();
+    this.logger.info('drained');
+  }
+
+  // ---- Internals ----------------------------------------------------------
+
+  private addTasks(): void {
+    const sweepEvery = Math.max(10, Math.min(1000, Math.floor(this.options.heartbeatMs / 2)));
+    this.supervisor.add({
+      name: 'heartbeat-sweep',
+      intervalMs: sweepEvery,
+      critical: true,
+      run: () => {
+        const now = Date.now();
+        for (const connection of this.registry.all()) connection.sweep(now);
+      },
+    });
+    this.supervisor.add({
+      name: 'ticket-expiry',
+      intervalMs: 10_000,
+      run: async () => void (await this.tickets.sweep(Date.now())),
+    });
+    const broker = this.broker;
+    if (broker.sweep) {
+      this.supervisor.add({
+        name: 'history-expiry',
+        intervalMs: Math.min(60_000, Math.max(100, Math.floor(this.options.historyTtlMs / 10))),
+        run: async () => void (await broker.sweep?.(Date.now())),
+      });
+    }
+    this.supervisor.add({
+      name: 'broker-health',
+      intervalMs: 1000,
+      critical: true,
+      failureThreshold: 1,
+      run: () => {
+        const health = this.broker.health();
+        if (!health.healthy) throw new Error(health.reason ?? 'broker unhealthy');
+      },
+    });
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inflight.add(promise);
+    const done = (): void => void this.inflight.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
+  private assertAccepting(): void {
+    if (this.draining) {
+      throw new GatewayError(
+        'unavailable',
+        'server is draining',
+        undefined,
+        RETRY_AFTER_UNAVAILABLE,
+      );
+    }
+  }
+
+  private assertBrokerUsable(): void {
+    if (this.startError) {
+      throw new GatewayError(
+        'unavailable',
+        'broker failed to start',
+        undefined,
+        RETRY_AFTER_UNAVAILABLE,
+      );
+    }
+    const health = this.broker.health();
+    if (!health.healthy) {
+      throw new GatewayError(
+        'unavailable',
+        'broker unavailable',
+        undefined,
+        RETRY_AFTER_UNAVAILABLE,
+      );
+    }
+  }
+
+  private brokerFailure(op: string, error: unknown): GatewayError {
+    if (error instanceof GatewayError) return error;
+    this.countError(`broker_${op}`);
+    this.metrics.brokerErrors.inc({ op });
+    this.logger.error({ op, err: (error as Error).message }, 'broker operation failed');
+    if (error instanceof BrokerUnavailableError) {
+      return new GatewayError(
+        'unavailable',
+        'broker unavailable',
+        undefined,
+        RETRY_AFTER_UNAVAILABLE,
+      );
+    }
+    return new GatewayError('internal', `${op} failed`);
+  }
+
+  private countHandshake(outcome: HandshakeOutcome): void {
+    this.metrics.handshakes.inc({ outcome });
+    if (outcome !== 'accepted') this.countError(`handshake_${outcome}`);
+  }
+
+  private countError(kind: string): void {
+    this.errors[kind] = (this.errors[kind] ?? 0) + 1;
+  }
+
+  private updateGauges(): void {
+    this.metrics.connections.set(this.registry.connectionCount);
+    this.metrics.users.set(this.registry.userCount);
+  }
+
+  private async waitForEmptyRegistry(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.registry.connectionCount > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+function outcomeOf(error: GatewayError): HandshakeOutcome {
+  switch (error.code) {
+    case 'bad_request':
+    case 'unauthorized':
+    case 'forbidden':
+    case 'too_many_connections':
+    case 'rate_limited':
+    case 'unavailable':
+      return error.code;
+    default:
+      return 'error';
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Reads what a WebSocket handshake asks for (PROTOCOL.md section 2) and
+ * refuses malformed ones with 400 before anything else happens: where the
+ * credential is (Authorization header, `bearer.` subprotocol or ticket), and
+ * the resume cursor. Pure: no I/O, no clock.
+ */
+import type { IncomingMessage } from 'node:http';
+import { GatewayError } from '../errors.js';
+import { MAX_TOKEN_LENGTH } from '../protocol/codec.js';
+import { BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL } from '../protocol/frames.js';
+import type { ReadCursor } from '../broker/broker.js';
+
+export type Credential = { kind: 'token'; token: string } | { kind: 'ticket'; ticket: string };
+
+export interface HandshakeRequest {
+  credential: Credential | null;
+  cursor: ReadCursor;
+  /** Offered subprotocols included `agentsocket.v1`: answer with it. */
+  wantsSubprotocol: boolean;
+}
+
+/** The only query parameters of the endpoint; anything else (say `access_token`) is refused. */
+const KNOWN_PARAMS = new Set(['ticket', 'lastSeq', 'epoch']);
+const EPOCH_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const TICKET_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
+const SEQ_PATTERN = /^(0|[1-9][0-9]{0,15})$/;
+
+function bad(message: string, field: string): GatewayError {
+  return new GatewayError('bad_request', message, field);
+}
+
+function single(params: URLSearchParams, name: string): string | null | GatewayError {
+  const values = params.getAll(name);
+  if (values.length > 1) return bad(`${name} is given more than once`, name);
+  return values[0] ?? null;
+}
+
+export function parseHandshakeRequest(req: IncomingMessage): HandshakeRequest | GatewayError {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  for (const name of url.searchParams.keys()) {
+    if (!KNOWN_PARAMS.has(name)) {
+      // Never echo the value: it may be a token.
+      return bad(
+        `query parameter "${name.slice(0, 32)}" is not allowed; send tokens in the Authorization header or the bearer subprotocol`,
+        name.slice(0, 32),
+      );
+    }
+  }
+  const lastSeq = single(url.searchParams, 'lastSeq');
+  if (lastSeq instanceof GatewayError) return lastSeq;
+  const epoch = single(url.searchParams, 'epoch');
+  if (epoch instanceof GatewayError) return epoch;
+  const ticket = single(url.searchParams, 'ticket');
+  if (ticket instanceof GatewayError) return ticket;
+
+  let cursor: ReadCursor = { kind: 'acked' };
+  if (lastSeq !== null || epoch !== null) {
+    if (lastSeq === null || epoch === null) {
+      return bad('lastSeq and epoch go together', lastSeq === null ? 'lastSeq' : 'epoch');
+    }
+    if (!SEQ_PATTERN.test(lastSeq) || !Number.isSafeInteger(Number(lastSeq))) {
+      return bad('lastSeq must be a non-negative integer', 'lastSeq');
+    }
+    if (!EPOCH_PATTERN.test(epoch)) return bad('epoch is malformed', 'epoch');
+    cursor = { kind: 'position', seq: Number(lastSeq), epoch };
+  }
+
+  const offered = (req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+  const bearerProtocols = offered.filter((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX));
+  const wantsSubprotocol = offered.includes(SUBPROTOCOL);
+  if (offered.length > 0 && !wantsSubprotocol) {
+    return bad(`subprotocol ${SUBPROTOCOL} must be offered`, 'Sec-WebSocket-Protocol');
+  }
+  if (bearerProtocols.length > 1) {
+    return bad('more than one bearer subprotocol', 'Sec-WebSocket-Protocol');
+  }
+
+  const authorization = req.headers.authorization;
+  let headerToken: string | null = null;
+  if (authorization !== undefined) {
+    const match = /^Bearer ([^\s]+)$/i.exec(authorization);
+    if (!match) return bad('Authorization must be "Bearer <token>"', 'Authorization');
+    headerToken = match[1] as string;
+  }
+  const protocolToken = bearerProtocols[0]?.slice(BEARER_SUBPROTOCOL_PREFIX.length) ?? null;
+  const given = [headerToken, protocolToken, ticket].filter((c) => c !== null).length;
+  if (given > 1)
+    return bad('give one credential: a header, a bearer subprotocol or a ticket', 'credential');
+
+  let credential: Credential | null = null;
+  const token = headerToken ?? protocolToken;
+  if (token !== null) {
+    // An oversized token is a bad token (401), decided by the authenticator;
+    // cut it here so no later step handles megabytes.
+    credential = { kind: 'token', token: token.slice(0, MAX_TOKEN_LENGTH + 1) };
+  } else if (ticket !== null) {
+    if (!TICKET_PATTERN.test(ticket)) return bad('ticket is malformed', 'ticket');
+    credential = { kind: 'ticket', ticket };
+  }
+  return { credential, cursor, wantsSubprotocol };
+}

@@ -80,14 +80,20 @@ const budget = setTimeout(() => {
 }, maxMinutes * 60_000);
 budget.unref();
 
+const profileDir = options.profile
+  ? fileURLToPath(new URL('results/profiles/', import.meta.url))
+  : undefined;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
 const ctx = {
   processes,
   config,
   loaderCount: options.loaders,
   secret: randomBytes(32).toString('hex'),
+  profileDir,
 };
 const results = new BenchResults();
 const startedAt = Date.now();
+const loadAtStart = describeMachine().loadAverage;
 
 function shortValues(values) {
   return Object.entries(values)
@@ -122,7 +128,7 @@ for (let rep = 0; rep < reps; rep++) {
   }
 }
 
-const machine = describeMachine();
+const machine = { ...describeMachine(), loadAverageAtStart: loadAtStart };
 const date = new Date().toISOString();
 const run = { quick: options.quick, reps, loaders: options.loaders, args: process.argv.slice(2) };
 const aims = evaluateAims(results);

@@ -1,6 +1,7 @@
 /**
  * The command line of `node bench/run.mjs`, checked up front.
  */
+import os from 'node:os';
 import { SYSTEMS } from './bench-config.mjs';
 
 export const SCENARIO_IDS = ['connect', 'memory', 'targeted', 'broadcast', 'large', 'resume'];
@@ -11,8 +12,9 @@ const HELP = `usage: node bench/run.mjs [options]   (npm run bench builds first)
   --reps N             repetitions of every measurement (default 3, quick 1)
   --only LIST          systems, comma-separated: ${SYSTEMS.join(',')}
   --scenarios LIST     scenarios, comma-separated: ${SCENARIO_IDS.join(',')}
-  --loaders N          load-generator processes (default 1)
+  --loaders N          load-generator processes (default: CPUs − 1, between 1 and 4)
   --max-minutes N      budget of the whole run; past it everything is killed
+  --profile            run the servers under --cpu-prof (profiles in bench/results/profiles/)
   --docs / --no-docs   write docs/benchmarks.md (default: yes for full runs, no for --quick)
   --help`;
 
@@ -39,9 +41,11 @@ export function parseBenchOptions(argv) {
     reps: null,
     systems: SYSTEMS,
     scenarios: SCENARIO_IDS,
-    loaders: 1,
+    // One core for the server, the rest for load; more than 4 only adds scheduling noise.
+    loaders: Math.min(4, Math.max(1, os.cpus().length - 1)),
     maxMinutes: null,
     docs: null,
+    profile: false,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -68,6 +72,9 @@ export function parseBenchOptions(argv) {
         break;
       case '--max-minutes':
         options.maxMinutes = positive(value(), flag);
+        break;
+      case '--profile':
+        options.profile = true;
         break;
       case '--docs':
         options.docs = true;

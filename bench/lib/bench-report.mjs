@@ -130,7 +130,10 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
     '',
     `Machine: ${machine.cpuCount} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, ` +
       `Node ${machine.node}; ws ${machine.versions.ws}, socket.io ${machine.versions['socket.io']}, ` +
-      `socket.io-client ${machine.versions['socket.io-client']}, jose ${machine.versions.jose}.`,
+      `socket.io-client ${machine.versions['socket.io-client']}, jose ${machine.versions.jose}. ` +
+      `Load average (1/5/15 min) ${machine.loadAverageAtStart.join(' / ')} at the start, ` +
+      `${machine.loadAverage.join(' / ')} at the end: a load above the core count means other ` +
+      'work shared the CPU, which skews throughput and latency far more than CPU per message.',
     '',
     `Each figure is the median of ${run.reps} repetition(s), with the range in parentheses. ` +
       `Ratios compare medians. ${run.loaders} load-generator process(es).`,

@@ -23,7 +23,18 @@ function cpuMicros(usage) {
 }
 
 export class BenchSession {
-  constructor({ processes, system, auth, server, port, info, loaders, config, secret }) {
+  constructor({
+    processes,
+    system,
+    auth,
+    server,
+    port,
+    info,
+    loaders,
+    config,
+    secret,
+    profileDir,
+  }) {
     this.processes = processes;
     this.system = system;
     this.auth = auth;
@@ -33,14 +44,23 @@ export class BenchSession {
     this.loaders = loaders;
     this.config = config;
     this.secret = secret;
+    this.profileDir = profileDir;
     /** User ids of each loader, from the last `connect`. */
     this.slices = loaders.map(() => []);
   }
 
-  static async start({ processes, system, auth = 'jwt', loaderCount, config, secret }) {
+  /** With `profileDir`, the server runs under `--cpu-prof` and writes its profile there. */
+  static async start({ processes, system, auth = 'jwt', loaderCount, config, secret, profileDir }) {
+    const profile = profileDir
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${profileDir}`,
+          `--cpu-prof-name=${system}-${auth}-${Date.now()}.cpuprofile`,
+        ]
+      : [];
     const server = processes.fork(SERVER_FILES[system], {
       name: `${system} server`,
-      execArgv: ['--expose-gc'],
+      execArgv: ['--expose-gc', ...profile],
       env: { BENCH_AUTH: auth, BENCH_JWT_SECRET: secret },
     });
     const loaders = Array.from({ length: loaderCount }, (_, i) =>
@@ -59,6 +79,7 @@ export class BenchSession {
         loaders,
         config,
         secret,
+        profileDir,
       });
     } catch (error) {
       await processes.kill(server);
@@ -240,9 +261,15 @@ export class BenchSession {
     };
   }
 
-  /** Kills the server first (its side of the sockets takes the TIME_WAITs), then the loaders. */
+  /**
+   * Kills the server first (its side of the sockets takes the TIME_WAITs),
+   * then the loaders. A profiled server is asked to exit so it writes its profile.
+   */
   async close() {
-    await this.processes.kill(this.server);
+    if (this.profileDir) {
+      await this.server.call('exit', {}, 5_000).catch(() => {});
+      await this.processes.kill(this.server, { graceMs: 10_000 });
+    } else await this.processes.kill(this.server);
     for (const loader of this.loaders) await this.processes.kill(loader);
   }
 }

@@ -19,6 +19,8 @@ export function describeMachine() {
     memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
+    /** 1/5/15-minute load averages when the description was taken: other work on the machine. */
+    loadAverage: os.loadavg().map((load) => Math.round(load * 100) / 100),
     versions: {
       ws: packageVersion('ws'),
       'socket.io': packageVersion('socket.io'),

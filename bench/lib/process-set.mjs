@@ -22,17 +22,18 @@ export class ProcessSet {
     return new RpcChild(child, `${name} (pid ${child.pid})`);
   }
 
-  /** SIGKILL one child by pid and wait for its exit (bounded). */
-  async kill(rpcChild, timeoutMs = 5_000) {
+  /**
+   * SIGKILL one child by pid and wait for its exit (bounded). With
+   * `graceMs`, first give it that long to exit on its own (after an `exit`
+   * command, so that `--cpu-prof` can write its profile).
+   */
+  async kill(rpcChild, { timeoutMs = 5_000, graceMs = 0 } = {}) {
     const child = rpcChild.child;
+    if (graceMs > 0 && !(await exitWithin(child, graceMs))) {
+      console.error(`bench: ${rpcChild.name} did not exit within ${graceMs} ms; killing it`);
+    }
     if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    const exited = exitWithin(child, timeoutMs);
     killPid(child.pid);
     await exited;
   }
@@ -42,6 +43,18 @@ export class ProcessSet {
     for (const child of this.children) killPid(child.pid);
     this.children.clear();
   }
+}
+
+/** Resolves true when the child has exited (now or within `ms`), false otherwise. */
+function exitWithin(child, ms) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
 }
 
 function killPid(pid) {

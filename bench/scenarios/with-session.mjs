@@ -9,6 +9,7 @@ export async function withSession(ctx, system, auth, fn) {
     loaderCount: ctx.loaderCount,
     config: ctx.config,
     secret: ctx.secret,
+    profileDir: ctx.profileDir,
   });
   try {
     return await fn(session);

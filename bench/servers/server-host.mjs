@@ -109,6 +109,11 @@ export async function hostServer(adapter) {
       await adapter.close();
       return true;
     },
+    /** Exits normally after answering (lets `--cpu-prof` write its profile). */
+    exit: () => {
+      setImmediate(() => process.exit(0));
+      return true;
+    },
   });
   process.send({ kind: 'ready', port, pid: process.pid, info: adapter.info ?? {} });
 }

@@ -6,7 +6,7 @@
  * killed by pid at the end, on error and on SIGINT. See --help.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SYSTEMS, SYSTEM_LABELS, benchConfig, maxSocketsPerProcess } from './lib/bench-config.mjs';
 import { HELP, parseBenchOptions } from './lib/bench-options.mjs';
@@ -37,6 +37,23 @@ function fail(message, code = 2) {
   process.exit(code);
 }
 
+/** Writes docs/benchmarks.md from a results file, without measuring anything. */
+function renderAgain(file) {
+  const json = JSON.parse(readFileSync(file, 'utf8'));
+  const markdown = renderMarkdown({
+    results: BenchResults.fromJSON(json.scenarios),
+    scenarios: ALL_SCENARIOS.filter((scenario) => json.run.scenarios.includes(scenario.id)),
+    systems: json.run.systems,
+    config: json.config,
+    machine: json.machine,
+    date: json.generatedAt,
+    run: json.run,
+  });
+  const docsFile = new URL('docs/benchmarks.md', root);
+  writeFileSync(docsFile, markdown);
+  console.log(`report: ${fileURLToPath(docsFile)} (from ${file})`);
+}
+
 let options;
 try {
   options = parseBenchOptions(process.argv.slice(2));
@@ -45,6 +62,10 @@ try {
 }
 if (options.help) {
   console.log(HELP);
+  process.exit(0);
+}
+if (options.render) {
+  renderAgain(options.render);
   process.exit(0);
 }
 

@@ -15,6 +15,7 @@ const HELP = `usage: node bench/run.mjs [options]   (npm run bench builds first)
   --loaders N          load-generator processes (default: CPUs − 1, between 1 and 4)
   --max-minutes N      budget of the whole run; past it everything is killed
   --profile            run the servers under --cpu-prof (profiles in bench/results/profiles/)
+  --render FILE        only write docs/benchmarks.md again from a results file (e.g. bench/results/latest.json)
   --docs / --no-docs   write docs/benchmarks.md (default: yes for full runs, no for --quick)
   --help`;
 
@@ -46,6 +47,7 @@ export function parseBenchOptions(argv) {
     maxMinutes: null,
     docs: null,
     profile: false,
+    render: null,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -72,6 +74,9 @@ export function parseBenchOptions(argv) {
         break;
       case '--max-minutes':
         options.maxMinutes = positive(value(), flag);
+        break;
+      case '--render':
+        options.render = value();
         break;
       case '--profile':
         options.profile = true;

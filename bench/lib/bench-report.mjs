@@ -157,6 +157,10 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
       'send buffer, heartbeats), except the per-IP connection and handshake limits, lifted because ' +
       `every client comes from 127.0.0.1. Clients ack cumulatively every ${config.ackEvery} events ` +
       '(events are `critical: false`).',
+    "- agentsocket's `publish` is asynchronous (a per-user chain in the broker): the frames of a " +
+      "round are written after the round's publish calls have been made, where the bare ws server " +
+      'writes inside the call. At saturation its latency therefore includes up to one round of ' +
+      'server CPU time (500 × 64 KiB in (e)).',
     "- Server CPU per message = the server process's `process.cpuUsage()` (user + system) over the " +
       'measurement window ÷ messages delivered to clients.',
     '- On a 2-core machine the server and the load generator share the CPU: throughput figures are ' +

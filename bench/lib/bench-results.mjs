@@ -27,6 +27,21 @@ export class BenchResults {
     ((this.diagnostics[scenarioId] ??= {})[system] ??= []).push(diagnostics);
   }
 
+  /** Rebuilds the results of a run from its `toJSON` form (to render a report again). */
+  static fromJSON(scenariosJson) {
+    const results = new BenchResults();
+    for (const [scenarioId, scenario] of Object.entries(scenariosJson)) {
+      for (const [metric, entry] of Object.entries(scenario.metrics)) {
+        for (const [system, summary] of Object.entries(entry.systems)) {
+          ((results.values[scenarioId] ??= {})[metric] ??= {})[system] = [...summary.values];
+        }
+      }
+      results.diagnostics[scenarioId] = scenario.diagnostics ?? {};
+      results.failures[scenarioId] = scenario.failures ?? {};
+    }
+    return results;
+  }
+
   fail(scenarioId, system, error) {
     ((this.failures[scenarioId] ??= {})[system] ??= []).push(String(error?.message ?? error));
   }

@@ -23,4 +23,5 @@ export { GatewayMetrics } from './observability/metrics.js';
 export { createLogger } from './observability/logger.js';
 export { Supervisor, type TaskDefinition, type TaskSnapshot } from './tasks/supervisor.js';
 export { agentRun, type AgentRun } from './gateway/agent-run.js';
+export * from './compat/index.js';
 export * from './protocol/index.js';

@@ -17,7 +17,7 @@
  *   limits, since a node subscribes only to users it holds connections of;
  * - bytes of all frames: `maxTotalBytes`; past it, least recently used
  *   unsubscribed streams are dropped first, then the oldest events of the
- *   stream being published to, then the oldest events of the other streams.
+ *   stream being published to (down to the new event itself, if it must).
  */
 import { randomBytes } from 'node:crypto';
 import type { ValidEvent } from '../protocol/event-input.js';
@@ -330,17 +330,18 @@ export class MemoryBroker implements Broker {
     return dropped;
   }
 
+  /**
+   * Brings the total back under `maxTotalBytes` after an append to `current`.
+   * The total was under it before the append, so dropping at most everything
+   * `current` holds always suffices: the other subscribed streams are never
+   * touched.
+   */
   private enforceTotalBytes(userId: string, current: MemoryStream): void {
     while (this.totalBytes > this.maxTotalBytes) {
       const victim = this.leastRecentlyUsed(userId);
       if (victim) this.evict(victim[0], victim[1]);
       else if (current.length > 0) this.dropOldest(current);
       else break;
-    }
-    // Only subscribed streams are left holding bytes: trim their oldest events.
-    for (const stream of this.streams.values()) {
-      while (this.totalBytes > this.maxTotalBytes && stream.length > 0) this.dropOldest(stream);
-      if (this.totalBytes <= this.maxTotalBytes) return;
     }
   }
 }

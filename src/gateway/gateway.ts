@@ -47,6 +47,8 @@ import type {
 } from './gateway-types.js';
 import { parseHandshakeRequest } from './handshake-request.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { KeyedWaiters } from './keyed-waiters.js';
+import { WriteCoalescer } from './write-coalescer.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { refuseHandshake } from './refuse-handshake.js';
 import { ConnectionRegistry, type Reservation } from './registry.js';
@@ -98,7 +100,9 @@ export class GatewayNode implements Gateway, ConnectionHost {
   private readonly handshakeLimiter: KeyedRateLimiter;
   private readonly wss: WebSocketServer;
   private readonly waiters = new DeliveryWaiters(MAX_WAITERS);
+  private readonly connectionWaiters = new KeyedWaiters<boolean>(MAX_WAITERS);
   private readonly frameCache = new WeakMap<StreamEvent, Buffer>();
+  readonly coalescer = new WriteCoalescer();
   private readonly pendingAcks = new Map<string, number>();
   private ackFlushScheduled = false;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -285,7 +289,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
     socket.once('close', () => this.registry.release(reservation));
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.countHandshake('accepted');
-      void this.onUpgraded(ws, reservation, user, ip, req, parsed.cursor);
+      const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
+      void this.onUpgraded(ws, reservation, user, ip, userAgent, parsed.cursor, socket);
     });
   }
 
@@ -294,11 +299,11 @@ export class GatewayNode implements Gateway, ConnectionHost {
     reservation: Reservation,
     user: VerifiedUser,
     ip: string,
-    req: IncomingMessage,
+    userAgent: string | null,
     cursor: ReadCursor,
-  ): Promise<void> {
+    socket: Duplex | null = null,
+  ): Promise<Connection> {
     const now = Date.now();
-    const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
     const connection = new Connection(
       `c_${randomUUID()}`,
       user.userId,
@@ -308,6 +313,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
       user,
       ws,
       this,
+      socket,
     );
     this.registry.attach(reservation, connection);
     this.updateGauges();
@@ -333,9 +339,11 @@ export class GatewayNode implements Gateway, ConnectionHost {
         'subscribe failed',
       );
       connection.close(CloseCode.StreamReset);
-      return;
+      return connection;
     }
     await connection.open(cursor);
+    if (connection.state === 'open') this.connectionWaiters.resolve(user.userId, true);
+    return connection;
   }
 
   private async verifyToken(token: string): Promise<VerifiedUser> {
@@ -389,8 +397,14 @@ export class GatewayNode implements Gateway, ConnectionHost {
     this.report(connection, event, 'written');
   }
 
-  verifyRefresh(token: string): Promise<VerifiedUser> {
-    return this.options.authenticator.verify(token);
+  async verifyRefresh(token: string): Promise<VerifiedUser> {
+    const user = await this.options.authenticator.verify(token);
+    // A user blocked since the handshake must not extend its connection by
+    // refreshing (PROTOCOL.md close codes: 4403 "user blocked").
+    if (this.options.isUserBlocked && (await this.options.isUserBlocked(user.userId))) {
+      throw new GatewayError('forbidden', 'user blocked');
+    }
+    return user;
   }
 
   closed(connection: Connection, code: number): void {
@@ -620,6 +634,80 @@ export class GatewayNode implements Gateway, ConnectionHost {
   }
 
   // ---- Operators ----------------------------------------------------------
+
+  /**
+   * Serves a WebSocket that the embedder accepted and authenticated itself
+   * (the legacy `add_connection`): from here on it is a connection like any
+   * other, with the same limits, welcome, replay and delivery.
+   */
+  async adopt(
+    ws: WebSocket,
+    user: VerifiedUser,
+    options: { ip?: string; userAgent?: string; cursor?: ReadCursor } = {},
+  ): Promise<ConnectionSnapshot> {
+    if (!isValidUserId(user.userId))
+      throw new GatewayError('bad_request', 'userId is malformed', 'userId');
+    this.assertAccepting();
+    await this.ready;
+    // Fix (scenarios branch): a socket that is not open never emits 'close'
+    // again, so adopting one left a ghost connection in the registry forever,
+    // holding a slot of the user's limit. Refuse it instead. Everything from
+    // here to the Connection's listeners being attached runs synchronously.
+    if (ws.readyState !== ws.OPEN) {
+      throw new GatewayError('bad_request', 'the socket is not open', 'ws');
+    }
+    const { limits } = this.options;
+    const ip = options.ip ?? 'adopted';
+    const reservation = this.registry.reserve(user.userId, ip, {
+      maxConnectionsPerUser: limits.maxConnectionsPerUser,
+      maxConnectionsPerIp: limits.maxConnectionsPerIp,
+      maxConnections: limits.maxConnections,
+      evictOldest: limits.userConnectionPolicy === 'evict-oldest',
+    });
+    if (typeof reservation === 'string') {
+      throw new GatewayError('too_many_connections', `connection refused: ${reservation}`);
+    }
+    const connection = await this.onUpgraded(
+      ws,
+      reservation,
+      user,
+      ip,
+      options.userAgent ?? null,
+      options.cursor ?? { kind: 'acked' },
+    );
+    return connection.snapshot();
+  }
+
+  /**
+   * Resolves true as soon as the user has an open connection on this node
+   * (at once if it has one), false after `timeoutMs`.
+   */
+  waitForConnection(userId: string, timeoutMs: number): Promise<boolean> {
+    for (const connection of this.registry.connectionsOf(userId)) {
+      if (connection.state === 'open') return Promise.resolve(true);
+    }
+    return this.connectionWaiters.wait(userId, timeoutMs);
+  }
+
+  /**
+   * Closes one connection of the user with `code` (default 1000, normal), as
+   * the legacy `remove_connection` does. False when the user has no such
+   * connection on this node, or it is already closing.
+   */
+  closeConnection(
+    userId: string,
+    connectionId: string,
+    code: number = CloseCode.Normal,
+    reason?: string,
+  ): boolean {
+    for (const connection of this.registry.connectionsOf(userId)) {
+      if (connection.id !== connectionId) continue;
+      if (connection.state === 'closing' || connection.state === 'closed') return false;
+      connection.close(code, reason);
+      return true;
+    }
+    return false;
+  }
 
   connections(userId: string): ConnectionSnapshot[] {
     return [...this.registry.connectionsOf(userId)].map((c) => c.snapshot());

@@ -33,12 +33,22 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startGateway(options: Partial<CreateGatewayOptions> = {}): Promise<Harness> {
+export interface HarnessOptions extends Partial<CreateGatewayOptions> {
+  /**
+   * Clock leeway of the harness's HS256 authenticator on `exp` and `nbf`, in
+   * seconds. Default: the authenticator's own (5 s). Ignored when
+   * `authenticator` is given.
+   */
+  leewaySeconds?: number;
+}
+
+export async function startGateway(options: HarnessOptions = {}): Promise<Harness> {
   const secretText = randomBytes(32).toString('base64url');
   const secret = new TextEncoder().encode(secretText);
+  const { leewaySeconds, ...gatewayOptions } = options;
   const gateway = createGateway({
-    authenticator: createJwtAuthenticator({ secret: secretText }),
-    ...options,
+    authenticator: createJwtAuthenticator({ secret: secretText, leewaySeconds }),
+    ...gatewayOptions,
   });
   const server = createServer((_req, res) => {
     res.statusCode = 404;

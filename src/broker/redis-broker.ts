@@ -1,0 +1,622 @@
+/**
+ * The Broker on Redis: any number of gateway nodes share user streams through
+ * one Redis (or a Redis Cluster: every key of a user carries the hash tag
+ * `{u:<userId>}`). Redis is the engine; there is no cluster protocol here.
+ *
+ * - History: one Redis stream per user (entry id `<seq>-0`), a meta hash
+ *   (epoch, last seq, acked cursor) and an idempotency hash (id -> seq).
+ * - Publish: one Lua script (`redis-scripts.ts`) assigns the seq, appends,
+ *   trims, refreshes TTLs and PUBLISHes on the user's channel, atomically.
+ * - Fan-out: a node SUBSCRIBEs a user's channel only while it holds a
+ *   connection of that user; a `StreamFollower` per user turns the live
+ *   messages into gap-free, duplicate-free `onEvent` calls, reading history
+ *   to fill any gap (a cut subscriber link, a message that arrived early).
+ * - Faults: commands fail fast with `BrokerUnavailableError` while Redis is
+ *   unreachable (no offline queue, no silent retry); after the subscriber
+ *   link comes back, every followed stream is caught up from history, or
+ *   `onResync` is raised when history cannot prove continuity (data lost,
+ *   new epoch).
+ *
+ * See docs/redis.md for the key layout and the persistence trade-offs.
+ *
+ * @example
+ * ```ts
+ * import { RedisBroker } from 'agentsocket/redis';
+ * const broker = new RedisBroker({ url: 'redis://127.0.0.1:6379' });
+ * ```
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import type { ValidEvent } from '../protocol/event-input.js';
+import {
+  BrokerUnavailableError,
+  encodeEventFrame,
+  type Broker,
+  type BrokerHandlers,
+  type BrokerHealth,
+  type DeliveryReport,
+  type HistoryRead,
+  type PublishOptions,
+  type PublishOutcome,
+  type ReadCursor,
+  type StreamEvent,
+} from './broker.js';
+import { RedisKeys } from './redis-keys.js';
+import { SCRIPTS, type LuaScript } from './redis-scripts.js';
+import { StreamFollower } from './stream-follower.js';
+
+export interface RedisBrokerOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. Required. */
+  url: string;
+  /** Prefix of every key and channel. Default `'agentsocket'`. */
+  keyPrefix?: string;
+  /** Events kept per user. Default 1000. */
+  historySize?: number;
+  /** How long an event stays in history, and the TTL of a user's keys. Default 3_600_000 (1 h). */
+  historyTtlMs?: number;
+  /** This node's id (`[A-Za-z0-9._:-]{1,64}`). Default: random `n_…`. */
+  nodeId?: string;
+  /** A command that gets no answer within this rejects with `BrokerUnavailableError`. Default 2000. */
+  commandTimeoutMs?: number;
+  /** Users this node may follow at once; past it `subscribe` rejects. Default 100_000. */
+  maxSubscriptions?: number;
+  /** Live messages queued per followed user while it catches up. Default 1000. */
+  maxPendingPerUser?: number;
+  logger?: Logger;
+  /** The clock for event `ts` and history expiry. Default `Date.now`. */
+  clock?: () => number;
+}
+
+const KEY_PREFIX_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+/** The start of every `event` frame up to its seq; the Lua script writes the seq. */
+const FRAME_HEAD = '{"type":"event","seq":';
+/** Redis errors that mean "not now" rather than "this command is wrong". */
+const TRANSIENT_REPLY = /^(OOM|LOADING|READONLY|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOSCRIPT)\b/;
+
+/** Reconnect delay: exponential from 50 ms to 2 s, with ±20 % jitter. */
+export function reconnectDelay(attempt: number): number {
+  const base = Math.min(2_000, 50 * 2 ** Math.min(attempt, 10));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  const chosen = value ?? fallback;
+  if (!Number.isSafeInteger(chosen) || chosen < 1) {
+    throw new RangeError(`RedisBroker: ${name} must be a positive integer, got ${String(value)}`);
+  }
+  return chosen;
+}
+
+/** Maps a client error to the contract's error: the engine could not do the step. */
+function toBrokerError(error: unknown): Error {
+  if (error instanceof BrokerUnavailableError) return error;
+  if (error instanceof Error) {
+    if (error.name === 'ReplyError' && !TRANSIENT_REPLY.test(error.message)) return error;
+    return new BrokerUnavailableError(`redis unavailable: ${error.message}`);
+  }
+  return new BrokerUnavailableError('redis unavailable');
+}
+
+type LinkName = 'command' | 'subscriber';
+
+interface Feed {
+  /** Connections of the user on this node that asked for its events. */
+  refs: number;
+  /** Settles when the channel is subscribed and the follower positioned. */
+  ready: Promise<void>;
+  follower: StreamFollower;
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+/** One stream entry as XRANGE returns it: `[id, [field, value, …]]`. */
+function decodeEntry(entry: unknown): StreamEvent {
+  if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !isStringArray(entry[1])) {
+    throw new Error('RedisBroker: malformed history entry');
+  }
+  const fields = new Map<string, string>();
+  const flat = entry[1];
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
+  const awaitedBy = fields.get('a') ?? '';
+  return {
+    seq: Number.parseInt(entry[0], 10),
+    id: fields.get('i') ?? '',
+    event: fields.get('e') ?? '',
+    critical: fields.get('c') === '1',
+    ts: Number(fields.get('t') ?? 0),
+    frame: fields.get('f') ?? '',
+    ...(awaitedBy !== '' ? { awaitedBy } : {}),
+  };
+}
+
+/** A live message: `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\nframe` (the frame last). */
+function decodeLive(message: string): { epoch: string; event: StreamEvent } | undefined {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i < 7; i++) {
+    const end = message.indexOf('\n', start);
+    if (end < 0) return undefined;
+    parts.push(message.slice(start, end));
+    start = end + 1;
+  }
+  const [epoch, seq, id, event, critical, ts, awaitedBy] = parts as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  return {
+    epoch,
+    event: {
+      seq: Number.parseInt(seq, 10),
+      id,
+      event,
+      critical: critical === '1',
+      ts: Number(ts),
+      frame: message.slice(start),
+      ...(awaitedBy !== '' ? { awaitedBy } : {}),
+    },
+  };
+}
+
+function decodeReport(message: string): DeliveryReport | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Record<string, unknown>;
+  if (
+    typeof r.userId !== 'string' ||
+    typeof r.id !== 'string' ||
+    typeof r.seq !== 'number' ||
+    typeof r.epoch !== 'string' ||
+    typeof r.awaitedBy !== 'string' ||
+    (r.kind !== 'written' && r.kind !== 'acked') ||
+    typeof r.connections !== 'number'
+  ) {
+    return undefined;
+  }
+  return {
+    userId: r.userId,
+    id: r.id,
+    seq: r.seq,
+    epoch: r.epoch,
+    awaitedBy: r.awaitedBy,
+    kind: r.kind,
+    connections: r.connections,
+  };
+}
+
+function newEpoch(): string {
+  return `e_${randomBytes(8).toString('hex')}`;
+}
+
+export class RedisBroker implements Broker {
+  readonly nodeId: string;
+  private readonly url: string;
+  private readonly keys: RedisKeys;
+  private readonly historySize: number;
+  private readonly historyTtlMs: number;
+  private readonly commandTimeoutMs: number;
+  private readonly maxSubscriptions: number;
+  private readonly maxPendingPerUser: number;
+  private readonly logger: Logger | undefined;
+  private readonly clock: () => number;
+
+  private command: Redis | undefined;
+  private subscriber: Redis | undefined;
+  private handlers: BrokerHandlers | undefined;
+  private readonly feeds = new Map<string, Feed>();
+  private readonly links: Record<LinkName, string> = {
+    command: 'connecting',
+    subscriber: 'connecting',
+  };
+  private subscriberReadyCount = 0;
+  private lastHealthy = false;
+  private closed = false;
+
+  constructor(options: RedisBrokerOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('RedisBroker: options are required');
+    }
+    if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
+      throw new TypeError('RedisBroker: url must start with redis:// or rediss://');
+    }
+    this.url = options.url;
+    const prefix = options.keyPrefix ?? 'agentsocket';
+    if (!KEY_PREFIX_PATTERN.test(prefix)) {
+      throw new TypeError('RedisBroker: keyPrefix must be 1-64 characters of [A-Za-z0-9._:-]');
+    }
+    this.keys = new RedisKeys(prefix);
+    this.historySize = positiveInteger('historySize', options.historySize, 1_000);
+    this.historyTtlMs = positiveInteger('historyTtlMs', options.historyTtlMs, 3_600_000);
+    this.commandTimeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs, 2_000);
+    this.maxSubscriptions = positiveInteger('maxSubscriptions', options.maxSubscriptions, 100_000);
+    this.maxPendingPerUser = positiveInteger('maxPendingPerUser', options.maxPendingPerUser, 1_000);
+    const nodeId = options.nodeId ?? `n_${randomBytes(6).toString('hex')}`;
+    if (!NODE_ID_PATTERN.test(nodeId)) {
+      throw new TypeError('RedisBroker: nodeId must be 1-64 characters of [A-Za-z0-9._:-]');
+    }
+    this.nodeId = nodeId;
+    this.logger = options.logger;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /** Connects both links (commands, and subscriptions) and subscribes the shared channels. */
+  async start(handlers: BrokerHandlers): Promise<void> {
+    if (this.handlers !== undefined) throw new Error('RedisBroker: start() was already called');
+    this.handlers = handlers;
+    const base: RedisOptions = {
+      lazyConnect: true,
+      // Fail fast while Redis is unreachable: a command is never parked in a
+      // queue to run later, and one in flight when the link drops is rejected
+      // at once. The caller sees BrokerUnavailableError and may retry (a
+      // publish retried with the same id cannot be applied twice).
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      // Subscriptions are restored by this class, awaited, before the
+      // catch-up reads history: ioredis's own resubscribe is not awaited, so a
+      // message published between our history read and its SUBSCRIBE would be lost.
+      autoResubscribe: false,
+      commandTimeout: this.commandTimeoutMs,
+      connectTimeout: Math.max(this.commandTimeoutMs, 1_000),
+      retryStrategy: reconnectDelay,
+    };
+    const command = new Redis(this.url, { ...base, connectionName: `agentsocket-${this.nodeId}` });
+    const subscriber = new Redis(this.url, {
+      ...base,
+      connectionName: `agentsocket-${this.nodeId}-sub`,
+    });
+    this.command = command;
+    this.subscriber = subscriber;
+    this.watch('command', command);
+    this.watch('subscriber', subscriber);
+    subscriber.on('message', (channel: string, message: string) =>
+      this.onMessage(channel, message),
+    );
+    try {
+      await Promise.all([command.connect(), subscriber.connect()]);
+      await subscriber.subscribe(this.keys.broadcast, this.keys.nodeChannel(this.nodeId));
+    } catch (error) {
+      command.disconnect();
+      subscriber.disconnect();
+      this.closed = true;
+      throw toBrokerError(error);
+    }
+    this.setLink('subscriber', 'ready');
+  }
+
+  async publish(
+    userId: string,
+    event: ValidEvent,
+    options: PublishOptions = {},
+  ): Promise<PublishOutcome> {
+    const command = this.requireCommand();
+    const awaitedBy = options.awaitedBy ?? '';
+    if (awaitedBy !== '' && !NODE_ID_PATTERN.test(awaitedBy)) {
+      throw new TypeError('RedisBroker: awaitedBy must be a node id');
+    }
+    const id = event.id ?? `ev_${randomBytes(12).toString('hex')}`;
+    const ts = this.clock();
+    // Encode once: the frame is built here without its seq, the script adds it.
+    const frame = encodeEventFrame(0, id, ts, event);
+    if (!frame.startsWith(`${FRAME_HEAD}0,`)) throw new Error('RedisBroker: unexpected frame');
+    const result = await this.run(command, SCRIPTS.publish, this.keys.user(userId), [
+      newEpoch(),
+      id,
+      event.event,
+      event.critical ? '1' : '0',
+      ts,
+      frame.slice(FRAME_HEAD.length + 1),
+      awaitedBy,
+      this.historySize,
+      this.historyTtlMs,
+      ts - this.historyTtlMs,
+      this.keys.userChannel(userId),
+    ]);
+    if (!Array.isArray(result) || typeof result[0] !== 'number' || typeof result[1] !== 'string') {
+      throw new Error('RedisBroker: malformed publish reply');
+    }
+    return { seq: result[0], epoch: result[1], id, duplicate: result[2] === 1 };
+  }
+
+  async broadcast(frame: string): Promise<void> {
+    const command = this.requireCommand();
+    try {
+      await command.publish(this.keys.broadcast, frame);
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+  }
+
+  async subscribe(userId: string): Promise<void> {
+    const subscriber = this.requireSubscriber();
+    const existing = this.feeds.get(userId);
+    if (existing !== undefined) {
+      existing.refs++;
+      await existing.ready;
+      return;
+    }
+    if (this.feeds.size >= this.maxSubscriptions) {
+      throw new BrokerUnavailableError(
+        `this node follows ${this.maxSubscriptions} users already (maxSubscriptions)`,
+      );
+    }
+    const follower = new StreamFollower({
+      maxPending: this.maxPendingPerUser,
+      readAfter: async (seq, epoch) => this.readHistory(userId, { kind: 'position', seq, epoch }),
+      onEvent: (epoch, event) => this.deliver(() => this.handlers?.onEvent(userId, epoch, event)),
+      onResync: () => this.deliver(() => this.handlers?.onResync(userId)),
+      onCatchUpError: (error) =>
+        this.logger?.warn({ err: toBrokerError(error) }, 'redis broker: catch-up failed, retrying'),
+      retryDelayMs: reconnectDelay,
+    });
+    const feed: Feed = { refs: 1, follower, ready: Promise.resolve() };
+    this.feeds.set(userId, feed);
+    feed.ready = (async () => {
+      try {
+        await subscriber.subscribe(this.keys.userChannel(userId));
+        const head = await this.readHead(userId);
+        follower.start(head.epoch, head.headSeq);
+      } catch (error) {
+        if (this.feeds.get(userId) === feed) {
+          this.feeds.delete(userId);
+          follower.close();
+          subscriber.unsubscribe(this.keys.userChannel(userId)).catch(() => undefined);
+        }
+        throw toBrokerError(error);
+      }
+    })();
+    await feed.ready;
+  }
+
+  async unsubscribe(userId: string): Promise<void> {
+    const feed = this.feeds.get(userId);
+    if (feed === undefined) return;
+    feed.refs--;
+    if (feed.refs > 0) return;
+    this.feeds.delete(userId);
+    feed.follower.close();
+    try {
+      await this.subscriber?.unsubscribe(this.keys.userChannel(userId));
+    } catch (error) {
+      // The follower is gone, so stray messages are ignored; a link that is
+      // down drops the subscription itself and it is not restored.
+      this.logger?.debug({ err: toBrokerError(error) }, 'redis broker: unsubscribe failed');
+    }
+  }
+
+  async readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead> {
+    const command = this.requireCommand();
+    const now = this.clock();
+    const result = await this.run(command, SCRIPTS.read, this.keys.user(userId), [
+      newEpoch(),
+      cursor.kind,
+      cursor.kind === 'position' ? cursor.seq : 0,
+      cursor.kind === 'position' ? cursor.epoch : '',
+      this.historySize,
+      this.historyTtlMs,
+      now - this.historyTtlMs,
+    ]);
+    if (
+      !Array.isArray(result) ||
+      typeof result[0] !== 'string' ||
+      typeof result[1] !== 'number' ||
+      typeof result[2] !== 'number' ||
+      typeof result[3] !== 'number' ||
+      !Array.isArray(result[5])
+    ) {
+      throw new Error('RedisBroker: malformed history reply');
+    }
+    return {
+      epoch: result[0],
+      headSeq: result[1],
+      ackedSeq: result[2],
+      from: result[3],
+      gap: result[4] === 1,
+      events: (result[5] as unknown[]).map(decodeEntry),
+    };
+  }
+
+  async ack(userId: string, seq: number): Promise<void> {
+    const command = this.requireCommand();
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError('seq must be an integer >= 0');
+    const [meta] = this.keys.user(userId);
+    await this.run(command, SCRIPTS.ack, [meta], [seq]);
+  }
+
+  async reportDelivery(report: DeliveryReport): Promise<void> {
+    const command = this.requireCommand();
+    if (!NODE_ID_PATTERN.test(report.awaitedBy)) return;
+    try {
+      await command.publish(this.keys.nodeChannel(report.awaitedBy), JSON.stringify(report));
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+  }
+
+  health(): BrokerHealth {
+    if (this.closed) return { healthy: false, reason: 'redis broker closed' };
+    for (const name of ['command', 'subscriber'] as const) {
+      if (this.links[name] !== 'ready') {
+        return { healthy: false, reason: `redis ${name} link ${this.links[name]}` };
+      }
+    }
+    return { healthy: true };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const feed of this.feeds.values()) feed.follower.close();
+    this.feeds.clear();
+    await Promise.all(
+      [this.command, this.subscriber].map(async (client) => {
+        if (client === undefined) return;
+        try {
+          await client.quit();
+        } catch {
+          client.disconnect();
+        }
+      }),
+    );
+    this.reportHealth();
+  }
+
+  /** Users followed on this node (bounded by `maxSubscriptions`). */
+  get subscriptionCount(): number {
+    return this.feeds.size;
+  }
+
+  private requireCommand(): Redis {
+    if (this.closed) throw new BrokerUnavailableError('redis broker closed');
+    if (this.command === undefined) throw new Error('RedisBroker: start() first');
+    return this.command;
+  }
+
+  private requireSubscriber(): Redis {
+    if (this.closed) throw new BrokerUnavailableError('redis broker closed');
+    if (this.subscriber === undefined) throw new Error('RedisBroker: start() first');
+    return this.subscriber;
+  }
+
+  /** EVALSHA, with EVAL when the server lost its script cache (a restart). */
+  private async run(
+    client: Redis,
+    script: LuaScript,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
+    try {
+      try {
+        return await client.evalsha(script.sha, script.keys, ...keys, ...args);
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+        return await client.eval(script.source, script.keys, ...keys, ...args);
+      }
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+  }
+
+  private async readHead(userId: string): Promise<{ epoch: string; headSeq: number }> {
+    const command = this.requireCommand();
+    const now = this.clock();
+    const result = await this.run(command, SCRIPTS.read, this.keys.user(userId), [
+      newEpoch(),
+      'head',
+      0,
+      '',
+      this.historySize,
+      this.historyTtlMs,
+      now - this.historyTtlMs,
+    ]);
+    if (!Array.isArray(result) || typeof result[0] !== 'string' || typeof result[1] !== 'number') {
+      throw new Error('RedisBroker: malformed head reply');
+    }
+    return { epoch: result[0], headSeq: result[1] };
+  }
+
+  private onMessage(channel: string, message: string): void {
+    if (this.closed || this.handlers === undefined) return;
+    if (channel === this.keys.broadcast) {
+      const handlers = this.handlers;
+      this.deliver(() => handlers.onBroadcast(message));
+      return;
+    }
+    if (channel === this.keys.nodeChannel(this.nodeId)) {
+      const report = decodeReport(message);
+      const handlers = this.handlers;
+      if (report !== undefined) this.deliver(() => handlers.onDelivery(report));
+      return;
+    }
+    const userId = this.keys.userOfChannel(channel);
+    const feed = userId === undefined ? undefined : this.feeds.get(userId);
+    if (feed === undefined) return;
+    const live = decodeLive(message);
+    if (live === undefined || !Number.isSafeInteger(live.event.seq)) return;
+    feed.follower.live(live.epoch, live.event);
+  }
+
+  /** Runs a handler; a throwing handler is logged, never breaks the broker. */
+  private deliver(call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.logger?.error({ err: error }, 'redis broker: a handler threw');
+    }
+  }
+
+  private watch(name: LinkName, client: Redis): void {
+    client.on('error', (error: Error) => {
+      this.logger?.debug({ err: error, link: name }, 'redis broker: link error');
+    });
+    client.on('close', () => this.setLink(name, 'closed'));
+    client.on('reconnecting', () => this.setLink(name, 'reconnecting'));
+    client.on('end', () => this.setLink(name, 'ended'));
+    client.on('ready', () => {
+      if (name === 'command') {
+        this.setLink(name, 'ready');
+        return;
+      }
+      // The first `ready` is start()'s; later ones are reconnects.
+      if (this.subscriberReadyCount++ === 0) return;
+      this.setLink(name, 'resubscribing');
+      void this.restoreSubscriptions(client);
+    });
+  }
+
+  /**
+   * After the subscriber link reconnects: subscribe every channel again, and
+   * only then catch every followed stream up from history, so nothing
+   * published during the cut, or between the two steps, is missed.
+   */
+  private async restoreSubscriptions(client: Redis): Promise<void> {
+    const users = [...this.feeds.keys()];
+    try {
+      await client.subscribe(
+        this.keys.broadcast,
+        this.keys.nodeChannel(this.nodeId),
+        ...users.map((userId) => this.keys.userChannel(userId)),
+      );
+    } catch (error) {
+      // The link dropped again; its next `ready` retries.
+      this.logger?.warn({ err: toBrokerError(error) }, 'redis broker: resubscribe failed');
+      return;
+    }
+    for (const feed of this.feeds.values()) feed.follower.catchUp();
+    this.setLink('subscriber', 'ready');
+    this.logger?.info({ users: users.length }, 'redis broker: subscriptions restored');
+  }
+
+  private setLink(name: LinkName, state: string): void {
+    if (this.links[name] === state) return;
+    const wasReady = this.links[name] === 'ready';
+    this.links[name] = state;
+    if (wasReady && !this.closed) {
+      this.logger?.warn({ link: name, state }, 'redis broker: link lost');
+    }
+    this.reportHealth();
+  }
+
+  private reportHealth(): void {
+    const health = this.health();
+    if (health.healthy === this.lastHealthy) return;
+    this.lastHealthy = health.healthy;
+    const handlers = this.handlers;
+    if (handlers?.onHealthChange !== undefined) {
+      this.deliver(() => handlers.onHealthChange?.(health.healthy, health.reason));
+    }
+  }
+}

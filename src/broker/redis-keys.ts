@@ -1,0 +1,46 @@
+/**
+ * The key and channel layout of `RedisBroker` (documented in docs/redis.md).
+ * Every key of one user carries the Redis Cluster hash tag `{u:<userId>}`, so
+ * a user's keys share one slot and one Lua script can touch them all. User ids
+ * are `[A-Za-z0-9._:@-]`: they never contain `{` or `}`, so the tag is exact.
+ */
+export class RedisKeys {
+  /** Broadcast frames, for every node. */
+  readonly broadcast: string;
+  private readonly userChannelPrefix: string;
+  private readonly userChannelSuffix = '}:events';
+
+  constructor(readonly prefix: string) {
+    this.broadcast = `${prefix}:broadcast`;
+    this.userChannelPrefix = `${prefix}:{u:`;
+  }
+
+  /** meta, hist, ids: the KEYS of the user's scripts, in that order. */
+  user(userId: string): [meta: string, hist: string, ids: string] {
+    const base = `${this.prefix}:{u:${userId}}`;
+    return [`${base}:meta`, `${base}:hist`, `${base}:ids`];
+  }
+
+  /** The channel a user's live events are published on. */
+  userChannel(userId: string): string {
+    return `${this.userChannelPrefix}${userId}${this.userChannelSuffix}`;
+  }
+
+  /** The user of a channel from `userChannel`, or undefined for any other channel. */
+  userOfChannel(channel: string): string | undefined {
+    if (!channel.startsWith(this.userChannelPrefix) || !channel.endsWith(this.userChannelSuffix)) {
+      return undefined;
+    }
+    return channel.slice(this.userChannelPrefix.length, -this.userChannelSuffix.length);
+  }
+
+  /** The channel delivery reports addressed to `nodeId` arrive on. */
+  nodeChannel(nodeId: string): string {
+    return `${this.prefix}:node:${nodeId}`;
+  }
+
+  /** A ticket's key: a hash of the ticket, so the ticket itself is never a key name. */
+  ticket(ticketHash: string): string {
+    return `${this.prefix}:ticket:${ticketHash}`;
+  }
+}

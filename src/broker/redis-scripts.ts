@@ -1,0 +1,153 @@
+/**
+ * The Lua scripts of `RedisBroker`. Each runs atomically on the Redis that
+ * owns the user's hash slot, so "assign seq, append, trim, fan out" is one
+ * step per user stream (Broker contract, point 1), even with many nodes.
+ *
+ * Keys of one user (all in one hash slot, see `redis-keys.ts`):
+ * - KEYS[1] meta: hash `epoch`, `seq` (last assigned), `acked` (cursor)
+ * - KEYS[2] hist: stream, entry id `<seq>-0`, fields in this fixed order:
+ *   `i` event id, `e` event name, `c` critical (1/0), `t` ts (ms),
+ *   `a` awaitedBy ('' if none), `f` the serialized `event` frame
+ * - KEYS[3] ids: hash event id -> seq, one entry per stored event (an entry
+ *   leaves with its event, so the hash is bounded by `historySize`)
+ *
+ * A missing meta means the stream is new or its data was lost (expiry, a
+ * restart without persistence): the script creates it with the epoch the
+ * caller drew at random, so old cursors are void and clients are told `gap`.
+ */
+import { createHash } from 'node:crypto';
+
+/** Shared prelude: create-if-missing and the two trims (count, then age). */
+const PRELUDE = `
+local meta, hist, ids = KEYS[1], KEYS[2], KEYS[3]
+
+local function ensure(newEpoch, ttl)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if epoch then return epoch end
+  redis.call('DEL', hist, ids)
+  redis.call('HSET', meta, 'epoch', newEpoch, 'seq', 0, 'acked', 0)
+  redis.call('PEXPIRE', meta, ttl)
+  return newEpoch
+end
+
+local function drop(entry)
+  redis.call('HDEL', ids, entry[2][2])
+  redis.call('XDEL', hist, entry[1])
+end
+
+local function trim(maxLen, cutoff)
+  local excess = redis.call('XLEN', hist) - maxLen
+  if excess > 0 then
+    for _, entry in ipairs(redis.call('XRANGE', hist, '-', '+', 'COUNT', excess)) do
+      drop(entry)
+    end
+  end
+  while true do
+    local oldest = redis.call('XRANGE', hist, '-', '+', 'COUNT', 64)
+    if #oldest == 0 then return end
+    for _, entry in ipairs(oldest) do
+      if tonumber(entry[2][8]) >= cutoff then return end
+      drop(entry)
+    end
+  end
+end
+`;
+
+/**
+ * ARGV: 1 new epoch, 2 event id, 3 event name, 4 critical (1/0), 5 ts,
+ * 6 frame tail (everything after `"seq":<n>`), 7 awaitedBy or '',
+ * 8 historySize, 9 historyTtlMs, 10 cutoff ts (older entries are dropped),
+ * 11 the user's channel.
+ * Returns {seq, epoch, duplicate (1/0)}.
+ * Publishes `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\nframe`.
+ */
+export const PUBLISH_SCRIPT = `${PRELUDE}
+local ttl = tonumber(ARGV[9])
+local epoch = ensure(ARGV[1], ttl)
+trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
+local id = ARGV[2]
+local first = redis.call('HGET', ids, id)
+if first then return {tonumber(first), epoch, 1} end
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+local frame = '{"type":"event","seq":' .. seq .. ARGV[6]
+redis.call('XADD', hist, seq .. '-0', 'i', id, 'e', ARGV[3], 'c', ARGV[4], 't', ARGV[5], 'a', ARGV[7], 'f', frame)
+redis.call('HSET', ids, id, seq)
+trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
+redis.call('PEXPIRE', meta, ttl)
+redis.call('PEXPIRE', hist, ttl)
+redis.call('PEXPIRE', ids, ttl)
+redis.call('PUBLISH', ARGV[11], epoch .. '\\n' .. seq .. '\\n' .. id .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[7] .. '\\n' .. frame)
+return {seq, epoch, 0}
+`;
+
+/**
+ * ARGV: 1 new epoch, 2 mode (`head`, `acked` or `position`), 3 cursor seq,
+ * 4 cursor epoch, 5 historySize, 6 historyTtlMs, 7 cutoff ts.
+ * Returns {epoch, headSeq, ackedSeq} for `head`, else
+ * {epoch, headSeq, ackedSeq, from, gap (1/0), entries}.
+ */
+export const READ_SCRIPT = `${PRELUDE}
+local epoch = ensure(ARGV[1], tonumber(ARGV[6]))
+trim(tonumber(ARGV[5]), tonumber(ARGV[7]))
+local head = tonumber(redis.call('HGET', meta, 'seq'))
+local acked = tonumber(redis.call('HGET', meta, 'acked'))
+local mode = ARGV[2]
+if mode == 'head' then return {epoch, head, acked} end
+local after = acked
+local gap = 0
+if mode == 'position' then
+  after = tonumber(ARGV[3])
+  if ARGV[4] ~= epoch or after > head then
+    after = 0
+    gap = 1
+  end
+end
+local entries = redis.call('XRANGE', hist, (after + 1) .. '-0', '+')
+local from = after + 1
+if #entries > 0 then
+  local firstSeq = tonumber(string.match(entries[1][1], '^(%d+)'))
+  if firstSeq > after + 1 then
+    gap = 1
+    from = firstSeq
+  end
+elseif after < head then
+  gap = 1
+  from = head + 1
+end
+return {epoch, head, acked, from, gap, entries}
+`;
+
+/**
+ * Max-set of the acked cursor, shared by every node. ARGV: 1 seq.
+ * An ack beyond the head is clamped to it; no stream, no cursor.
+ * Returns the cursor after the step.
+ */
+export const ACK_SCRIPT = `
+local meta = KEYS[1]
+local head = redis.call('HGET', meta, 'seq')
+if not head then return 0 end
+local seq = math.min(tonumber(ARGV[1]), tonumber(head))
+local acked = tonumber(redis.call('HGET', meta, 'acked'))
+if seq > acked then
+  redis.call('HSET', meta, 'acked', seq)
+  return seq
+end
+return acked
+`;
+
+/** A script with its SHA1, for EVALSHA (with EVAL when the server lost its cache). */
+export interface LuaScript {
+  readonly source: string;
+  readonly sha: string;
+  readonly keys: number;
+}
+
+function script(source: string, keys: number): LuaScript {
+  return { source, sha: createHash('sha1').update(source).digest('hex'), keys };
+}
+
+export const SCRIPTS = {
+  publish: script(PUBLISH_SCRIPT, 3),
+  read: script(READ_SCRIPT, 3),
+  ack: script(ACK_SCRIPT, 1),
+} as const;

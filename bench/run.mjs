@@ -5,6 +5,7 @@
  * count (bench-config.mjs) and in time (--max-minutes); every child process is
  * killed by pid at the end, on error and on SIGINT. See --help.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +53,16 @@ function renderAgain(file) {
   const docsFile = new URL('docs/benchmarks.md', root);
   writeFileSync(docsFile, markdown);
   console.log(`report: ${fileURLToPath(docsFile)} (from ${file})`);
+}
+
+/** The commit measured (with `+dirty` when the tree has changes), or 'unknown'. */
+function gitCommit() {
+  try {
+    const git = (...args) => execFileSync('git', args, { encoding: 'utf8' }).trim();
+    return git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain') ? '+dirty' : '');
+  } catch {
+    return 'unknown';
+  }
 }
 
 let options;
@@ -151,7 +162,13 @@ for (let rep = 0; rep < reps; rep++) {
 
 const machine = { ...describeMachine(), loadAverageAtStart: loadAtStart };
 const date = new Date().toISOString();
-const run = { quick: options.quick, reps, loaders: options.loaders, args: process.argv.slice(2) };
+const run = {
+  quick: options.quick,
+  reps,
+  loaders: options.loaders,
+  args: process.argv.slice(2),
+  commit: gitCommit(),
+};
 const aims = evaluateAims(results);
 const json = {
   generatedAt: date,

@@ -3,7 +3,7 @@
  * authenticator, for end-to-end tests of the in-process API.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { createJwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
@@ -33,14 +33,25 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startGateway(options: Partial<CreateGatewayOptions> = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /**
+   * Options of `http.createServer`, e.g. `handshakeServerOptions(ms)` to cut
+   * off slow senders (`src/gateway/harden-server.ts`). Default: Node's.
+   */
+  server?: ServerOptions;
+}
+
+export async function startGateway(
+  options: Partial<CreateGatewayOptions> = {},
+  harnessOptions: HarnessOptions = {},
+): Promise<Harness> {
   const secretText = randomBytes(32).toString('base64url');
   const secret = new TextEncoder().encode(secretText);
   const gateway = createGateway({
     authenticator: createJwtAuthenticator({ secret: secretText }),
     ...options,
   });
-  const server = createServer((_req, res) => {
+  const server = createServer(harnessOptions.server ?? {}, (_req, res) => {
     res.statusCode = 404;
     res.end();
   });

@@ -10,6 +10,11 @@ export {
 } from './gateway/gateway.js';
 export type * from './gateway/gateway-types.js';
 export { DEFAULT_LIMITS, type GatewayLimits, type GatewayOptions } from './gateway/options.js';
+export {
+  handshakeServerOptions,
+  hardenServer,
+  type HandshakeServerOptions,
+} from './gateway/harden-server.js';
 export { GatewayError } from './errors.js';
 export { MemoryBroker, type MemoryBrokerOptions } from './broker/memory-broker.js';
 export {

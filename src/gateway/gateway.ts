@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { AuthError, type VerifiedUser } from '../auth/authenticator.js';
 import { MemoryTicketStore } from '../auth/memory-ticket-store.js';
 import type { TicketStore } from '../auth/ticket-store.js';
@@ -146,14 +146,22 @@ export class GatewayNode implements Gateway, ConnectionHost {
       this.options.limits.handshakesPerIpPerSecond,
       MAX_TRACKED_IPS,
     );
-    this.wss = new WebSocketServer({
+    const serverOptions: ServerOptions & { maxFragments: number } = {
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: this.options.limits.maxFrameBytes,
+      // The fragment cap of PROTOCOL.md section 2. ws (>= 8.21) counts every
+      // data frame of a message, empty ones included, and past the cap closes
+      // with 1008 and stops reading the socket. Each fragment is held as a
+      // Buffer view until its message ends, so with ws's default (16 384) one
+      // never-ending message of 1-byte fragments would pin ~2 MB per
+      // connection. Not yet in @types/ws, hence the widened type.
+      maxFragments: this.options.limits.maxFragments,
       // Answer `agentsocket.v1` alone: never echo the `bearer.<jwt>` entry.
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-    });
+    };
+    this.wss = new WebSocketServer(serverOptions);
     this.supervisor = new Supervisor({ logger: this.logger, metrics: this.metrics });
     this.addTasks();
     this.ready = this.broker
@@ -180,6 +188,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
 
   // ---- WebSocket endpoint -------------------------------------------------
 
+  /** See `Gateway.attach`; pair it with `hardenServer(server, limits.handshakeTimeoutMs)`. */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Other upgrade paths on a shared server belong to other handlers.

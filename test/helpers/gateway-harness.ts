@@ -3,7 +3,13 @@
  * authenticator, for end-to-end tests of the in-process API.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { createJwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
@@ -29,6 +35,11 @@ export interface HarnessOptions {
    * Returns true when it handled the request; anything else answers 404.
    */
   onRequest?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /**
+   * Options of `http.createServer`, e.g. `handshakeServerOptions(ms)` to cut
+   * off slow senders (`src/gateway/harden-server.ts`). Default: Node's.
+   */
+  server?: ServerOptions;
 }
 
 export interface Harness {
@@ -44,8 +55,8 @@ export interface Harness {
 }
 
 /**
- * Gateway options, plus the harness's own (`leewaySeconds`, `onRequest`),
- * which may also come as a second argument.
+ * Gateway options, plus the harness's own (`leewaySeconds`, `onRequest`,
+ * `server`), which may also come as a second argument.
  */
 export async function startGateway(
   options: Partial<CreateGatewayOptions> & HarnessOptions = {},
@@ -53,7 +64,12 @@ export async function startGateway(
 ): Promise<Harness> {
   const secretText = randomBytes(32).toString('base64url');
   const secret = new TextEncoder().encode(secretText);
-  const { leewaySeconds: leeway, onRequest: handler, ...gatewayOptions } = options;
+  const {
+    leewaySeconds: leeway,
+    onRequest: handler,
+    server: serverOptions,
+    ...gatewayOptions
+  } = options;
   const leewaySeconds = harnessOptions.leewaySeconds ?? leeway;
   const onRequest = harnessOptions.onRequest ?? handler;
   const gateway = createGateway({
@@ -63,7 +79,7 @@ export async function startGateway(
     }),
     ...gatewayOptions,
   });
-  const server = createServer((req, res) => {
+  const server = createServer(harnessOptions.server ?? serverOptions ?? {}, (req, res) => {
     if (onRequest?.(req, res)) return;
     res.statusCode = 404;
     res.end();

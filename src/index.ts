@@ -10,6 +10,11 @@ export {
 } from './gateway/gateway.js';
 export type * from './gateway/gateway-types.js';
 export { DEFAULT_LIMITS, type GatewayLimits, type GatewayOptions } from './gateway/options.js';
+export {
+  handshakeServerOptions,
+  hardenServer,
+  type HandshakeServerOptions,
+} from './gateway/harden-server.js';
 export { GatewayError } from './errors.js';
 export { MemoryBroker, type MemoryBrokerOptions } from './broker/memory-broker.js';
 export {
@@ -23,4 +28,5 @@ export { GatewayMetrics } from './observability/metrics.js';
 export { createLogger } from './observability/logger.js';
 export { Supervisor, type TaskDefinition, type TaskSnapshot } from './tasks/supervisor.js';
 export { agentRun, type AgentRun } from './gateway/agent-run.js';
+export * from './compat/index.js';
 export * from './protocol/index.js';

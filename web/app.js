@@ -116,9 +116,11 @@ function renderThinking(event) {
 function renderToolExecuting(event) {
   const view = runView(event.runId);
   const { toolCallId, tool, args } = event.data ?? {};
-  const card = step(event, 'div', 'tool-card running');
+  // A disclosure, open while the tool runs; a finished call folds to its one-line head.
+  const card = step(event, 'details', 'tool-card running');
+  card.open = true;
   card.dataset.toolCallId = toolCallId;
-  const head = el('div', { class: 'tool-head' });
+  const head = el('summary', { class: 'tool-head' });
   const badge = el('span', { class: 'tool-badge' }, 'running');
   head.append(
     el('span', { class: 'tool-icon', 'aria-hidden': 'true' }, '⚙'),
@@ -148,6 +150,8 @@ function renderToolCompleted(event) {
   const took = durationMs !== undefined ? ` · ${durationMs} ms` : '';
   known.badge.textContent = `${failed ? 'failed' : 'done'}${took}`;
   known.card.append(part);
+  // An error stays in view; a result is one click away.
+  if (!failed) known.card.open = false;
 }
 
 function renderCompleted(event) {

@@ -42,6 +42,12 @@ export interface StreamEvent {
    * every connection and every node ("encode once, write many").
    */
   readonly frame: string;
+  /**
+   * `frame` as UTF-8 bytes, when the broker already made them (the memory
+   * broker does, to measure the event): the gateway writes these instead of
+   * encoding the frame again.
+   */
+  readonly frameBytes?: Buffer;
   /** Set when a publisher waits for delivery: nodes report deliveries of it. */
   readonly awaitedBy?: string;
 }
@@ -156,8 +162,12 @@ export class BrokerUnavailableError extends Error {
  * validation, so the data is never stringified twice.
  */
 export function encodeEventFrame(seq: number, id: string, ts: number, event: ValidEvent): string {
-  let head = `{"type":"event","seq":${seq},"id":${JSON.stringify(id)},"event":${JSON.stringify(event.event)}`;
-  if (event.runId !== undefined) head += `,"runId":${JSON.stringify(event.runId)}`;
-  if (event.threadId !== undefined) head += `,"threadId":${JSON.stringify(event.threadId)}`;
+  // No JSON.stringify for the strings: validation restricts the event name,
+  // ids, run ids and thread ids to characters that need no escaping in JSON
+  // (EVENT_NAME_PATTERN, REF_PATTERN; generated ids are alphanumeric), so
+  // quoting them is enough. `data` arrives serialized.
+  let head = `{"type":"event","seq":${seq},"id":"${id}","event":"${event.event}"`;
+  if (event.runId !== undefined) head += `,"runId":"${event.runId}"`;
+  if (event.threadId !== undefined) head += `,"threadId":"${event.threadId}"`;
   return `${head},"ts":${ts},"critical":${event.critical},"data":${event.dataJson}}`;
 }

@@ -101,6 +101,8 @@ export class MemoryBroker implements Broker {
   private readonly subscribed = new Set<string>();
   private handlers: BrokerHandlers | undefined;
   private closed = false;
+  private readonly idPrefix = `${randomToken(6)}_`;
+  private idCounter = 0;
   private totalBytes = 0;
   private totalEvents = 0;
   private evictedStreams = 0;
@@ -144,21 +146,27 @@ export class MemoryBroker implements Broker {
       if (seq !== undefined) return { seq, epoch: stream.epoch, id: event.id, duplicate: true };
     }
     const seq = stream.headSeq + 1;
-    // Generated ids hold `_`, which a publisher's id cannot (REF_PATTERN), so
-    // they never collide with one.
-    const id = event.id ?? `ev_${randomToken(12)}`;
+    // Generated ids start with `ev_`, which validation refuses in a
+    // publisher's id, so they never collide with one. A counter behind a
+    // random per-process prefix: unique, and far cheaper than random bytes.
+    const id = event.id ?? `ev_${this.idPrefix}${(++this.idCounter).toString(36)}`;
     const frame = encodeEventFrame(seq, id, now, event);
-    const stored: StreamEvent = {
-      seq,
-      id,
-      event: event.event,
-      critical: event.critical,
-      ts: now,
-      frame,
-      ...(options.awaitedBy !== undefined ? { awaitedBy: options.awaitedBy } : {}),
-    };
-    const bytes = Buffer.byteLength(frame, 'utf8');
-    stream.append(stored, bytes);
+    const frameBytes = Buffer.from(frame, 'utf8');
+    const stored: StreamEvent =
+      options.awaitedBy === undefined
+        ? { seq, id, event: event.event, critical: event.critical, ts: now, frame, frameBytes }
+        : {
+            seq,
+            id,
+            event: event.event,
+            critical: event.critical,
+            ts: now,
+            frame,
+            frameBytes,
+            awaitedBy: options.awaitedBy,
+          };
+    const bytes = frameBytes.length;
+    stream.append(stored, bytes, event.id !== undefined);
     this.totalBytes += bytes;
     this.totalEvents++;
     while (stream.length > this.historySize || stream.bytes > this.maxStreamBytes) {

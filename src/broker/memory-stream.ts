@@ -52,12 +52,15 @@ export class MemoryStream {
     return this.ids.get(id);
   }
 
-  /** Appends the event of seq `headSeq + 1`; the caller assigned it. */
-  append(event: StreamEvent, bytes: number): void {
+  /**
+   * Appends the event of seq `headSeq + 1`; the caller assigned it. Only ids
+   * a publisher chose are indexed: generated ones never repeat.
+   */
+  append(event: StreamEvent, bytes: number, indexId: boolean): void {
     this.headSeq = event.seq;
     this.events.push(event);
     this.sizes.push(bytes);
-    this.ids.set(event.id, event.seq);
+    if (indexId) this.ids.set(event.id, event.seq);
     this.bytes += bytes;
   }
 
@@ -66,7 +69,7 @@ export class MemoryStream {
     const event = this.events[this.start];
     if (event === undefined) return 0;
     const bytes = this.sizes[this.start] ?? 0;
-    this.ids.delete(event.id);
+    if (this.ids.size > 0) this.ids.delete(event.id);
     this.bytes -= bytes;
     this.start++;
     if (this.start >= COMPACT_AT && this.start * 2 >= this.events.length) {

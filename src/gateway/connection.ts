@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/authenticator.js';
 import type { HistoryRead, ReadCursor, StreamEvent } from '../broker/broker.js';
+import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { decodeClientFrame } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -40,6 +41,7 @@ export interface ConnectionHost {
   acked(connection: Connection, seq: number, awaited: readonly StreamEvent[]): void;
   /** An awaited event was written to this connection. */
   written(connection: Connection, event: StreamEvent): void;
+  /** Verifies a `refresh` token; rejects with a `forbidden` `GatewayError` when the user is blocked. */
   verifyRefresh(token: string): Promise<VerifiedUser>;
   /** The socket is gone. */
   closed(connection: Connection, code: number): void;
@@ -111,6 +113,9 @@ export class Connection implements RegisteredConnection, Corkable {
     ws.on('close', (code) => this.onClose(code));
     ws.on('error', (error) => {
       // ws reports protocol violations (1002), oversize frames (1009) here and closes itself.
+      // It stops reading at once, so the peer's answer never arrives and the socket's
+      // `close` says 1006: remember the code ws sent, so the close is counted under it.
+      this.closeCode ??= wsErrorCloseCode(error);
       host.logger.debug({ connectionId: id, err: error.message }, 'socket error');
     });
   }
@@ -243,8 +248,13 @@ export class Connection implements RegisteredConnection, Corkable {
     if (this.expiresAt !== null && now >= this.expiresAt) {
       this.close(CloseCode.TokenExpired);
     } else if (now - this.lastSeenAt >= heartbeatTimeoutMs) {
-      this.host.logger.info({ connectionId: this.id, userId: this.userId }, 'heartbeat timeout');
-      this.close(CloseCode.Timeout);
+      // Decide after the poll phase: a pong already waiting in the kernel
+      // (after an event-loop stall) is read first and counts.
+      setImmediate(() => {
+        if (this.state !== 'open' || Date.now() - this.lastSeenAt < heartbeatTimeoutMs) return;
+        this.host.logger.info({ connectionId: this.id, userId: this.userId }, 'heartbeat timeout');
+        this.close(CloseCode.Timeout);
+      });
     } else if (now - this.lastPingAt >= heartbeatMs) {
       this.lastPingAt = now;
       this.sendEncoded(PING_FRAME);
@@ -337,7 +347,13 @@ export class Connection implements RegisteredConnection, Corkable {
   }
 
   private ackTimedOut(seq: number): void {
-    if (this.state !== 'open') return;
+    // Decide after the poll phase, so an ack already received by the kernel
+    // is read before the connection is judged (see the heartbeat sweep).
+    setImmediate(() => this.closeIfStillUnacked(seq));
+  }
+
+  private closeIfStillUnacked(seq: number): void {
+    if (this.state !== 'open' || this.ackedSeq >= seq) return;
     this.host.metrics.ackTimeouts.inc();
     this.host.logger.info(
       { connectionId: this.id, userId: this.userId, seq },
@@ -411,7 +427,15 @@ export class Connection implements RegisteredConnection, Corkable {
     let user: VerifiedUser;
     try {
       user = await this.host.verifyRefresh(token);
-    } catch {
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === 'forbidden') {
+        this.host.logger.warn(
+          { connectionId: this.id, userId: this.userId },
+          'refresh by a blocked user: closing with 4403',
+        );
+        this.close(CloseCode.Forbidden);
+        return;
+      }
       this.host.metrics.badFrames.inc({ reason: 'refresh_invalid' });
       this.sendFrame({ type: 'error', code: 'unauthorized', message: 'refresh token refused' });
       return;
@@ -454,6 +478,28 @@ export class Connection implements RegisteredConnection, Corkable {
     if (this.terminateTimer) clearTimeout(this.terminateTimer);
     this.buffer = [];
     this.host.closed(this, this.closeCode ?? code);
+  }
+}
+
+/**
+ * The close code ws sends for a receiver error (ws keeps it on a private
+ * symbol; its public `code` names the error): 1009 for an oversized frame or
+ * message, 1008 for too many fragments, 1007 for invalid UTF-8, 1002 for every
+ * other protocol violation. Null for socket errors (ECONNRESET…), which send none.
+ */
+function wsErrorCloseCode(error: Error): number | null {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return null;
+  switch (code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
+      return CloseCode.MessageTooBig;
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
+      return CloseCode.PolicyViolation;
+    case 'WS_ERR_INVALID_UTF8':
+      return 1007;
+    default:
+      return 1002;
   }
 }
 

@@ -82,7 +82,13 @@ export interface Readiness {
 
 export interface Gateway {
   readonly nodeId: string;
-  /** Serves the WebSocket endpoint on an existing HTTP server (its `upgrade` event). */
+  /**
+   * Serves the WebSocket endpoint on an existing HTTP server (its `upgrade`
+   * event). The gateway's handshake deadline starts once Node has parsed the
+   * request head; to cut off clients that drip their headers, create the
+   * server with `handshakeServerOptions(ms)` or call `hardenServer(server, ms)`
+   * before `listen` (`gateway/harden-server.ts`).
+   */
   attach(server: Server): void;
   /** For servers that route upgrades themselves. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { AuthError, type VerifiedUser } from '../auth/authenticator.js';
 import { MemoryTicketStore } from '../auth/memory-ticket-store.js';
 import type { TicketStore } from '../auth/ticket-store.js';
@@ -33,7 +33,7 @@ import { isValidUserId } from '../protocol/user-id.js';
 import { Supervisor } from '../tasks/supervisor.js';
 import { clientIp } from './client-ip.js';
 import { Connection, type ConnectionHost } from './connection.js';
-import { DeliveryWaiters } from './delivery-waiters.js';
+import { DeliveryWaiters, type Waiter } from './delivery-waiters.js';
 import type {
   BatchItem,
   BatchResult,
@@ -101,15 +101,21 @@ export class GatewayNode implements Gateway, ConnectionHost {
   private readonly wss: WebSocketServer;
   private readonly waiters = new DeliveryWaiters(MAX_WAITERS);
   private readonly connectionWaiters = new KeyedWaiters<boolean>(MAX_WAITERS);
+  /** The `kind="new"` child of the published counter, resolved once (labels hash per call otherwise). */
+  private readonly publishedNew: { inc(): void };
   private readonly frameCache = new WeakMap<StreamEvent, Buffer>();
   readonly coalescer = new WriteCoalescer();
   private readonly pendingAcks = new Map<string, number>();
   private ackFlushScheduled = false;
-  private readonly inflight = new Set<Promise<unknown>>();
   private draining = false;
   private startError: Error | null = null;
   /** Counts local writes of the event being published right now (memory fan-out is synchronous). */
-  private fanoutProbe: { userId: string; id: string; count: number } | null = null;
+  private probeUser: string | null = null;
+  private probeCount = 0;
+  /** Publishes and broadcasts under way; `close` waits for them. */
+  private inflight = 0;
+  private onIdle: (() => void) | null = null;
+  private started = false;
   private broadcastProbe: { count: number } | null = null;
   private readonly counters = {
     published: 0,
@@ -124,6 +130,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
   constructor(options: CreateGatewayOptions) {
     this.options = resolveOptions(options);
     this.metrics = options.metrics ?? new GatewayMetrics();
+    this.publishedNew = this.metrics.eventsPublished.labels({ kind: 'new' });
     this.logger = options.logger ?? silentLogger();
     this.ownsBroker = options.broker === undefined;
     this.broker =
@@ -139,14 +146,22 @@ export class GatewayNode implements Gateway, ConnectionHost {
       this.options.limits.handshakesPerIpPerSecond,
       MAX_TRACKED_IPS,
     );
-    this.wss = new WebSocketServer({
+    const serverOptions: ServerOptions & { maxFragments: number } = {
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: this.options.limits.maxFrameBytes,
+      // The fragment cap of PROTOCOL.md section 2. ws (>= 8.21) counts every
+      // data frame of a message, empty ones included, and past the cap closes
+      // with 1008 and stops reading the socket. Each fragment is held as a
+      // Buffer view until its message ends, so with ws's default (16 384) one
+      // never-ending message of 1-byte fragments would pin ~2 MB per
+      // connection. Not yet in @types/ws, hence the widened type.
+      maxFragments: this.options.limits.maxFragments,
       // Answer `agentsocket.v1` alone: never echo the `bearer.<jwt>` entry.
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-    });
+    };
+    this.wss = new WebSocketServer(serverOptions);
     this.supervisor = new Supervisor({ logger: this.logger, metrics: this.metrics });
     this.addTasks();
     this.ready = this.broker
@@ -161,7 +176,10 @@ export class GatewayNode implements Gateway, ConnectionHost {
             healthy ? 'broker healthy' : 'broker unhealthy',
           ),
       })
-      .then(() => this.supervisor.start())
+      .then(() => {
+        this.started = true;
+        this.supervisor.start();
+      })
       .catch((error: Error) => {
         this.startError = error;
         this.logger.error({ err: error.message }, 'broker failed to start');
@@ -170,6 +188,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
 
   // ---- WebSocket endpoint -------------------------------------------------
 
+  /** See `Gateway.attach`; pair it with `hardenServer(server, limits.handshakeTimeoutMs)`. */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Other upgrade paths on a shared server belong to other handlers.
@@ -373,6 +392,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
   }
 
   frameBytes(event: StreamEvent): Buffer {
+    if (event.frameBytes !== undefined) return event.frameBytes;
     let bytes = this.frameCache.get(event);
     if (!bytes) {
       bytes = Buffer.from(event.frame);
@@ -397,8 +417,14 @@ export class GatewayNode implements Gateway, ConnectionHost {
     this.report(connection, event, 'written');
   }
 
-  verifyRefresh(token: string): Promise<VerifiedUser> {
-    return this.options.authenticator.verify(token);
+  async verifyRefresh(token: string): Promise<VerifiedUser> {
+    const user = await this.options.authenticator.verify(token);
+    // A user blocked since the handshake must not extend its connection by
+    // refreshing (PROTOCOL.md close codes: 4403 "user blocked").
+    if (this.options.isUserBlocked && (await this.options.isUserBlocked(user.userId))) {
+      throw new GatewayError('forbidden', 'user blocked');
+    }
+    return user;
   }
 
   closed(connection: Connection, code: number): void {
@@ -441,8 +467,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
       this.metrics.eventsDelivered.inc(written);
       this.metrics.deliveryLatency.observe(Math.max(0, Date.now() - event.ts) / 1000);
     }
-    const probe = this.fanoutProbe;
-    if (probe && probe.id === event.id && probe.userId === userId) probe.count += written;
+    if (this.probeUser === userId) this.probeCount += written;
   }
 
   private onBroadcast(frame: string): void {
@@ -458,22 +483,28 @@ export class GatewayNode implements Gateway, ConnectionHost {
 
   // ---- Publishing ---------------------------------------------------------
 
-  async publish(
+  publish(
     userId: string,
     input: EventInput,
     options: PublishWaitOptions = {},
   ): Promise<PublishResult> {
-    if (!isValidUserId(userId))
-      throw new GatewayError('bad_request', 'userId is malformed', 'userId');
-    const waitMs = options.waitMs ?? 0;
-    if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) {
-      throw new GatewayError(
-        'bad_request',
-        `wait must be an integer from 0 to ${MAX_WAIT_MS}`,
-        'wait',
-      );
+    // Not `async`: one promise per publish instead of two (this is the hot path).
+    try {
+      if (!isValidUserId(userId)) {
+        throw new GatewayError('bad_request', 'userId is malformed', 'userId');
+      }
+      const waitMs = options.waitMs ?? 0;
+      if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) {
+        throw new GatewayError(
+          'bad_request',
+          `wait must be an integer from 0 to ${MAX_WAIT_MS}`,
+          'wait',
+        );
+      }
+      return this.publishValid(userId, this.validate(input, ''), waitMs);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.track(this.publishValid(userId, this.validate(input, ''), waitMs));
   }
 
   async publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]> {
@@ -502,7 +533,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
     // In input order, one at a time: per-user order is the input order.
     for (const { userId, event } of valid) {
       try {
-        results.push(await this.track(this.publishValid(userId, event, 0)));
+        results.push(await this.publishValid(userId, event, 0));
       } catch (error) {
         const e =
           error instanceof GatewayError ? error : new GatewayError('internal', 'publish failed');
@@ -530,10 +561,14 @@ export class GatewayNode implements Gateway, ConnectionHost {
     } finally {
       this.broadcastProbe = null;
     }
+    this.inflight++;
     try {
-      await this.track(sent);
+      await sent;
     } catch (error) {
       throw this.brokerFailure('broadcast', error);
+    } finally {
+      this.inflight--;
+      if (this.inflight === 0) this.onIdle?.();
     }
     this.counters.broadcasts++;
     this.metrics.broadcasts.inc();
@@ -559,43 +594,56 @@ export class GatewayNode implements Gateway, ConnectionHost {
     waitMs: number,
   ): Promise<PublishResult> {
     this.assertAccepting();
-    await this.ready;
+    if (!this.started) await this.ready;
     this.assertBrokerUsable();
-    const event: ValidEvent =
-      valid.id === undefined ? { ...valid, id: `ev_${randomUUID()}` } : valid;
-    const id = event.id as string;
-    const waiter = waitMs > 0 ? this.waiters.add(userId, id, event.critical, waitMs) : null;
-    if (waitMs > 0 && !waiter) this.countError('wait_capacity');
-    const probe = { userId, id, count: 0 };
-    this.fanoutProbe = probe;
-    let pending: Promise<PublishOutcome>;
+    this.inflight++;
     try {
-      pending = this.broker.publish(userId, event, waiter ? { awaitedBy: this.nodeId } : {});
+      let event = valid;
+      let waiter: Waiter | null = null;
+      if (waitMs > 0) {
+        // A waiter is keyed by the event id, so the id must exist before the
+        // publish (`ev_` ids are refused from publishers: no collision).
+        if (event.id === undefined) event = { ...valid, id: `ev_${randomUUID()}` };
+        waiter = this.waiters.add(userId, event.id as string, event.critical, waitMs);
+        if (!waiter) this.countError('wait_capacity');
+      }
+      // The memory broker fans out inside `publish`: count this node's writes.
+      this.probeUser = userId;
+      this.probeCount = 0;
+      let pending: Promise<PublishOutcome>;
+      try {
+        pending = this.broker.publish(userId, event, waiter ? { awaitedBy: this.nodeId } : {});
+      } finally {
+        this.probeUser = null;
+      }
+      const writtenDuringPublish = this.probeCount;
+      let outcome: PublishOutcome;
+      try {
+        outcome = await pending;
+      } catch (error) {
+        waiter?.cancel();
+        throw this.brokerFailure('publish', error);
+      }
+      const { seq, epoch, id } = outcome;
+      if (outcome.duplicate) {
+        waiter?.cancel();
+        this.counters.duplicates++;
+        this.metrics.eventsPublished.inc({ kind: 'duplicate' });
+        return { seq, epoch, id, delivered: 0, duplicate: true };
+      }
+      this.counters.published++;
+      this.publishedNew.inc();
+      let delivered = writtenDuringPublish;
+      if (waiter) {
+        await waiter.settled;
+        waiter.cancel();
+        delivered = waiter.delivered;
+      }
+      return { seq, epoch, id, delivered, duplicate: false };
     } finally {
-      this.fanoutProbe = null;
+      this.inflight--;
+      if (this.inflight === 0) this.onIdle?.();
     }
-    let outcome;
-    try {
-      outcome = await pending;
-    } catch (error) {
-      waiter?.cancel();
-      throw this.brokerFailure('publish', error);
-    }
-    if (outcome.duplicate) {
-      waiter?.cancel();
-      this.counters.duplicates++;
-      this.metrics.eventsPublished.inc({ kind: 'duplicate' });
-      return { ...outcome, delivered: 0 };
-    }
-    this.counters.published++;
-    this.metrics.eventsPublished.inc({ kind: 'new' });
-    let delivered = probe.count;
-    if (waiter) {
-      await waiter.settled;
-      waiter.cancel();
-      delivered = waiter.delivered;
-    }
-    return { ...outcome, delivered };
   }
 
   private report(connection: Connection, event: StreamEvent, kind: 'written' | 'acked'): void {
@@ -643,6 +691,13 @@ export class GatewayNode implements Gateway, ConnectionHost {
       throw new GatewayError('bad_request', 'userId is malformed', 'userId');
     this.assertAccepting();
     await this.ready;
+    // Fix (scenarios branch): a socket that is not open never emits 'close'
+    // again, so adopting one left a ghost connection in the registry forever,
+    // holding a slot of the user's limit. Refuse it instead. Everything from
+    // here to the Connection's listeners being attached runs synchronously.
+    if (ws.readyState !== ws.OPEN) {
+      throw new GatewayError('bad_request', 'the socket is not open', 'ws');
+    }
     const { limits } = this.options;
     const ip = options.ip ?? 'adopted';
     const reservation = this.registry.reserve(user.userId, ip, {
@@ -674,6 +729,26 @@ export class GatewayNode implements Gateway, ConnectionHost {
       if (connection.state === 'open') return Promise.resolve(true);
     }
     return this.connectionWaiters.wait(userId, timeoutMs);
+  }
+
+  /**
+   * Closes one connection of the user with `code` (default 1000, normal), as
+   * the legacy `remove_connection` does. False when the user has no such
+   * connection on this node, or it is already closing.
+   */
+  closeConnection(
+    userId: string,
+    connectionId: string,
+    code: number = CloseCode.Normal,
+    reason?: string,
+  ): boolean {
+    for (const connection of this.registry.connectionsOf(userId)) {
+      if (connection.id !== connectionId) continue;
+      if (connection.state === 'closing' || connection.state === 'closed') return false;
+      connection.close(code, reason);
+      return true;
+    }
+    return false;
   }
 
   connections(userId: string): ConnectionSnapshot[] {
@@ -721,7 +796,10 @@ export class GatewayNode implements Gateway, ConnectionHost {
     this.draining = true;
     this.logger.info({ connections: this.registry.connectionCount }, 'draining');
     // Publishes already accepted finish first, so their events reach sockets.
-    await Promise.allSettled([...this.inflight]);
+    if (this.inflight > 0) {
+      await new Promise<void>((resolve) => (this.onIdle = resolve));
+      this.onIdle = null;
+    }
     for (const connection of [...this.registry.all()]) connection.close(CloseCode.GoingAway);
     await this.waitForEmptyRegistry(this.options.closeTimeoutMs + 1000);
     this.supervisor.stop();
@@ -766,13 +844,6 @@ export class GatewayNode implements Gateway, ConnectionHost {
         if (!health.healthy) throw new Error(health.reason ?? 'broker unhealthy');
       },
     });
-  }
-
-  private track<T>(promise: Promise<T>): Promise<T> {
-    this.inflight.add(promise);
-    const done = (): void => void this.inflight.delete(promise);
-    promise.then(done, done);
-    return promise;
   }
 
   private assertAccepting(): void {

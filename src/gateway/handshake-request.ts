@@ -36,6 +36,17 @@ function single(params: URLSearchParams, name: string): string | null | GatewayE
 }
 
 export function parseHandshakeRequest(req: IncomingMessage): HandshakeRequest | GatewayError {
+  // A WebSocket handshake never has a body. One announced anyway (chunked, or
+  // a Content-Length) would become the first bytes of the WebSocket stream
+  // after the upgrade, and is the classic shape of request smuggling through
+  // an upgrade past a proxy: refuse it.
+  const contentLength = req.headers['content-length'];
+  if (
+    req.headers['transfer-encoding'] !== undefined ||
+    (contentLength !== undefined && contentLength !== '0')
+  ) {
+    return bad('a WebSocket handshake has no body', 'Content-Length');
+  }
   const url = new URL(req.url ?? '/', 'http://localhost');
   for (const name of url.searchParams.keys()) {
     if (!KNOWN_PARAMS.has(name)) {

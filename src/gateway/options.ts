@@ -24,6 +24,13 @@ export interface GatewayLimits {
   handshakesPerIpPerSecond: number;
   /** Largest client frame (and message) in bytes; past it close 1009. Default 64 KiB. */
   maxFrameBytes: number;
+  /**
+   * Frames one client message may arrive in (its first frame plus
+   * continuations); past it ws closes with 1008 and stops reading, so a flood
+   * of tiny fragments cannot pin memory. Browsers never fragment what they
+   * send. Default 128.
+   */
+  maxFragments: number;
   /** Client frames per connection per second; past the burst close 1008. Default 100. */
   framesPerSecond: number;
   /** Burst of client frames. Default 200. */
@@ -52,6 +59,7 @@ export const DEFAULT_LIMITS: Readonly<GatewayLimits> = {
   maxConnections: 100_000,
   handshakesPerIpPerSecond: 50,
   maxFrameBytes: 64 * 1024,
+  maxFragments: 128,
   framesPerSecond: 100,
   frameBurst: 200,
   maxBadFrames: 10,

@@ -3,7 +3,13 @@
  * authenticator, for end-to-end tests of the in-process API.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { createJwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
@@ -21,6 +27,21 @@ export interface TokenOptions {
   claims?: Record<string, unknown>;
 }
 
+export interface HarnessOptions {
+  /** Leeway of the harness's JWT authenticator on `exp`/`nbf`, in seconds. Default 5. */
+  leewaySeconds?: number;
+  /**
+   * Answers plain HTTP requests on the gateway's server (the demo page, say).
+   * Returns true when it handled the request; anything else answers 404.
+   */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /**
+   * Options of `http.createServer`, e.g. `handshakeServerOptions(ms)` to cut
+   * off slow senders (`src/gateway/harden-server.ts`). Default: Node's.
+   */
+  server?: ServerOptions;
+}
+
 export interface Harness {
   gateway: GatewayNode;
   server: Server;
@@ -33,14 +54,33 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startGateway(options: Partial<CreateGatewayOptions> = {}): Promise<Harness> {
+/**
+ * Gateway options, plus the harness's own (`leewaySeconds`, `onRequest`,
+ * `server`), which may also come as a second argument.
+ */
+export async function startGateway(
+  options: Partial<CreateGatewayOptions> & HarnessOptions = {},
+  harnessOptions: HarnessOptions = {},
+): Promise<Harness> {
   const secretText = randomBytes(32).toString('base64url');
   const secret = new TextEncoder().encode(secretText);
+  const {
+    leewaySeconds: leeway,
+    onRequest: handler,
+    server: serverOptions,
+    ...gatewayOptions
+  } = options;
+  const leewaySeconds = harnessOptions.leewaySeconds ?? leeway;
+  const onRequest = harnessOptions.onRequest ?? handler;
   const gateway = createGateway({
-    authenticator: createJwtAuthenticator({ secret: secretText }),
-    ...options,
+    authenticator: createJwtAuthenticator({
+      secret: secretText,
+      ...(leewaySeconds !== undefined ? { leewaySeconds } : {}),
+    }),
+    ...gatewayOptions,
   });
-  const server = createServer((_req, res) => {
+  const server = createServer(harnessOptions.server ?? serverOptions ?? {}, (req, res) => {
+    if (onRequest?.(req, res)) return;
     res.statusCode = 404;
     res.end();
   });

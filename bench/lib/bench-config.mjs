@@ -1,0 +1,91 @@
+/**
+ * The counts of every scenario, full and `--quick`, and the reference figures
+ * the report compares against. Everything a run does is bounded by these.
+ */
+export const SYSTEMS = ['agentsocket', 'ws', 'socketio'];
+
+export const SYSTEM_LABELS = {
+  agentsocket: 'agentsocket',
+  ws: 'bare ws (floor)',
+  socketio: 'Socket.IO 4',
+};
+
+const FULL = {
+  reps: 3,
+  /** Budget of the whole run; past it everything is killed. */
+  maxMinutes: 45,
+  /** Deadline of one wait (connections opened, messages received). */
+  stepTimeoutMs: 60_000,
+  /** Size of the text in a small message's data (plus its timestamp). */
+  textBytes: 16,
+  /** agentsocket clients ack cumulatively every this many events. */
+  ackEvery: 100,
+  connect: { count: 5000, concurrency: 100 },
+  memory: { counts: [5000, 10000], concurrency: 200, settleMs: 1000 },
+  targeted: { users: 2000, perUser: 50, warmupPerUser: 5, ratePerSec: 20_000, rateMs: 5000 },
+  broadcast: { connections: 2000, count: 50, warmup: 5 },
+  large: { users: 500, perUser: 10, warmupPerUser: 1, bytes: 64 * 1024 },
+  resume: { clients: 2000, live: 10, behind: 100, concurrency: 100 },
+};
+
+const QUICK = {
+  ...FULL,
+  reps: 1,
+  maxMinutes: 10,
+  stepTimeoutMs: 20_000,
+  connect: { count: 1000, concurrency: 100 },
+  memory: { counts: [1000, 2000], concurrency: 200, settleMs: 500 },
+  targeted: { users: 500, perUser: 20, warmupPerUser: 2, ratePerSec: 20_000, rateMs: 1000 },
+  broadcast: { connections: 500, count: 20, warmup: 2 },
+  large: { users: 100, perUser: 5, warmupPerUser: 1, bytes: 64 * 1024 },
+  resume: { clients: 500, live: 10, behind: 100, concurrency: 100 },
+};
+
+export function benchConfig(quick) {
+  return quick ? QUICK : FULL;
+}
+
+/** The most sockets one process holds at once in a run of this config. */
+export function maxSocketsPerProcess(config) {
+  return Math.max(
+    config.connect.count,
+    ...config.memory.counts,
+    config.targeted.users,
+    config.broadcast.connections,
+    config.large.users,
+    config.resume.clients,
+  );
+}
+
+/**
+ * Reference figures (measured elsewhere, not on this machine) and agentsocket's
+ * aims. Targets to report against, not tests.
+ */
+export const REFERENCE = {
+  ws: { cpuUsPerMsg: 10.7, kbPerConn: 6.5, connPerSec: 3900 },
+  socketio: { cpuUsPerMsg: 16.4, kbPerConn: 14.8, connPerSec: 2000 },
+};
+
+export const AIMS = [
+  {
+    key: 'cpu',
+    text: 'CPU per delivered small message at saturation ≤ 1.0× bare ws',
+    scenario: 'targeted',
+    metric: 'satCpuUsPerMsg',
+    maxRatio: 1.0,
+  },
+  {
+    key: 'memory',
+    text: 'RSS per idle connection ≤ 1.25× bare ws',
+    scenario: 'memory',
+    metric: 'rssPerConnLarge',
+    maxRatio: 1.25,
+  },
+  {
+    key: 'connect',
+    text: 'connection rate (JWT) ≥ 0.8× bare ws (JWT)',
+    scenario: 'connect',
+    metric: 'ratePerSecJwt',
+    minRatio: 0.8,
+  },
+];

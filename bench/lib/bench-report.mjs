@@ -1,0 +1,199 @@
+/**
+ * Renders a run as markdown: one table per scenario (median and range per
+ * system, ratios against bare ws and Socket.IO), where agentsocket stands
+ * against its aims and the reference figures, the machine and the date.
+ */
+import { AIMS, REFERENCE, SYSTEM_LABELS } from './bench-config.mjs';
+
+const NO_RESUME = 'no resume';
+
+export function formatNumber(value) {
+  if (value === null || value === undefined) return '—';
+  const abs = Math.abs(value);
+  if (abs >= 100) return Math.round(value).toLocaleString('en-US');
+  if (abs >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function cell(summary) {
+  if (!summary) return '—';
+  const mid = formatNumber(summary.median);
+  if (summary.n < 2) return mid;
+  return `${mid} (${formatNumber(summary.min)}–${formatNumber(summary.max)})`;
+}
+
+function ratioCell(ratio) {
+  return ratio === null ? '—' : `${ratio.toFixed(2)}×`;
+}
+
+function metricLabel(metric, config) {
+  const [small, large] = config.memory.counts;
+  return metric.label
+    .replace('{small}', small.toLocaleString('en-US'))
+    .replace('{large}', large.toLocaleString('en-US'));
+}
+
+function scenarioTable(results, scenario, systems, config) {
+  const columns = systems.map((system) => SYSTEM_LABELS[system]);
+  const lines = [
+    `| metric | ${columns.join(' | ')} | agentsocket ÷ ws | agentsocket ÷ Socket.IO | Socket.IO ÷ ws |`,
+    `|---|${systems.map(() => '---:').join('|')}|---:|---:|---:|`,
+  ];
+  for (const metric of scenario.metrics) {
+    const cells = systems.map((system) => {
+      if (scenario.systems && !scenario.systems.includes(system)) return NO_RESUME;
+      return cell(results.summary(scenario.id, metric.key, system));
+    });
+    const ratios = [
+      results.ratio(scenario.id, metric.key, 'agentsocket', 'ws'),
+      results.ratio(scenario.id, metric.key, 'agentsocket', 'socketio'),
+      results.ratio(scenario.id, metric.key, 'socketio', 'ws'),
+    ].map(ratioCell);
+    const label = `${metricLabel(metric, config)} (${metric.unit}, ${metric.better} is better)`;
+    lines.push(`| ${label} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** Where agentsocket stands against each aim: `{aim, ratio, status}`. */
+export function evaluateAims(results) {
+  return AIMS.map((aim) => {
+    const ratio = results.ratio(aim.scenario, aim.metric, 'agentsocket', 'ws');
+    let status = 'not measured';
+    if (ratio !== null) {
+      const ok = aim.maxRatio !== undefined ? ratio <= aim.maxRatio : ratio >= aim.minRatio;
+      status = ok ? 'meets' : 'misses';
+    }
+    return { ...aim, ratio, status };
+  });
+}
+
+function aimsTable(results) {
+  const lines = ['| aim | agentsocket | bare ws | ratio | status |', '|---|---:|---:|---:|---|'];
+  for (const aim of evaluateAims(results)) {
+    const mine = results.summary(aim.scenario, aim.metric, 'agentsocket');
+    const floor = results.summary(aim.scenario, aim.metric, 'ws');
+    lines.push(
+      `| ${aim.text} | ${cell(mine)} | ${cell(floor)} | ${ratioCell(aim.ratio)} | ${aim.status} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function referenceTable(results) {
+  const rows = [
+    ['CPU µs per small message, saturation', 'cpuUsPerMsg', 'targeted', 'satCpuUsPerMsg'],
+    ['RSS per idle connection (KiB)', 'kbPerConn', 'memory', 'rssPerConnLarge'],
+    ['connections/s, JWT', 'connPerSec', 'connect', 'ratePerSecJwt'],
+    ['connections/s, no JWT', 'connPerSec', 'connect', 'ratePerSecNone'],
+  ];
+  const lines = [
+    '| figure | ws reference | ws here | Socket.IO reference | Socket.IO here | agentsocket here |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const [label, refKey, scenario, metric] of rows) {
+    const here = (system) => cell(results.summary(scenario, metric, system));
+    lines.push(
+      `| ${label} | ${formatNumber(REFERENCE.ws[refKey])} | ${here('ws')} | ` +
+        `${formatNumber(REFERENCE.socketio[refKey])} | ${here('socketio')} | ${here('agentsocket')} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function diagnosticsList(results, scenarios, systems) {
+  const lines = [];
+  for (const scenario of scenarios) {
+    for (const system of systems) {
+      const reps = results.diagnostics[scenario.id]?.[system] ?? [];
+      const failures = results.failures[scenario.id]?.[system] ?? [];
+      const keys = [...new Set(reps.flatMap((rep) => Object.keys(rep)))];
+      const parts = keys.map((key) => {
+        const values = reps.map((rep) => JSON.stringify(rep[key] ?? null).replaceAll('"', ''));
+        return `${key} ${values.join(' / ')}`;
+      });
+      if (failures.length > 0) parts.push(`**failed**: ${failures.join('; ')}`);
+      if (parts.length > 0)
+        lines.push(`- ${scenario.id}, ${SYSTEM_LABELS[system]}: ${parts.join('; ')}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export function renderMarkdown({ results, scenarios, systems, config, machine, date, run }) {
+  const sections = [
+    '# Benchmarks',
+    '',
+    `Generated by \`npm run bench\` (\`node bench/run.mjs${run.args.length ? ' ' + run.args.join(' ') : ''}\`) ` +
+      `on ${date}, commit ${run.commit ?? 'unknown'}. Do not edit by hand: run it again.` +
+      (run.quick ? ' **This is a `--quick` smoke run: small counts, one repetition.**' : ''),
+    '',
+    `Machine: ${machine.cpuCount} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, ` +
+      `Node ${machine.node}; ws ${machine.versions.ws}, socket.io ${machine.versions['socket.io']}, ` +
+      `socket.io-client ${machine.versions['socket.io-client']}, jose ${machine.versions.jose}. ` +
+      `Load average (1/5/15 min) ${machine.loadAverageAtStart.join(' / ')} at the start, ` +
+      `${machine.loadAverage.join(' / ')} at the end: a load above the core count means other ` +
+      'work shared the CPU, which skews throughput and latency far more than CPU per message.',
+    '',
+    `Each figure is the median of ${run.reps} repetition(s), with the range in parentheses. ` +
+      `Ratios compare medians. ${run.loaders} load-generator process(es).`,
+    '',
+    '## How it is measured',
+    '',
+    '- Every server is its own process (`node --expose-gc`), started fresh for each measurement and ' +
+      'killed by pid after it, listening on 127.0.0.1 only. The load generators are separate processes ' +
+      'with raw `ws` sockets (agentsocket, bare ws) that find `"bt":` and `"seq":` by `indexOf` in the ' +
+      'received Buffer instead of parsing JSON, or `socket.io-client` (websocket transport only).',
+    '- Publishing happens inside each server process, driven over IPC: the same loop for every system ' +
+      "(one round = one event per user, then `setImmediate`; agentsocket's publish promises are awaited " +
+      'per round). Each message carries its send time (`bt`, ms on the system clock with sub-ms ' +
+      'resolution); latency is receipt time minus `bt`, across processes of one machine.',
+    '- **bare ws (floor)**: a `ws` server doing the minimum: a map user → sockets, ' +
+      '`JSON.stringify({event, data})` once per publish, `send` to each socket. No seq, no history, no ' +
+      'acks, no limits. **Socket.IO 4**: websocket transport only, a room per user, ' +
+      '`io.to(user).emit`. Both verify the same HS256 JWT with jose (Authorization header for ws, ' +
+      '`auth.token` for Socket.IO) unless the scenario says "no JWT".',
+    '- **agentsocket**: `createGateway` from `dist/` with its defaults (history 1000 per user, 4 MiB ' +
+      'send buffer, heartbeats), except the per-IP connection and handshake limits, lifted because ' +
+      `every client comes from 127.0.0.1. Clients ack cumulatively every ${config.ackEvery} events ` +
+      '(events are `critical: false`).',
+    "- agentsocket's `publish` is asynchronous (a per-user chain in the broker): the frames of a " +
+      "round are written after the round's publish calls have been made, where the bare ws server " +
+      'writes inside the call. At saturation its latency therefore includes up to one round of ' +
+      'server CPU time (500 × 64 KiB in (e)).',
+    "- Server CPU per message = the server process's `process.cpuUsage()` (user + system) over the " +
+      'measurement window ÷ messages delivered to clients.',
+    '- On a 2-core machine the server and the load generator share the CPU: throughput figures are ' +
+      'bounded by whichever is slower (see the utilizations under Diagnostics); CPU per message is the ' +
+      'figure to compare.',
+    '',
+    '## Where agentsocket stands',
+    '',
+    'Aims (targets to report against, not tests):',
+    '',
+    aimsTable(results),
+    '',
+    'Reference figures (measured elsewhere) next to the same figures on this machine:',
+    '',
+    referenceTable(results),
+    '',
+  ];
+  for (const scenario of scenarios) {
+    sections.push(`## ${scenario.title}`, '', scenario.describe(config), '');
+    sections.push(scenarioTable(results, scenario, systems, config), '');
+  }
+  const diagnostics = diagnosticsList(results, scenarios, systems);
+  if (diagnostics) {
+    sections.push(
+      '## Diagnostics',
+      '',
+      'Per repetition (separated by /): messages delivered of expected, server and load-generator ' +
+        'CPU utilization (1 = one core busy) over the window, load-generator CPU µs per message, ' +
+        'closes nobody asked for, failures.',
+      '',
+      diagnostics,
+      '',
+    );
+  }
+  return sections.join('\n');
+}

@@ -1,0 +1,49 @@
+/**
+ * (e) Large messages: a 64 KiB message published to each of N users, in
+ * rounds, so every system serializes and writes the same bytes.
+ */
+import { userIds } from '../lib/bench-session.mjs';
+import { deliveryDiagnostics, withSession } from './with-session.mjs';
+
+export const largeScenario = {
+  id: 'large',
+  title: '(e) 64 KiB messages',
+  describe: ({ large: l }) =>
+    `${l.users} users, ${l.perUser} messages of ${l.bytes / 1024} KiB each per user ` +
+    `(${l.users * l.perUser} deliveries, ${Math.round((l.users * l.perUser * l.bytes) / 1024 / 1024)} MiB).`,
+  metrics: [
+    { key: 'throughput', label: 'delivered msg/s', unit: 'msg/s', better: 'higher' },
+    { key: 'mibPerSec', label: 'delivered MiB/s', unit: 'MiB/s', better: 'higher' },
+    { key: 'cpuUsPerMsg', label: 'server CPU per delivered message', unit: 'µs', better: 'lower' },
+    { key: 'p50Ms', label: 'latency p50', unit: 'ms', better: 'lower' },
+    { key: 'p99Ms', label: 'latency p99', unit: 'ms', better: 'lower' },
+  ],
+  async run(ctx, system) {
+    const { users, perUser, warmupPerUser, bytes } = ctx.config.large;
+    return withSession(ctx, system, 'jwt', async (session) => {
+      const ids = userIds(users);
+      await session.connectAll(ids, { concurrency: 100 });
+      await session.waitServerConnections(users);
+      await session.measureDelivery(
+        'saturate',
+        { userIds: ids, perUser: warmupPerUser, textBytes: bytes },
+        (n) => n * warmupPerUser,
+      );
+      const measured = await session.measureDelivery(
+        'saturate',
+        { userIds: ids, perUser, textBytes: bytes },
+        (n) => n * perUser,
+      );
+      return {
+        values: {
+          throughput: measured.throughput,
+          mibPerSec: (measured.throughput * bytes) / 1024 / 1024,
+          cpuUsPerMsg: measured.cpuUsPerMsg,
+          p50Ms: measured.p50Ms,
+          p99Ms: measured.p99Ms,
+        },
+        diagnostics: deliveryDiagnostics('large', measured),
+      };
+    });
+  },
+};

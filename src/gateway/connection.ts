@@ -111,6 +111,7 @@ export class Connection implements RegisteredConnection, Corkable {
     );
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('close', (code) => this.onClose(code));
+    ws.on('ping', (data) => this.onProtocolPing(data));
     ws.on('error', (error) => {
       // ws reports protocol violations (1002), oversize frames (1009) here and closes itself.
       // It stops reading at once, so the peer's answer never arrives and the socket's
@@ -360,6 +361,21 @@ export class Connection implements RegisteredConnection, Corkable {
       'critical event not acked in time: closing with 4408',
     );
     this.close(CloseCode.Timeout);
+  }
+
+  /** A WebSocket-level ping: a client frame like any other (rate, liveness), then a pong. */
+  private onProtocolPing(data: Buffer): void {
+    const now = Date.now();
+    this.lastSeenAt = now;
+    if (this.state !== 'open' && this.state !== 'connecting') return;
+    if (!this.inbound.take(now)) {
+      this.host.metrics.badFrames.inc({ reason: 'rate' });
+      this.close(CloseCode.PolicyViolation, 'frame rate exceeded');
+      return;
+    }
+    this.hold();
+    this.ws.pong(data);
+    this.checkBackpressure();
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {

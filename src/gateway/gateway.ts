@@ -158,6 +158,11 @@ export class GatewayNode implements Gateway, ConnectionHost {
       // never-ending message of 1-byte fragments would pin ~2 MB per
       // connection. Not yet in @types/ws, hence the widened type.
       maxFragments: this.options.limits.maxFragments,
+      // Protocol-level pings are answered by `Connection` under the same
+      // frame-rate budget as every other client frame: with ws answering them
+      // itself, a client flooding pings and never reading would grow the
+      // server's unsent bytes without ever passing through our limits.
+      autoPong: false,
       // Answer `agentsocket.v1` alone: never echo the `bearer.<jwt>` entry.
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     };

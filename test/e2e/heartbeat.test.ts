@@ -94,3 +94,17 @@ describe('heartbeat', () => {
     expect(alice.frames.map((f) => f.type)).toEqual(['welcome', 'pong']);
   });
 });
+
+describe('WebSocket-level pings', () => {
+  it('are answered with pongs and count against the frame rate', async () => {
+    h = await startGateway({ limits: { framesPerSecond: 5, frameBurst: 10 } });
+    const client = await h.connect('pinger');
+    let pongs = 0;
+    client.ws.on('pong', () => pongs++);
+    client.ws.ping('a');
+    await waitFor(() => pongs === 1, { what: 'a pong' });
+    for (let i = 0; i < 50; i++) client.ws.ping('flood');
+    expect((await client.waitForClose()).code).toBe(1008);
+    expect(pongs).toBeLessThanOrEqual(11);
+  });
+});

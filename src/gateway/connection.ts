@@ -128,18 +128,8 @@ export class Connection implements RegisteredConnection, Corkable {
    * lost; those that arrive meanwhile wait in the buffer.
    */
   async open(cursor: ReadCursor): Promise<void> {
-    let read: HistoryRead;
-    try {
-      read = await this.host.readHistory(this.userId, cursor);
-    } catch (error) {
-      this.host.logger.error(
-        { connectionId: this.id, userId: this.userId, err: (error as Error).message },
-        'history read failed at open',
-      );
-      this.close(CloseCode.StreamReset);
-      return;
-    }
-    if (this.state !== 'connecting') return;
+    const read = await this.readOrReset(cursor, 'open');
+    if (!read || this.state !== 'connecting') return;
     this.epoch = read.epoch;
     this.state = 'open';
     const welcome: WelcomeFrame = {
@@ -184,22 +174,9 @@ export class Connection implements RegisteredConnection, Corkable {
   async resync(): Promise<void> {
     if (this.state !== 'open' || this.replaying) return;
     this.replaying = true;
-    let read: HistoryRead;
-    try {
-      read = await this.host.readHistory(this.userId, {
-        kind: 'position',
-        seq: this.sentSeq,
-        epoch: this.epoch,
-      });
-    } catch (error) {
-      this.host.logger.error(
-        { connectionId: this.id, userId: this.userId, err: (error as Error).message },
-        'history read failed at resync',
-      );
-      this.close(CloseCode.StreamReset);
-      return;
-    }
-    if (this.state !== 'open') return;
+    const cursor: ReadCursor = { kind: 'position', seq: this.sentSeq, epoch: this.epoch };
+    const read = await this.readOrReset(cursor, 'resync');
+    if (!read || this.state !== 'open') return;
     if (read.gap) {
       // The stream moved on without us (new epoch, history trimmed): only a
       // new welcome can say so, so the client reconnects and resumes.
@@ -209,6 +186,20 @@ export class Connection implements RegisteredConnection, Corkable {
     }
     this.writeReplay(read.events);
     this.finishReplay();
+  }
+
+  /** Reads history; when the broker fails, closes with 1012 so the client resumes elsewhere. */
+  private async readOrReset(cursor: ReadCursor, step: string): Promise<HistoryRead | null> {
+    try {
+      return await this.host.readHistory(this.userId, cursor);
+    } catch (error) {
+      this.host.logger.error(
+        { connectionId: this.id, userId: this.userId, step, err: (error as Error).message },
+        'history read failed',
+      );
+      this.close(CloseCode.StreamReset);
+      return null;
+    }
   }
 
   /** Writes a broadcast or control frame that is already encoded. */

@@ -284,8 +284,20 @@ export class GatewayNode implements Gateway, ConnectionHost {
         RETRY_AFTER_UNAVAILABLE,
       );
     }
+    const reservation = this.reserveSlot(user.userId, ip);
+    // ws may refuse the upgrade itself (bad Sec-WebSocket-Key…); the slot comes back then.
+    socket.once('close', () => this.registry.release(reservation));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.countHandshake('accepted');
+      const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
+      void this.onUpgraded(ws, reservation, user, ip, userAgent, parsed.cursor, socket);
+    });
+  }
+
+  /** A connection slot for the user and IP, or the refusal of the limit that is full. */
+  private reserveSlot(userId: string, ip: string): Reservation {
     const { limits } = this.options;
-    const reservation = this.registry.reserve(user.userId, ip, {
+    const reservation = this.registry.reserve(userId, ip, {
       maxConnectionsPerUser: limits.maxConnectionsPerUser,
       maxConnectionsPerIp: limits.maxConnectionsPerIp,
       maxConnections: limits.maxConnections,
@@ -309,13 +321,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
         RETRY_AFTER_UNAVAILABLE,
       );
     }
-    // ws may refuse the upgrade itself (bad Sec-WebSocket-Key…); the slot comes back then.
-    socket.once('close', () => this.registry.release(reservation));
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.countHandshake('accepted');
-      const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
-      void this.onUpgraded(ws, reservation, user, ip, userAgent, parsed.cursor, socket);
-    });
+    return reservation;
   }
 
   private async onUpgraded(
@@ -703,17 +709,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
     if (ws.readyState !== ws.OPEN) {
       throw new GatewayError('bad_request', 'the socket is not open', 'ws');
     }
-    const { limits } = this.options;
     const ip = options.ip ?? 'adopted';
-    const reservation = this.registry.reserve(user.userId, ip, {
-      maxConnectionsPerUser: limits.maxConnectionsPerUser,
-      maxConnectionsPerIp: limits.maxConnectionsPerIp,
-      maxConnections: limits.maxConnections,
-      evictOldest: limits.userConnectionPolicy === 'evict-oldest',
-    });
-    if (typeof reservation === 'string') {
-      throw new GatewayError('too_many_connections', `connection refused: ${reservation}`);
-    }
+    const reservation = this.reserveSlot(user.userId, ip);
     const connection = await this.onUpgraded(
       ws,
       reservation,

@@ -25,7 +25,8 @@ export class MemoryStream {
   private sizes: number[] = [];
   private start = 0;
   /** id → seq of the stored events only: an id leaves with its event. */
-  private readonly ids = new Map<string, number>();
+  // Created with the first publisher-chosen id: most streams never have one.
+  private ids: Map<string, number> | null = null;
 
   constructor(
     readonly epoch: string,
@@ -49,7 +50,7 @@ export class MemoryStream {
   }
 
   seqOfId(id: string): number | undefined {
-    return this.ids.get(id);
+    return this.ids?.get(id);
   }
 
   /**
@@ -60,7 +61,7 @@ export class MemoryStream {
     this.headSeq = event.seq;
     this.events.push(event);
     this.sizes.push(bytes);
-    if (indexId) this.ids.set(event.id, event.seq);
+    if (indexId) (this.ids ??= new Map()).set(event.id, event.seq);
     this.bytes += bytes;
   }
 
@@ -69,7 +70,7 @@ export class MemoryStream {
     const event = this.events[this.start];
     if (event === undefined) return 0;
     const bytes = this.sizes[this.start] ?? 0;
-    if (this.ids.size > 0) this.ids.delete(event.id);
+    if (this.ids !== null && this.ids.size > 0) this.ids.delete(event.id);
     this.bytes -= bytes;
     this.start++;
     if (this.start >= COMPACT_AT && this.start * 2 >= this.events.length) {

@@ -47,12 +47,6 @@ export interface ConnectionHost {
   closed(connection: Connection, code: number): void;
 }
 
-/** A bad frame older than the window no longer counts towards the 1008 limit. */
-interface BadFrameWindow {
-  startedAt: number;
-  count: number;
-}
-
 /** Close reasons sent with server-initiated closes (short, fixed, nothing from the client). */
 const CLOSE_REASONS: Record<number, string> = {
   [CloseCode.GoingAway]: 'server shutting down',
@@ -77,13 +71,16 @@ export class Connection implements RegisteredConnection, Corkable {
   expiresAt: number | null;
 
   private replaying = true;
-  private buffer: StreamEvent[] = [];
+  // Allocated on first use: most connections never need them, and an idle
+  // connection's size is what a node's capacity is counted in.
+  private buffer: StreamEvent[] | null = null;
   private bufferOverflowed = false;
   /** Awaited critical events written and not yet acked (tiny: only publishes with `wait`). */
-  private awaitedUnacked: StreamEvent[] = [];
-  private readonly criticalAcks: CriticalAcks;
+  private awaitedUnacked: StreamEvent[] | null = null;
+  private criticalAcks: CriticalAcks | null = null;
   private readonly inbound: TokenBucket;
-  private badFrames: BadFrameWindow = { startedAt: 0, count: 0 };
+  private badFramesSince = 0;
+  private badFrameCount = 0;
   private closeCode: number | null = null;
   private terminateTimer: ReturnType<typeof setTimeout> | null = null;
   /** The socket is corked until the end of this turn (see WriteCoalescer). */
@@ -101,14 +98,11 @@ export class Connection implements RegisteredConnection, Corkable {
     /** The raw socket under `ws`, corked to coalesce writes; null when unknown (adopted sockets). */
     private readonly socket: Duplex | null = null,
   ) {
-    const { limits, ackTimeoutMs } = host.options;
+    const { limits } = host.options;
     this.expiresAt = user.expiresAt;
     this.lastSeenAt = connectedAt;
     this.lastPingAt = connectedAt;
     this.inbound = new TokenBucket(limits.framesPerSecond, limits.frameBurst, connectedAt);
-    this.criticalAcks = new CriticalAcks(ackTimeoutMs, limits.maxReplayBuffer, (seq) =>
-      this.ackTimedOut(seq),
-    );
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('close', (code) => this.onClose(code));
     ws.on('ping', (data) => this.onProtocolPing(data));
@@ -155,6 +149,7 @@ export class Connection implements RegisteredConnection, Corkable {
   deliverLive(event: StreamEvent, frame: Buffer): boolean {
     if (this.state === 'connecting' || this.replaying) {
       if (this.state === 'closing' || this.state === 'closed') return false;
+      this.buffer ??= [];
       if (this.buffer.length < this.host.options.limits.maxReplayBuffer) this.buffer.push(event);
       else this.bufferOverflowed = true;
       return false;
@@ -222,8 +217,8 @@ export class Connection implements RegisteredConnection, Corkable {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     this.closeCode = code;
-    this.criticalAcks.stop();
-    this.buffer = [];
+    this.criticalAcks?.stop();
+    this.buffer = null;
     try {
       this.ws.close(code, reason ?? CLOSE_REASONS[code] ?? '');
     } catch {
@@ -285,9 +280,9 @@ export class Connection implements RegisteredConnection, Corkable {
 
   /** Replay done: flush what arrived live meanwhile, through the same seq rules. */
   private finishReplay(): void {
-    const buffered = this.buffer;
+    const buffered = this.buffer ?? [];
     const overflowed = this.bufferOverflowed;
-    this.buffer = [];
+    this.buffer = null;
     this.bufferOverflowed = false;
     this.replaying = false;
     let delivered = 0;
@@ -316,15 +311,25 @@ export class Connection implements RegisteredConnection, Corkable {
     this.hold();
     this.ws.send(frame, { binary: false });
     this.sentSeq = event.seq;
-    if (event.critical && !this.criticalAcks.sent(event.seq, Date.now())) {
+    if (event.critical && !this.trackCritical(event.seq)) {
       this.ackTimedOut(event.seq);
       return;
     }
     if (event.awaitedBy !== undefined) {
       this.host.written(this, event);
-      if (event.critical) this.awaitedUnacked.push(event);
+      if (event.critical) (this.awaitedUnacked ??= []).push(event);
     }
     this.checkBackpressure();
+  }
+
+  /** Starts the ack deadline of a critical event just written; false past the bound. */
+  private trackCritical(seq: number): boolean {
+    this.criticalAcks ??= new CriticalAcks(
+      this.host.options.ackTimeoutMs,
+      this.host.options.limits.maxReplayBuffer,
+      (timedOut) => this.ackTimedOut(timedOut),
+    );
+    return this.criticalAcks.sent(seq, Date.now());
   }
 
   private checkBackpressure(): void {
@@ -421,9 +426,9 @@ export class Connection implements RegisteredConnection, Corkable {
     }
     if (seq <= this.ackedSeq) return;
     this.ackedSeq = seq;
-    this.criticalAcks.ackedUpTo(seq, now);
+    this.criticalAcks?.ackedUpTo(seq, now);
     let awaited: StreamEvent[] = [];
-    if (this.awaitedUnacked.length > 0) {
+    if (this.awaitedUnacked !== null && this.awaitedUnacked.length > 0) {
       awaited = this.awaitedUnacked.filter((event) => event.seq <= seq);
       this.awaitedUnacked = this.awaitedUnacked.filter((event) => event.seq > seq);
     }
@@ -463,11 +468,13 @@ export class Connection implements RegisteredConnection, Corkable {
   private badFrame(now: number, reason: string, message: string, code = 'bad_frame'): void {
     this.host.metrics.badFrames.inc({ reason });
     const { maxBadFrames, badFrameWindowMs } = this.host.options.limits;
-    if (now - this.badFrames.startedAt > badFrameWindowMs) {
-      this.badFrames = { startedAt: now, count: 0 };
+    // A bad frame older than the window no longer counts towards the 1008 limit.
+    if (now - this.badFramesSince > badFrameWindowMs) {
+      this.badFramesSince = now;
+      this.badFrameCount = 0;
     }
-    this.badFrames.count++;
-    if (this.badFrames.count > maxBadFrames) {
+    this.badFrameCount++;
+    if (this.badFrameCount > maxBadFrames) {
       this.host.logger.warn(
         { connectionId: this.id, userId: this.userId, reason },
         'too many bad frames: closing with 1008',
@@ -481,9 +488,9 @@ export class Connection implements RegisteredConnection, Corkable {
   private onClose(code: number): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.criticalAcks.stop();
+    this.criticalAcks?.stop();
     if (this.terminateTimer) clearTimeout(this.terminateTimer);
-    this.buffer = [];
+    this.buffer = null;
     this.host.closed(this, this.closeCode ?? code);
   }
 }

@@ -209,7 +209,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
       socket.destroy();
     }, this.options.limits.handshakeTimeoutMs);
     deadline.unref();
-    socket.once('close', () => clearTimeout(deadline));
+    const clear = (): void => clearTimeout(deadline);
+    socket.once('close', clear);
     this.admit(req, socket, head)
       .catch((error: unknown) => {
         const refusal =
@@ -223,7 +224,11 @@ export class GatewayNode implements Gateway, ConnectionHost {
         this.countHandshake(outcomeOf(refusal));
         refuseHandshake(socket, refusal);
       })
-      .finally(() => clearTimeout(deadline));
+      .finally(() => {
+        // Nothing per handshake stays on a socket that lives on as a connection.
+        clear();
+        socket.removeListener('close', clear);
+      });
   }
 
   /** Every check of the handshake, cheapest first; throws the refusal. */
@@ -286,8 +291,10 @@ export class GatewayNode implements Gateway, ConnectionHost {
     }
     const reservation = this.reserveSlot(user.userId, ip);
     // ws may refuse the upgrade itself (bad Sec-WebSocket-Key…); the slot comes back then.
-    socket.once('close', () => this.registry.release(reservation));
+    const release = (): void => this.registry.release(reservation);
+    socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.removeListener('close', release);
       this.countHandshake('accepted');
       const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
       void this.onUpgraded(ws, reservation, user, ip, userAgent, parsed.cursor, socket);

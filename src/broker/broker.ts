@@ -42,12 +42,6 @@ export interface StreamEvent {
    * every connection and every node ("encode once, write many").
    */
   readonly frame: string;
-  /**
-   * `frame` as UTF-8 bytes, when the broker already made them (the memory
-   * broker does, to measure the event): the gateway writes these instead of
-   * encoding the frame again.
-   */
-  readonly frameBytes?: Buffer;
   /** Set when a publisher waits for delivery: nodes report deliveries of it. */
   readonly awaitedBy?: string;
 }

@@ -151,10 +151,9 @@ export class MemoryBroker implements Broker {
     // random per-process prefix: unique, and far cheaper than random bytes.
     const id = event.id ?? `ev_${this.idPrefix}${(++this.idCounter).toString(36)}`;
     const frame = encodeEventFrame(seq, id, now, event);
-    const frameBytes = Buffer.from(frame, 'utf8');
     const stored: StreamEvent =
       options.awaitedBy === undefined
-        ? { seq, id, event: event.event, critical: event.critical, ts: now, frame, frameBytes }
+        ? { seq, id, event: event.event, critical: event.critical, ts: now, frame }
         : {
             seq,
             id,
@@ -162,10 +161,9 @@ export class MemoryBroker implements Broker {
             critical: event.critical,
             ts: now,
             frame,
-            frameBytes,
             awaitedBy: options.awaitedBy,
           };
-    const bytes = frameBytes.length;
+    const bytes = Buffer.byteLength(frame, 'utf8');
     stream.append(stored, bytes, event.id !== undefined);
     this.totalBytes += bytes;
     this.totalEvents++;

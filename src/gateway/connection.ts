@@ -25,6 +25,7 @@ import type { ConnectionSnapshot, ConnectionState } from './gateway-types.js';
 import type { ResolvedOptions } from './options.js';
 import type { RegisteredConnection } from './registry.js';
 import { TokenBucket } from './token-bucket.js';
+import { encodeTextFrame } from './wire-frame.js';
 import type { Corkable, WriteCoalescer } from './write-coalescer.js';
 
 /** What a connection needs from the gateway: injected, so the connection holds no globals. */
@@ -35,8 +36,8 @@ export interface ConnectionHost {
   readonly nodeId: string;
   readonly coalescer: WriteCoalescer;
   readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead>;
-  /** The encoded frame of an event, shared by every connection. */
-  frameBytes(event: StreamEvent): Buffer;
+  /** The event as a complete WebSocket frame, shared by every connection of a fan-out. */
+  wireFrame(event: StreamEvent): Buffer;
   /** The connection's cumulative ack moved to `seq`. */
   acked(connection: Connection, seq: number, awaited: readonly StreamEvent[]): void;
   /** An awaited event was written to this connection. */
@@ -197,13 +198,27 @@ export class Connection implements RegisteredConnection, Corkable {
     }
   }
 
-  /** Writes a broadcast or control frame that is already encoded. */
-  sendEncoded(frame: Buffer | string): boolean {
+  /** Writes a frame encoded once for many connections (broadcasts, pings); `text` is its payload. */
+  sendShared(frame: Buffer, text: string): boolean {
     if (this.state !== 'open') return false;
-    this.hold();
-    this.ws.send(frame, { binary: false });
+    this.writeFrame(frame, text);
     this.checkBackpressure();
     return true;
+  }
+
+  /**
+   * Writes a complete WebSocket frame (`encodeTextFrame`) straight to the
+   * socket; a socket adopted without its raw stream goes through ws with the
+   * payload text instead.
+   */
+  private writeFrame(frame: Buffer, text: string): void {
+    if (this.socket === null) {
+      this.ws.send(text);
+      return;
+    }
+    if (this.socket.destroyed) return;
+    this.hold();
+    this.socket.write(frame);
   }
 
   sendFrame(frame: ServerFrame): void {
@@ -244,7 +259,7 @@ export class Connection implements RegisteredConnection, Corkable {
       });
     } else if (now - this.lastPingAt >= heartbeatMs) {
       this.lastPingAt = now;
-      this.sendEncoded(PING_FRAME);
+      this.sendShared(PING_FRAME, PING_TEXT);
     }
   }
 
@@ -269,7 +284,7 @@ export class Connection implements RegisteredConnection, Corkable {
     for (const event of events) {
       if (event.seq <= this.sentSeq) continue;
       if (this.state !== 'open') break;
-      this.writeEvent(event, this.host.frameBytes(event));
+      this.writeEvent(event, this.host.wireFrame(event));
       written++;
     }
     if (written > 0) {
@@ -287,7 +302,7 @@ export class Connection implements RegisteredConnection, Corkable {
     this.replaying = false;
     let delivered = 0;
     for (const event of buffered) {
-      if (this.deliverLive(event, this.host.frameBytes(event))) delivered++;
+      if (this.deliverLive(event, this.host.wireFrame(event))) delivered++;
       if (this.replaying) return; // a gap started another resync; it takes over
     }
     if (delivered > 0) this.host.metrics.eventsDelivered.inc(delivered);
@@ -308,8 +323,7 @@ export class Connection implements RegisteredConnection, Corkable {
   }
 
   private writeEvent(event: StreamEvent, frame: Buffer): void {
-    this.hold();
-    this.ws.send(frame, { binary: false });
+    this.writeFrame(frame, event.frame);
     this.sentSeq = event.seq;
     if (event.critical && !this.trackCritical(event.seq)) {
       this.ackTimedOut(event.seq);
@@ -399,7 +413,7 @@ export class Connection implements RegisteredConnection, Corkable {
         this.onAck(frame.seq, now);
         return;
       case 'ping':
-        this.sendEncoded(PONG_FRAME);
+        this.sendShared(PONG_FRAME, PONG_TEXT);
         return;
       case 'pong':
         return;
@@ -517,5 +531,7 @@ function wsErrorCloseCode(error: Error): number | null {
   }
 }
 
-const PING_FRAME = Buffer.from('{"type":"ping"}');
-const PONG_FRAME = Buffer.from('{"type":"pong"}');
+const PING_TEXT = '{"type":"ping"}';
+const PONG_TEXT = '{"type":"pong"}';
+const PING_FRAME = encodeTextFrame(PING_TEXT);
+const PONG_FRAME = encodeTextFrame(PONG_TEXT);

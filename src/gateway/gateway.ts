@@ -49,6 +49,7 @@ import { parseHandshakeRequest } from './handshake-request.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { KeyedWaiters } from './keyed-waiters.js';
 import { WriteCoalescer } from './write-coalescer.js';
+import { encodeTextFrame } from './wire-frame.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { refuseHandshake } from './refuse-handshake.js';
 import { ConnectionRegistry, type Reservation } from './registry.js';
@@ -103,7 +104,9 @@ export class GatewayNode implements Gateway, ConnectionHost {
   private readonly connectionWaiters = new KeyedWaiters<boolean>(MAX_WAITERS);
   /** The `kind="new"` child of the published counter, resolved once (labels hash per call otherwise). */
   private readonly publishedNew: { inc(): void };
-  private readonly frameCache = new WeakMap<StreamEvent, Buffer>();
+  /** The last event framed, and its frame: a fan-out frames its event once. */
+  private lastFramed: StreamEvent | null = null;
+  private lastFrame: Buffer = Buffer.alloc(0);
   readonly coalescer = new WriteCoalescer();
   private readonly pendingAcks = new Map<string, number>();
   private ackFlushScheduled = false;
@@ -409,14 +412,12 @@ export class GatewayNode implements Gateway, ConnectionHost {
     return this.broker.readHistory(userId, cursor);
   }
 
-  frameBytes(event: StreamEvent): Buffer {
-    if (event.frameBytes !== undefined) return event.frameBytes;
-    let bytes = this.frameCache.get(event);
-    if (!bytes) {
-      bytes = Buffer.from(event.frame);
-      this.frameCache.set(event, bytes);
+  wireFrame(event: StreamEvent): Buffer {
+    if (event !== this.lastFramed) {
+      this.lastFrame = encodeTextFrame(event.frame);
+      this.lastFramed = event;
     }
-    return bytes;
+    return this.lastFrame;
   }
 
   acked(connection: Connection, seq: number, awaited: readonly StreamEvent[]): void {
@@ -472,7 +473,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
   private onEvent(userId: string, epoch: string, event: StreamEvent): void {
     let written = 0;
     const connections = this.registry.connectionsOf(userId);
-    const frame = this.frameBytes(event);
+    const frame = this.wireFrame(event);
     for (const connection of connections) {
       if (connection.state === 'open' && connection.epoch !== epoch) {
         void connection.resync();
@@ -489,9 +490,9 @@ export class GatewayNode implements Gateway, ConnectionHost {
   }
 
   private onBroadcast(frame: string): void {
-    const bytes = Buffer.from(frame);
+    const wire = encodeTextFrame(frame);
     let written = 0;
-    for (const connection of this.registry.all()) if (connection.sendEncoded(bytes)) written++;
+    for (const connection of this.registry.all()) if (connection.sendShared(wire, frame)) written++;
     if (this.broadcastProbe) this.broadcastProbe.count += written;
   }
 

@@ -1,0 +1,29 @@
+/**
+ * A server's WebSocket text frame (RFC 6455 section 5.2): final, unmasked,
+ * opcode 1. Server frames are never masked, so the bytes of one message are
+ * the same for every socket: the gateway frames an event once and writes the
+ * same buffer to each connection of the fan-out ("encode once, write many"),
+ * instead of ws framing and encoding it again per socket.
+ *
+ * Only for sockets without permessage-deflate (never negotiated here), and
+ * only written between whole frames of ws (its sender writes each frame
+ * synchronously, so nothing can interleave).
+ */
+export function encodeTextFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text, 'utf8');
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x81; // FIN + text
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  frame.write(text, headerLength, 'utf8');
+  return frame;
+}

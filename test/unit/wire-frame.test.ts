@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import * as wsModule from 'ws';
 import { encodeTextFrame } from '../../src/gateway/wire-frame.js';
 
 /** ws's frame parser; exported by ws at runtime but not in @types/ws. */
@@ -9,7 +9,7 @@ interface FrameReceiver {
   on(event: 'error', listener: (error: Error) => void): void;
   write(chunk: Buffer): void;
 }
-const { Receiver } = WebSocket as unknown as {
+const { Receiver } = wsModule as unknown as {
   Receiver: new (options: { isServer: boolean; skipUTF8Validation: boolean }) => FrameReceiver;
 };
 

@@ -550,7 +550,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
     const checked = this.validate({ event, data }, '');
     this.assertAccepting();
     await this.ready;
-    this.assertBrokerUsable();
+    this.assertBrokerStarted();
     const id = `bc_${randomUUID()}`;
     const frame = `{"type":"broadcast","id":"${id}","event":${JSON.stringify(event)},"ts":${Date.now()},"data":${checked.dataJson}}`;
     const probe = { count: 0 };
@@ -595,7 +595,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
   ): Promise<PublishResult> {
     this.assertAccepting();
     if (!this.started) await this.ready;
-    this.assertBrokerUsable();
+    this.assertBrokerStarted();
     this.inflight++;
     try {
       let event = valid;
@@ -857,7 +857,16 @@ export class GatewayNode implements Gateway, ConnectionHost {
     }
   }
 
-  private assertBrokerUsable(): void {
+  /**
+   * For publishes and broadcasts. Fix (cluster branch): these used to check
+   * `broker.health()` too, which is false while *any* engine link is down; a
+   * cut of the Redis pub/sub links alone (a blip, `CLIENT KILL TYPE pubsub`)
+   * then refused every publish with 503 on every node, although the command
+   * link could store them and the followers catch up from history. The
+   * broker contract (point 6) already makes a step it cannot do reject with
+   * `BrokerUnavailableError` at once (503), so the broker decides.
+   */
+  private assertBrokerStarted(): void {
     if (this.startError) {
       throw new GatewayError(
         'unavailable',
@@ -866,6 +875,11 @@ export class GatewayNode implements Gateway, ConnectionHost {
         RETRY_AFTER_UNAVAILABLE,
       );
     }
+  }
+
+  /** For handshakes: a node that cannot follow its users' streams takes no new connections. */
+  private assertBrokerUsable(): void {
+    this.assertBrokerStarted();
     const health = this.broker.health();
     if (!health.healthy) {
       throw new GatewayError(

@@ -15,6 +15,7 @@ import type { TicketStore } from '../auth/ticket-store.js';
 import {
   BrokerUnavailableError,
   type Broker,
+  type ConnectionRecord,
   type DeliveryReport,
   type HistoryRead,
   type PublishOutcome,
@@ -34,6 +35,7 @@ import { Supervisor } from '../tasks/supervisor.js';
 import { clientIp } from './client-ip.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { DeliveryWaiters, type Waiter } from './delivery-waiters.js';
+import { PresenceWriter } from './presence-writer.js';
 import type {
   BatchItem,
   BatchResult,
@@ -60,6 +62,13 @@ export const MAX_WAIT_MS = 30_000;
 const MAX_WAITERS = 10_000;
 /** Client IPs whose handshake rate is tracked at once. */
 const MAX_TRACKED_IPS = 100_000;
+/**
+ * Life of this node's records in the broker's connection directory: they are
+ * rewritten every `PRESENCE_REFRESH_MS`, so the records of a node that died
+ * (SIGKILL, no close) vanish within `PRESENCE_TTL_MS`.
+ */
+const PRESENCE_TTL_MS = 30_000;
+const PRESENCE_REFRESH_MS = 10_000;
 /** Seconds a client should wait before retrying after a 503. */
 const RETRY_AFTER_UNAVAILABLE = 5;
 
@@ -126,6 +135,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
     broadcasts: 0,
   };
   private readonly errors: Record<string, number> = {};
+  /** Writes the connection directory, when the broker keeps one (Redis). */
+  private readonly presence: PresenceWriter | null;
 
   constructor(options: CreateGatewayOptions) {
     this.options = resolveOptions(options);
@@ -163,6 +174,19 @@ export class GatewayNode implements Gateway, ConnectionHost {
     };
     this.wss = new WebSocketServer(serverOptions);
     this.supervisor = new Supervisor({ logger: this.logger, metrics: this.metrics });
+    this.presence =
+      this.broker.putConnections === undefined
+        ? null
+        : new PresenceWriter({
+            write: (userId) => this.writePresence(userId),
+            onError: (userId, error) => {
+              this.metrics.brokerErrors.inc({ op: 'put_connections' });
+              this.logger.warn(
+                { userId, err: (error as Error).message },
+                'connection directory not written',
+              );
+            },
+          });
     this.addTasks();
     this.ready = this.broker
       .start({
@@ -170,6 +194,10 @@ export class GatewayNode implements Gateway, ConnectionHost {
         onBroadcast: (frame) => this.onBroadcast(frame),
         onResync: (userId) => this.onResync(userId),
         onDelivery: (report) => this.waiters.report(report),
+        // Every node gets it, this one too (already done here: it closes nothing more).
+        onControl: (message) => {
+          if (message.kind === 'disconnect') this.disconnectUser(message.userId, message.code);
+        },
         onHealthChange: (healthy, reason) =>
           this.logger[healthy ? 'info' : 'error'](
             { reason },
@@ -361,7 +389,10 @@ export class GatewayNode implements Gateway, ConnectionHost {
       return connection;
     }
     await connection.open(cursor);
-    if (connection.state === 'open') this.connectionWaiters.resolve(user.userId, true);
+    if (connection.state === 'open') {
+      this.connectionWaiters.resolve(user.userId, true);
+      void this.presence?.touch(user.userId);
+    }
     return connection;
   }
 
@@ -435,6 +466,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
       { connectionId: connection.id, userId: connection.userId, code, sentSeq: connection.sentSeq },
       'connection closed',
     );
+    void this.presence?.touch(connection.userId);
     if (remaining > 0) return;
     const { userId } = connection;
     void this.userLocks
@@ -755,6 +787,50 @@ export class GatewayNode implements Gateway, ConnectionHost {
     return [...this.registry.connectionsOf(userId)].map((c) => c.snapshot());
   }
 
+  async connectionsEverywhere(userId: string): Promise<ConnectionSnapshot[]> {
+    if (!isValidUserId(userId))
+      throw new GatewayError('bad_request', 'userId is malformed', 'userId');
+    const local = this.connections(userId);
+    if (this.broker.listConnections === undefined) return local;
+    let records;
+    try {
+      records = await this.broker.listConnections(userId);
+    } catch (error) {
+      throw this.brokerFailure('list_connections', error);
+    }
+    const remote: ConnectionSnapshot[] = [];
+    for (const record of records) {
+      if (record.node === this.nodeId) continue; // this node's own are read live above
+      const snapshot = parseSnapshot(record.snapshot);
+      if (snapshot !== undefined) remote.push(snapshot);
+    }
+    return [...local, ...remote];
+  }
+
+  async disconnectUserEverywhere(
+    userId: string,
+    code: number = CloseCode.TokenExpired,
+  ): Promise<number> {
+    if (!isValidUserId(userId))
+      throw new GatewayError('bad_request', 'userId is malformed', 'userId');
+    let remote = 0;
+    try {
+      if (this.broker.listConnections !== undefined) {
+        for (const record of await this.broker.listConnections(userId)) {
+          const snapshot = record.node === this.nodeId ? undefined : parseSnapshot(record.snapshot);
+          if (snapshot?.state === 'open' || snapshot?.state === 'connecting') remote++;
+        }
+      }
+      // Close here first: the count of this node is exact. The command then
+      // reaches every node (this one finds nothing left to close).
+      const local = this.disconnectUser(userId, code);
+      await this.broker.control?.({ kind: 'disconnect', userId, code });
+      return local + remote;
+    } catch (error) {
+      throw this.brokerFailure('control', error);
+    }
+  }
+
   disconnectUser(userId: string, code: number = CloseCode.TokenExpired, reason?: string): number {
     let closed = 0;
     for (const connection of [...this.registry.connectionsOf(userId)]) {
@@ -834,6 +910,14 @@ export class GatewayNode implements Gateway, ConnectionHost {
         run: async () => void (await broker.sweep?.(Date.now())),
       });
     }
+    const presence = this.presence;
+    if (presence !== null) {
+      this.supervisor.add({
+        name: 'connection-directory',
+        intervalMs: PRESENCE_REFRESH_MS,
+        run: () => presence.refresh([...this.registry.userIds()]),
+      });
+    }
     this.supervisor.add({
       name: 'broker-health',
       intervalMs: 1000,
@@ -844,6 +928,20 @@ export class GatewayNode implements Gateway, ConnectionHost {
         if (!health.healthy) throw new Error(health.reason ?? 'broker unhealthy');
       },
     });
+  }
+
+  /** Replaces this node's records of the user in the broker's directory with the registry's. */
+  private async writePresence(userId: string): Promise<void> {
+    const records: ConnectionRecord[] = [];
+    for (const connection of this.registry.connectionsOf(userId)) {
+      if (connection.state !== 'open') continue;
+      records.push({
+        node: this.nodeId,
+        connectionId: connection.id,
+        snapshot: JSON.stringify(connection.snapshot()),
+      });
+    }
+    await this.broker.putConnections?.(userId, records, PRESENCE_TTL_MS);
   }
 
   private assertAccepting(): void {
@@ -926,6 +1024,17 @@ export class GatewayNode implements Gateway, ConnectionHost {
     while (this.registry.connectionCount > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+}
+
+/** A snapshot another node wrote to the directory; undefined when it is not one. */
+function parseSnapshot(text: string): ConnectionSnapshot | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<ConnectionSnapshot> | null;
+    if (typeof value?.connectionId !== 'string' || typeof value.node !== 'string') return undefined;
+    return value as ConnectionSnapshot;
+  } catch {
+    return undefined;
   }
 }
 

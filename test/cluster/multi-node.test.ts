@@ -22,6 +22,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AgentSocketClient } from '../../src/client/index.js';
 import type { GapInfo } from '../../src/client/index.js';
+import type { ConnectionSnapshot } from '../../src/gateway/gateway-types.js';
 import type { EventFrame, WelcomeFrame } from '../../src/protocol/frames.js';
 import { startCluster, TickPublisher, type Cluster } from '../helpers/cli-cluster.js';
 import type { CliServer } from '../helpers/cli-process.js';
@@ -117,6 +118,45 @@ describe.skipIf(redisServerMissing)('a cluster of gateway processes on one Redis
       // Both publishers' ids share one seq space: 50 distinct seqs, no id lost.
       const bySeq = new Map([...viaB.accepted, ...viaC.accepted].map(([id, seq]) => [seq, id]));
       expect(idsOf(tabA.events())).toEqual(range(1, 50).map((seq) => bySeq.get(seq)));
+    });
+
+    it('operators on any node list (with their node) and close (4401) the connections of every node', async () => {
+      const onA = await open(a, 'olga');
+      const onB = await open(b, 'olga');
+      const nodeIdOf = async (node: CliServer): Promise<string> =>
+        ((await (await cluster.api(node, 'GET', '/v1/stats')).json()) as { node: string }).node;
+      const [idA, idB] = await Promise.all([nodeIdOf(a), nodeIdOf(b)]);
+      expect(idA).not.toBe(idB);
+      const list = async (node: CliServer): Promise<ConnectionSnapshot[]> => {
+        const answer = await cluster.api(node, 'GET', '/v1/users/olga/connections');
+        expect(answer.status).toBe(200);
+        return ((await answer.json()) as { connections: ConnectionSnapshot[] }).connections;
+      };
+      // C holds none of them: everything it lists comes from the other nodes.
+      const listed = await waitFor(
+        async () => {
+          const connections = await list(c);
+          return connections.length === 2 ? connections : undefined;
+        },
+        { what: 'both connections listed on C' },
+      );
+      const byNode = new Map(listed.map((snapshot) => [snapshot.node, snapshot]));
+      expect(byNode.get(idA)).toMatchObject({
+        connectionId: (await onA.welcome()).connectionId,
+        state: 'open',
+      });
+      expect(byNode.get(idB)).toMatchObject({ connectionId: (await onB.welcome()).connectionId });
+      // A lists its own live and B's from the directory.
+      expect((await list(a)).map((snapshot) => snapshot.node).sort()).toEqual([idA, idB].sort());
+
+      const answer = await cluster.api(c, 'DELETE', '/v1/users/olga/connections');
+      expect(answer.status).toBe(200);
+      expect(await answer.json()).toEqual({ closed: 2 });
+      expect((await onA.waitForClose(10_000)).code).toBe(4401);
+      expect((await onB.waitForClose(10_000)).code).toBe(4401);
+      await waitFor(async () => (await list(c)).length === 0, {
+        what: 'the closed connections to leave the directory',
+      });
     });
 
     it('a pub/sub cut (CLIENT KILL TYPE pubsub) mid-stream is filled from history: every event once, in order', async () => {

@@ -29,9 +29,10 @@
  *    never a silent loss.
  *
  * Optional, for operators across nodes (PROTOCOL.md section 5, the
- * connections endpoints): `control` carries an operator command to every node,
- * and `putConnections` / `listConnections` keep a shared, expiring directory
- * of each node's connections. An engine of one process may leave the
+ * connections endpoints, broadcast): `control` carries an operator command to
+ * every node, `putConnections` / `listConnections` keep a shared, expiring
+ * directory of each node's connections, and `putNodeLoad` / `nodeLoads` each
+ * node's connection count. An engine of one process may leave the
  * directory out: the gateway then reports its own connections only.
  */
 import type { ValidEvent } from '../protocol/event-input.js';
@@ -190,6 +191,13 @@ export interface Broker {
   ): Promise<void>;
   /** Optional, with `putConnections`: every node's unexpired records of `userId`. */
   listConnections?(userId: string): Promise<ConnectionRecord[]>;
+  /**
+   * Optional: records how many connections this node holds; the figure
+   * expires `ttlMs` after it was written unless written again.
+   */
+  putNodeLoad?(connections: number, ttlMs: number): Promise<void>;
+  /** Optional, with `putNodeLoad`: every node's unexpired figure, by node id. */
+  nodeLoads?(): Promise<Map<string, number>>;
   health(): BrokerHealth;
   close(): Promise<void>;
 }

@@ -537,6 +537,50 @@ export class RedisBroker implements Broker {
     return records;
   }
 
+  /**
+   * Writes this node's figure and drops the figures of nodes past their
+   * deadline (dead nodes): the hash holds at most the live nodes.
+   */
+  async putNodeLoad(connections: number, ttlMs: number): Promise<void> {
+    const command = this.requireCommand();
+    const ttl = positiveInteger('ttlMs', ttlMs, ttlMs);
+    const now = this.clock();
+    try {
+      const all = await command.hgetall(this.keys.nodeLoads);
+      const expired = Object.entries(all)
+        .filter(([node, value]) => node !== this.nodeId && !(Number(value.split('\n')[0]) > now))
+        .map(([node]) => node);
+      const write = command
+        .multi()
+        .hset(this.keys.nodeLoads, this.nodeId, `${now + ttl}\n${connections}`);
+      if (expired.length > 0) write.hdel(this.keys.nodeLoads, ...expired);
+      // Gone with the last live node.
+      write.pexpire(this.keys.nodeLoads, ttl);
+      await write.exec();
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+  }
+
+  async nodeLoads(): Promise<Map<string, number>> {
+    const command = this.requireCommand();
+    let all: Record<string, string>;
+    try {
+      all = await command.hgetall(this.keys.nodeLoads);
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+    const now = this.clock();
+    const loads = new Map<string, number>();
+    for (const [node, value] of Object.entries(all)) {
+      const [deadline, count] = value.split('\n').map(Number);
+      if (deadline !== undefined && deadline > now && Number.isSafeInteger(count)) {
+        loads.set(node, count as number);
+      }
+    }
+    return loads;
+  }
+
   health(): BrokerHealth {
     if (this.closed) return { healthy: false, reason: 'redis broker closed' };
     for (const name of ['command', 'subscriber'] as const) {

@@ -9,12 +9,15 @@ export class RedisKeys {
   readonly broadcast: string;
   /** Operator commands (`ControlMessage`), for every node. */
   readonly control: string;
+  /** Each node's connection count (a hash: node id -> `deadline\ncount`). */
+  readonly nodeLoads: string;
   private readonly userChannelPrefix: string;
   private readonly userChannelSuffix = '}:events';
 
   constructor(readonly prefix: string) {
     this.broadcast = `${prefix}:broadcast`;
     this.control = `${prefix}:control`;
+    this.nodeLoads = `${prefix}:nodes`;
     this.userChannelPrefix = `${prefix}:{u:`;
   }
 

@@ -55,7 +55,11 @@ export type BatchResult = PublishResult | { error: { code: string; message: stri
 
 export interface BroadcastResult {
   id: string;
-  /** Open connections of this node the frame was written to. */
+  /**
+   * Connections the frame went to: with the memory engine, those of this node
+   * it was written to; with Redis, this node's open connections plus the
+   * other nodes' counts, at most a second old.
+   */
   connections: number;
 }
 

@@ -69,6 +69,9 @@ const MAX_TRACKED_IPS = 100_000;
  */
 const PRESENCE_TTL_MS = 30_000;
 const PRESENCE_REFRESH_MS = 10_000;
+/** This node's connection count in the broker (for cluster-wide broadcast counts): written every second. */
+const NODE_LOAD_TTL_MS = 5_000;
+const NODE_LOAD_REFRESH_MS = 1_000;
 /** Seconds a client should wait before retrying after a 503. */
 const RETRY_AFTER_UNAVAILABLE = 5;
 
@@ -604,7 +607,31 @@ export class GatewayNode implements Gateway, ConnectionHost {
     }
     this.counters.broadcasts++;
     this.metrics.broadcasts.inc();
-    return { id, connections: probe.count };
+    return { id, connections: await this.broadcastReach(probe.count) };
+  }
+
+  /**
+   * Connections a broadcast reached. Fix (cluster branch): this counted only
+   * the writes made inside `broker.broadcast`, which the memory broker does
+   * synchronously but the Redis broker does later (the frame comes back on
+   * the subscriber link), so with Redis it was always 0. With an engine that
+   * keeps node loads: this node's open connections plus the other nodes'
+   * last figures (at most `NODE_LOAD_REFRESH_MS` old).
+   */
+  private async broadcastReach(writtenHere: number): Promise<number> {
+    if (this.broker.nodeLoads === undefined) return writtenHere;
+    let loads: Map<string, number>;
+    try {
+      loads = await this.broker.nodeLoads();
+    } catch (error) {
+      // The broadcast went out; only its count is unknown. Say what is known.
+      this.logger.warn({ err: (error as Error).message }, 'node loads unavailable');
+      return writtenHere;
+    }
+    let reach = 0;
+    for (const connection of this.registry.all()) if (connection.state === 'open') reach++;
+    for (const [node, connections] of loads) if (node !== this.nodeId) reach += connections;
+    return reach;
   }
 
   private validate(input: unknown, prefix: string): ValidEvent {
@@ -908,6 +935,13 @@ export class GatewayNode implements Gateway, ConnectionHost {
         name: 'history-expiry',
         intervalMs: Math.min(60_000, Math.max(100, Math.floor(this.options.historyTtlMs / 10))),
         run: async () => void (await broker.sweep?.(Date.now())),
+      });
+    }
+    if (broker.putNodeLoad !== undefined) {
+      this.supervisor.add({
+        name: 'node-load',
+        intervalMs: NODE_LOAD_REFRESH_MS,
+        run: () => broker.putNodeLoad?.(this.registry.connectionCount, NODE_LOAD_TTL_MS),
       });
     }
     const presence = this.presence;

@@ -23,7 +23,7 @@ import WebSocket from 'ws';
 import { AgentSocketClient } from '../../src/client/index.js';
 import type { GapInfo } from '../../src/client/index.js';
 import type { ConnectionSnapshot } from '../../src/gateway/gateway-types.js';
-import type { EventFrame, WelcomeFrame } from '../../src/protocol/frames.js';
+import type { BroadcastFrame, EventFrame, WelcomeFrame } from '../../src/protocol/frames.js';
 import { startCluster, TickPublisher, type Cluster } from '../helpers/cli-cluster.js';
 import type { CliServer } from '../helpers/cli-process.js';
 import { redisServerMissing } from '../helpers/redis-server.js';
@@ -157,6 +157,25 @@ describe.skipIf(redisServerMissing)('a cluster of gateway processes on one Redis
       await waitFor(async () => (await list(c)).length === 0, {
         what: 'the closed connections to leave the directory',
       });
+    });
+
+    it('a broadcast through C reaches the sockets of A and B, and counts them', async () => {
+      const sockets = [await open(a, 'bea'), await open(b, 'bea'), await open(b, 'bob')];
+      // Node loads are written every second: wait until C's count is exact.
+      const last = await waitFor(
+        async () => {
+          const answer = await cluster.api(c, 'POST', '/v1/broadcast', { event: 'notice' });
+          expect(answer.status).toBe(202);
+          const body = (await answer.json()) as { id: string; connections: number };
+          return body.connections === 3 ? body : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 200, what: 'a broadcast counted on every node' },
+      );
+      for (const socket of sockets) {
+        await socket.waitForFrame(
+          (frame): frame is BroadcastFrame => frame.type === 'broadcast' && frame.id === last.id,
+        );
+      }
     });
 
     it('a pub/sub cut (CLIENT KILL TYPE pubsub) mid-stream is filled from history: every event once, in order', async () => {

@@ -1,8 +1,9 @@
 /**
  * RedisBroker's operator capabilities (the optional part of the Broker seam):
- * `control` reaches every node, and the connection directory
+ * `control` reaches every node; the connection directory
  * (`putConnections` / `listConnections`) keeps each node's records apart,
- * forgets a node that stopped refreshing (a SIGKILLed one) and prunes itself.
+ * forgets a node that stopped refreshing (a SIGKILLed one) and prunes itself;
+ * node loads (`putNodeLoad` / `nodeLoads`) do the same for connection counts.
  * The clock is injected: expiry is checked without waiting for it.
  */
 import { Redis } from 'ioredis';
@@ -101,5 +102,26 @@ describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
     for (const handlers of [onA, onB]) {
       expect(handlers.controls).toEqual([{ kind: 'disconnect', userId: 'wes', code: 4401 }]);
     }
+  });
+
+  it("counts every live node's connections, and drops a node's figure past its deadline", async () => {
+    const { broker: a } = await node('load-a');
+    const { broker: b } = await node('load-b');
+    await a.putNodeLoad(3, 5_000);
+    await b.putNodeLoad(4, 5_000);
+    expect(await a.nodeLoads()).toEqual(
+      new Map([
+        ['load-a', 3],
+        ['load-b', 4],
+      ]),
+    );
+    // B stops writing (killed); A writes on.
+    now += 4_000;
+    await a.putNodeLoad(5, 5_000);
+    now += 2_000;
+    expect(await b.nodeLoads()).toEqual(new Map([['load-a', 5]]));
+    expect(await admin.hexists('agentsocket:nodes', 'load-b')).toBe(1);
+    await a.putNodeLoad(5, 5_000);
+    expect(await admin.hkeys('agentsocket:nodes')).toEqual(['load-a']);
   });
 });

@@ -54,6 +54,15 @@ if (existsSync(report)) {
   }
 }
 if (vitest.status !== 0 && failed === 0) failed = 1;
+// The Redis and cluster files skip without redis-server (test/helpers/redis-server.ts
+// warns in each file); say it again at the end, where nobody can miss it.
+const redis = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
+if (redis.error !== undefined || redis.status !== 0) {
+  console.warn(
+    '\n!!! redis-server is missing: test/redis, test/cluster and test/e2e/http-redis were SKIPPED.' +
+      '\n!!! Install it (apt-get install redis-server; .ci/run does) to run them.',
+  );
+}
 failed += stepFailures;
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed === 0 ? 0 : 1);

@@ -27,6 +27,13 @@
  * 6. When the broker cannot do a step (engine unreachable), the promise
  *    rejects with `BrokerUnavailableError`: a publish gets a seq or an error,
  *    never a silent loss.
+ *
+ * Optional, for operators across nodes (PROTOCOL.md section 5, the
+ * connections endpoints, broadcast): `control` carries an operator command to
+ * every node, `putConnections` / `listConnections` keep a shared, expiring
+ * directory of each node's connections, and `putNodeLoad` / `nodeLoads` each
+ * node's connection count. An engine of one process may leave the
+ * directory out: the gateway then reports its own connections only.
  */
 import type { ValidEvent } from '../protocol/event-input.js';
 
@@ -100,6 +107,21 @@ export interface DeliveryReport {
   connections: number;
 }
 
+/** An operator command for every node: close the user's connections there with `code`. */
+export interface ControlMessage {
+  kind: 'disconnect';
+  userId: string;
+  code: number;
+}
+
+/** One connection of a user as a node recorded it for operators on other nodes. */
+export interface ConnectionRecord {
+  node: string;
+  connectionId: string;
+  /** The gateway's snapshot of the connection, serialized; opaque to the broker. */
+  snapshot: string;
+}
+
 /** Everything a broker delivers goes to these handlers, set once by `start`. */
 export interface BrokerHandlers {
   /** A live event of a user this node is subscribed to. */
@@ -110,6 +132,8 @@ export interface BrokerHandlers {
   onResync(userId: string): void;
   /** A delivery report addressed to this node. */
   onDelivery(report: DeliveryReport): void;
+  /** An operator command sent with `control` by any node, this one included. */
+  onControl?(message: ControlMessage): void;
   /** The engine's reachability changed (for readiness and logs). */
   onHealthChange?(healthy: boolean, reason?: string): void;
 }
@@ -142,6 +166,32 @@ export interface Broker {
    * Engines whose storage expires by itself (Redis) leave it out.
    */
   sweep?(now: number): Promise<number>;
+  /**
+   * Optional: delivers `message` to `onControl` on every node, this one
+   * included (memory: a local call; Redis: a control channel). Resolves once
+   * the engine took it; it is not stored, so a node that is cut off at that
+   * moment never sees it.
+   */
+  control?(message: ControlMessage): Promise<void>;
+  /**
+   * Optional: replaces this node's records of `userId` with `records` (an
+   * empty list removes them). Each record expires `ttlMs` after it was
+   * written unless written again, so the records of a node that died vanish.
+   */
+  putConnections?(
+    userId: string,
+    records: readonly ConnectionRecord[],
+    ttlMs: number,
+  ): Promise<void>;
+  /** Optional, with `putConnections`: every node's unexpired records of `userId`. */
+  listConnections?(userId: string): Promise<ConnectionRecord[]>;
+  /**
+   * Optional: records how many connections this node holds; the figure
+   * expires `ttlMs` after it was written unless written again.
+   */
+  putNodeLoad?(connections: number, ttlMs: number): Promise<void>;
+  /** Optional, with `putNodeLoad`: every node's unexpired figure, by node id. */
+  nodeLoads?(): Promise<Map<string, number>>;
   health(): BrokerHealth;
   close(): Promise<void>;
 }

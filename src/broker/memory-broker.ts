@@ -27,6 +27,7 @@ import {
   type Broker,
   type BrokerHandlers,
   type BrokerHealth,
+  type ControlMessage,
   type DeliveryReport,
   type HistoryRead,
   type PublishOptions,
@@ -225,6 +226,12 @@ export class MemoryBroker implements Broker {
     this.touch(userId, stream, this.now());
     const target = Math.min(seq, stream.headSeq);
     if (target > stream.ackedSeq) stream.ackedSeq = target;
+  }
+
+  /** One node: the command goes to this node's handler. No connection directory (one node). */
+  async control(message: ControlMessage): Promise<void> {
+    this.assertOpen();
+    this.handlers?.onControl?.(message);
   }
 
   async reportDelivery(report: DeliveryReport): Promise<void> {

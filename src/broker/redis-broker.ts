@@ -35,6 +35,8 @@ import {
   type Broker,
   type BrokerHandlers,
   type BrokerHealth,
+  type ConnectionRecord,
+  type ControlMessage,
   type DeliveryReport,
   type HistoryRead,
   type PublishOptions,
@@ -45,6 +47,7 @@ import {
 import { RedisKeys } from './redis-keys.js';
 import { SCRIPTS, type LuaScript } from './redis-scripts.js';
 import { StreamFollower } from './stream-follower.js';
+import { isValidUserId } from '../protocol/user-id.js';
 
 export interface RedisBrokerOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. Required. */
@@ -197,6 +200,44 @@ function decodeReport(message: string): DeliveryReport | undefined {
   };
 }
 
+function decodeControl(message: string): ControlMessage | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const m = value as Record<string, unknown>;
+  // A close code a server may send: 1000, 1001, 1012, or an application code (ws throws on others).
+  const code = m.code;
+  const closeCode =
+    typeof code === 'number' &&
+    ([1000, 1001, 1012].includes(code) || (code >= 3000 && code <= 4999));
+  if (
+    m.kind !== 'disconnect' ||
+    !isValidUserId(m.userId) ||
+    !closeCode ||
+    !Number.isInteger(code)
+  ) {
+    return undefined;
+  }
+  return { kind: 'disconnect', userId: m.userId as string, code: m.code as number };
+}
+
+/** A directory value, `node\ndeadline\nsnapshot`, if its deadline is after `now`. */
+function decodeRecord(
+  connectionId: string,
+  value: string,
+  now: number,
+): ConnectionRecord | undefined {
+  const first = value.indexOf('\n');
+  const second = value.indexOf('\n', first + 1);
+  if (first < 0 || second < 0) return undefined;
+  if (Number(value.slice(first + 1, second)) <= now) return undefined;
+  return { node: value.slice(0, first), connectionId, snapshot: value.slice(second + 1) };
+}
+
 function newEpoch(): string {
   return `e_${randomBytes(8).toString('hex')}`;
 }
@@ -287,7 +328,11 @@ export class RedisBroker implements Broker {
     );
     try {
       await Promise.all([command.connect(), subscriber.connect()]);
-      await subscriber.subscribe(this.keys.broadcast, this.keys.nodeChannel(this.nodeId));
+      await subscriber.subscribe(
+        this.keys.broadcast,
+        this.keys.control,
+        this.keys.nodeChannel(this.nodeId),
+      );
     } catch (error) {
       command.disconnect();
       subscriber.disconnect();
@@ -446,6 +491,96 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /** PUBLISHes `message` on the control channel, which every node (this one included) follows. */
+  async control(message: ControlMessage): Promise<void> {
+    const command = this.requireCommand();
+    try {
+      await command.publish(this.keys.control, JSON.stringify(message));
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+  }
+
+  /**
+   * Replaces this node's records in the user's directory (one script: prune,
+   * write, refresh the hash's TTL). Bounded: a user's directory holds at most
+   * its connections on live nodes, plus records not yet past their deadline.
+   */
+  async putConnections(
+    userId: string,
+    records: readonly ConnectionRecord[],
+    ttlMs: number,
+  ): Promise<void> {
+    const command = this.requireCommand();
+    const ttl = positiveInteger('ttlMs', ttlMs, ttlMs);
+    const now = this.clock();
+    const args: (string | number)[] = [this.nodeId, now, now + ttl, ttl];
+    for (const record of records) args.push(record.connectionId, record.snapshot);
+    await this.run(command, SCRIPTS.putConnections, [this.keys.connections(userId)], args);
+  }
+
+  /** Every node's records of the user whose deadline has not passed. */
+  async listConnections(userId: string): Promise<ConnectionRecord[]> {
+    const command = this.requireCommand();
+    let all: Record<string, string>;
+    try {
+      all = await command.hgetall(this.keys.connections(userId));
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+    const now = this.clock();
+    const records: ConnectionRecord[] = [];
+    for (const [connectionId, value] of Object.entries(all)) {
+      const record = decodeRecord(connectionId, value, now);
+      if (record !== undefined) records.push(record);
+    }
+    return records;
+  }
+
+  /**
+   * Writes this node's figure and drops the figures of nodes past their
+   * deadline (dead nodes): the hash holds at most the live nodes.
+   */
+  async putNodeLoad(connections: number, ttlMs: number): Promise<void> {
+    const command = this.requireCommand();
+    const ttl = positiveInteger('ttlMs', ttlMs, ttlMs);
+    const now = this.clock();
+    try {
+      const all = await command.hgetall(this.keys.nodeLoads);
+      const expired = Object.entries(all)
+        .filter(([node, value]) => node !== this.nodeId && !(Number(value.split('\n')[0]) > now))
+        .map(([node]) => node);
+      const write = command
+        .multi()
+        .hset(this.keys.nodeLoads, this.nodeId, `${now + ttl}\n${connections}`);
+      if (expired.length > 0) write.hdel(this.keys.nodeLoads, ...expired);
+      // Gone with the last live node.
+      write.pexpire(this.keys.nodeLoads, ttl);
+      await write.exec();
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+  }
+
+  async nodeLoads(): Promise<Map<string, number>> {
+    const command = this.requireCommand();
+    let all: Record<string, string>;
+    try {
+      all = await command.hgetall(this.keys.nodeLoads);
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+    const now = this.clock();
+    const loads = new Map<string, number>();
+    for (const [node, value] of Object.entries(all)) {
+      const [deadline, count] = value.split('\n').map(Number);
+      if (deadline !== undefined && deadline > now && Number.isSafeInteger(count)) {
+        loads.set(node, count as number);
+      }
+    }
+    return loads;
+  }
+
   health(): BrokerHealth {
     if (this.closed) return { healthy: false, reason: 'redis broker closed' };
     for (const name of ['command', 'subscriber'] as const) {
@@ -535,6 +670,12 @@ export class RedisBroker implements Broker {
       this.deliver(() => handlers.onBroadcast(message));
       return;
     }
+    if (channel === this.keys.control) {
+      const command = decodeControl(message);
+      const handlers = this.handlers;
+      if (command !== undefined) this.deliver(() => handlers.onControl?.(command));
+      return;
+    }
     if (channel === this.keys.nodeChannel(this.nodeId)) {
       const report = decodeReport(message);
       const handlers = this.handlers;
@@ -587,6 +728,7 @@ export class RedisBroker implements Broker {
     try {
       await client.subscribe(
         this.keys.broadcast,
+        this.keys.control,
         this.keys.nodeChannel(this.nodeId),
         ...users.map((userId) => this.keys.userChannel(userId)),
       );

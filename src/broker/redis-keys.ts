@@ -7,11 +7,17 @@
 export class RedisKeys {
   /** Broadcast frames, for every node. */
   readonly broadcast: string;
+  /** Operator commands (`ControlMessage`), for every node. */
+  readonly control: string;
+  /** Each node's connection count (a hash: node id -> `deadline\ncount`). */
+  readonly nodeLoads: string;
   private readonly userChannelPrefix: string;
   private readonly userChannelSuffix = '}:events';
 
   constructor(readonly prefix: string) {
     this.broadcast = `${prefix}:broadcast`;
+    this.control = `${prefix}:control`;
+    this.nodeLoads = `${prefix}:nodes`;
     this.userChannelPrefix = `${prefix}:{u:`;
   }
 
@@ -19,6 +25,11 @@ export class RedisKeys {
   user(userId: string): [meta: string, hist: string, ids: string] {
     const base = `${this.prefix}:{u:${userId}}`;
     return [`${base}:meta`, `${base}:hist`, `${base}:ids`];
+  }
+
+  /** The directory of the user's connections on every node (a hash: connection id -> record). */
+  connections(userId: string): string {
+    return `${this.prefix}:{u:${userId}}:conns`;
   }
 
   /** The channel a user's live events are published on. */

@@ -135,6 +135,33 @@ end
 return acked
 `;
 
+/**
+ * Replaces one node's records in a user's connection directory, and prunes
+ * expired records of every node (hash fields have no TTL of their own before
+ * Redis 7.4, so each value carries its deadline).
+ * KEYS: 1 the directory hash. ARGV: 1 node id, 2 now (ms), 3 the records'
+ * deadline (ms), 4 TTL of the hash (ms), then pairs of connection id and
+ * snapshot. A value is `node\ndeadline\nsnapshot`. Returns the fields left.
+ */
+export const PUT_CONNECTIONS_SCRIPT = `
+local key = KEYS[1]
+local node = ARGV[1]
+local now = tonumber(ARGV[2])
+local all = redis.call('HGETALL', key)
+for i = 1, #all, 2 do
+  local owner, deadline = string.match(all[i + 1], '^([^\\n]*)\\n(%d+)\\n')
+  if owner == nil or owner == node or tonumber(deadline) <= now then
+    redis.call('HDEL', key, all[i])
+  end
+end
+for i = 5, #ARGV, 2 do
+  redis.call('HSET', key, ARGV[i], node .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[i + 1])
+end
+local left = redis.call('HLEN', key)
+if left > 0 then redis.call('PEXPIRE', key, ARGV[4]) end
+return left
+`;
+
 /** A script with its SHA1, for EVALSHA (with EVAL when the server lost its cache). */
 export interface LuaScript {
   readonly source: string;
@@ -150,4 +177,5 @@ export const SCRIPTS = {
   publish: script(PUBLISH_SCRIPT, 3),
   read: script(READ_SCRIPT, 3),
   ack: script(ACK_SCRIPT, 1),
+  putConnections: script(PUT_CONNECTIONS_SCRIPT, 1),
 } as const;

@@ -53,6 +53,21 @@ export interface WaitForEventOptions {
 
 function noop(): void {}
 
+/** Parses the gateway URL; throws a TypeError naming the `url` option when it is not absolute ws:/wss:. */
+function parseSocketUrl(value: unknown): URL {
+  if (typeof value !== 'string') throw new TypeError('option url must give a string');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new TypeError('option url must be an absolute ws: or wss: URL');
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new TypeError(`option url must use ws: or wss:, got ${url.protocol}`);
+  }
+  return url;
+}
+
 function positive(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
   if (typeof v !== 'number' || Number.isNaN(v) || v <= 0) {
@@ -104,18 +119,13 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
 
   constructor(options: AgentSocketClientOptions) {
     super(options?.maxListeners);
-    if (!options || typeof options.url !== 'string') {
-      throw new TypeError('option url is required: the gateway WebSocket URL (ws: or wss:)');
+    if (!options || (typeof options.url !== 'string' && typeof options.url !== 'function')) {
+      throw new TypeError(
+        'option url is required: the gateway WebSocket URL (ws: or wss:), or a function returning one',
+      );
     }
-    let url: URL;
-    try {
-      url = new URL(options.url);
-    } catch {
-      throw new TypeError('option url must be an absolute ws: or wss: URL');
-    }
-    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-      throw new TypeError(`option url must use ws: or wss:, got ${url.protocol}`);
-    }
+    // A fixed URL is checked now; one from a function, at every attempt.
+    if (typeof options.url === 'string') parseSocketUrl(options.url);
     if (typeof options.token !== 'string' && typeof options.token !== 'function') {
       throw new TypeError('option token is required: a string or a function returning one');
     }
@@ -326,12 +336,17 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     this.#token = token;
     let socket: WebSocketLike;
     try {
+      const url = this.#connectUrl();
       socket =
         this.#auth === 'header'
-          ? new Ctor(this.#connectUrl(), [], { headers: { Authorization: `Bearer ${token}` } })
-          : new Ctor(this.#connectUrl(), [SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${token}`]);
+          ? new Ctor(url, [], { headers: { Authorization: `Bearer ${token}` } })
+          : new Ctor(url, [SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${token}`]);
     } catch (cause) {
-      this.#emitError({ kind: 'transport', message: 'could not create the WebSocket', cause });
+      const message =
+        cause instanceof TypeError && /option url/.test(cause.message)
+          ? cause.message
+          : 'could not create the WebSocket';
+      this.#emitError({ kind: 'transport', message, cause });
       this.#scheduleReconnect();
       return;
     }
@@ -360,8 +375,10 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     };
   }
 
+  /** The URL of the next attempt, with the cursor; throws a TypeError when `url` gives a bad one. */
   #connectUrl(): string {
-    const url = new URL(this.#options.url);
+    const source = this.#options.url;
+    const url = parseSocketUrl(typeof source === 'string' ? source : source());
     url.searchParams.delete('lastSeq');
     url.searchParams.delete('epoch');
     const cursor = this.#tracker.cursor();

@@ -31,6 +31,9 @@ export const ClientStates = {
   Closed: 'closed',
 } as const satisfies Record<string, ClientState>;
 
+/** A WebSocket URL, or a function that picks one before every connection attempt. */
+export type UrlSource = string | (() => string);
+
 /** A user token, or a function that fetches a fresh one (called on every connect and refresh). */
 export type TokenSource = string | (() => Promise<string> | string);
 
@@ -42,8 +45,20 @@ export type TokenSource = string | (() => Promise<string> | string);
 export type AuthMode = 'subprotocol' | 'header';
 
 export interface AgentSocketClientOptions {
-  /** The gateway's WebSocket endpoint, e.g. `wss://example.com/v1/ws`. */
-  url: string;
+  /**
+   * The gateway's WebSocket endpoint, e.g. `wss://example.com/v1/ws`; or a
+   * function called before every connection attempt (the first and each
+   * reconnect), to move to another node when one is gone. The client adds its
+   * resume cursor (`lastSeq`, `epoch`) to whatever URL it gets. A function that
+   * throws or returns a bad URL counts as a failed attempt (an `error` of kind
+   * `transport`, then backoff).
+   *
+   * @example
+   * const nodes = ['wss://a.example.com/v1/ws', 'wss://b.example.com/v1/ws'];
+   * let next = 0;
+   * new AgentSocketClient({ url: () => nodes[next++ % nodes.length]!, token });
+   */
+  url: UrlSource;
   token: TokenSource;
   /** Default `subprotocol`. */
   auth?: AuthMode;

@@ -18,6 +18,7 @@ export type {
   GapInfo,
   StateChange,
   TokenSource,
+  UrlSource,
 } from './client-types.js';
 export { ClientClosedError, WaitTimeoutError } from './client-errors.js';
 export { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS, exponentialBackoff } from './backoff.js';

@@ -55,7 +55,11 @@ export type BatchResult = PublishResult | { error: { code: string; message: stri
 
 export interface BroadcastResult {
   id: string;
-  /** Open connections of this node the frame was written to. */
+  /**
+   * Connections the frame went to: with the memory engine, those of this node
+   * it was written to; with Redis, this node's open connections plus the
+   * other nodes' counts, at most a second old.
+   */
   connections: number;
 }
 
@@ -96,9 +100,23 @@ export interface Gateway {
   /** Validates every item first (a bad one rejects the whole batch); then publishes in order. */
   publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]>;
   broadcast(event: string, data?: JsonValue): Promise<BroadcastResult>;
+  /** The user's connections on this node. */
   connections(userId: string): ConnectionSnapshot[];
-  /** Closes every connection of the user (default 4401: logout, revocation). */
+  /**
+   * The user's connections on every node: this node's as they are now, the
+   * others' as those nodes last recorded them (on open and close, and every
+   * 10 s; a dead node's vanish within 30 s). With an engine that keeps no
+   * directory (memory: one node), this node's only.
+   */
+  connectionsEverywhere(userId: string): Promise<ConnectionSnapshot[]>;
+  /** Closes every connection of the user on this node (default 4401: logout, revocation). */
   disconnectUser(userId: string, code?: number, reason?: string): number;
+  /**
+   * Closes every connection of the user on every node (default 4401). Resolves
+   * with this node's closed count plus the other nodes' open connections in
+   * the directory; rejects with `unavailable` when the engine cannot carry it.
+   */
+  disconnectUserEverywhere(userId: string, code?: number): Promise<number>;
   stats(): GatewayStats;
   readiness(): Readiness;
   /** Refuses new handshakes (503), closes open connections with 1001, waits for pending publishes. */

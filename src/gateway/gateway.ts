@@ -15,6 +15,7 @@ import type { TicketStore } from '../auth/ticket-store.js';
 import {
   BrokerUnavailableError,
   type Broker,
+  type ConnectionRecord,
   type DeliveryReport,
   type HistoryRead,
   type PublishOutcome,
@@ -34,6 +35,7 @@ import { Supervisor } from '../tasks/supervisor.js';
 import { clientIp } from './client-ip.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { DeliveryWaiters, type Waiter } from './delivery-waiters.js';
+import { PresenceWriter } from './presence-writer.js';
 import type {
   BatchItem,
   BatchResult,
@@ -61,6 +63,16 @@ export const MAX_WAIT_MS = 30_000;
 const MAX_WAITERS = 10_000;
 /** Client IPs whose handshake rate is tracked at once. */
 const MAX_TRACKED_IPS = 100_000;
+/**
+ * Life of this node's records in the broker's connection directory: they are
+ * rewritten every `PRESENCE_REFRESH_MS`, so the records of a node that died
+ * (SIGKILL, no close) vanish within `PRESENCE_TTL_MS`.
+ */
+const PRESENCE_TTL_MS = 30_000;
+const PRESENCE_REFRESH_MS = 10_000;
+/** This node's connection count in the broker (for cluster-wide broadcast counts): written every second. */
+const NODE_LOAD_TTL_MS = 5_000;
+const NODE_LOAD_REFRESH_MS = 1_000;
 /** Seconds a client should wait before retrying after a 503. */
 const RETRY_AFTER_UNAVAILABLE = 5;
 
@@ -129,6 +141,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
     broadcasts: 0,
   };
   private readonly errors: Record<string, number> = {};
+  /** Writes the connection directory, when the broker keeps one (Redis). */
+  private readonly presence: PresenceWriter | null;
 
   constructor(options: CreateGatewayOptions) {
     this.options = resolveOptions(options);
@@ -171,6 +185,19 @@ export class GatewayNode implements Gateway, ConnectionHost {
     };
     this.wss = new WebSocketServer(serverOptions);
     this.supervisor = new Supervisor({ logger: this.logger, metrics: this.metrics });
+    this.presence =
+      this.broker.putConnections === undefined
+        ? null
+        : new PresenceWriter({
+            write: (userId) => this.writePresence(userId),
+            onError: (userId, error) => {
+              this.metrics.brokerErrors.inc({ op: 'put_connections' });
+              this.logger.warn(
+                { userId, err: (error as Error).message },
+                'connection directory not written',
+              );
+            },
+          });
     this.addTasks();
     this.ready = this.broker
       .start({
@@ -178,6 +205,10 @@ export class GatewayNode implements Gateway, ConnectionHost {
         onBroadcast: (frame) => this.onBroadcast(frame),
         onResync: (userId) => this.onResync(userId),
         onDelivery: (report) => this.waiters.report(report),
+        // Every node gets it, this one too (already done here: it closes nothing more).
+        onControl: (message) => {
+          if (message.kind === 'disconnect') this.disconnectUser(message.userId, message.code);
+        },
         onHealthChange: (healthy, reason) =>
           this.logger[healthy ? 'info' : 'error'](
             { reason },
@@ -382,7 +413,10 @@ export class GatewayNode implements Gateway, ConnectionHost {
       return connection;
     }
     await connection.open(cursor);
-    if (connection.state === 'open') this.connectionWaiters.resolve(user.userId, true);
+    if (connection.state === 'open') {
+      this.connectionWaiters.resolve(user.userId, true);
+      void this.presence?.touch(user.userId);
+    }
     return connection;
   }
 
@@ -454,6 +488,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
       { connectionId: connection.id, userId: connection.userId, code, sentSeq: connection.sentSeq },
       'connection closed',
     );
+    void this.presence?.touch(connection.userId);
     if (remaining > 0) return;
     const { userId } = connection;
     void this.userLocks
@@ -569,7 +604,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
     const checked = this.validate({ event, data }, '');
     this.assertAccepting();
     await this.ready;
-    this.assertBrokerUsable();
+    this.assertBrokerStarted();
     const id = `bc_${randomUUID()}`;
     const frame = `{"type":"broadcast","id":"${id}","event":${JSON.stringify(event)},"ts":${Date.now()},"data":${checked.dataJson}}`;
     const probe = { count: 0 };
@@ -591,7 +626,31 @@ export class GatewayNode implements Gateway, ConnectionHost {
     }
     this.counters.broadcasts++;
     this.metrics.broadcasts.inc();
-    return { id, connections: probe.count };
+    return { id, connections: await this.broadcastReach(probe.count) };
+  }
+
+  /**
+   * Connections a broadcast reached. Fix (cluster branch): this counted only
+   * the writes made inside `broker.broadcast`, which the memory broker does
+   * synchronously but the Redis broker does later (the frame comes back on
+   * the subscriber link), so with Redis it was always 0. With an engine that
+   * keeps node loads: this node's open connections plus the other nodes'
+   * last figures (at most `NODE_LOAD_REFRESH_MS` old).
+   */
+  private async broadcastReach(writtenHere: number): Promise<number> {
+    if (this.broker.nodeLoads === undefined) return writtenHere;
+    let loads: Map<string, number>;
+    try {
+      loads = await this.broker.nodeLoads();
+    } catch (error) {
+      // The broadcast went out; only its count is unknown. Say what is known.
+      this.logger.warn({ err: (error as Error).message }, 'node loads unavailable');
+      return writtenHere;
+    }
+    let reach = 0;
+    for (const connection of this.registry.all()) if (connection.state === 'open') reach++;
+    for (const [node, connections] of loads) if (node !== this.nodeId) reach += connections;
+    return reach;
   }
 
   private validate(input: unknown, prefix: string): ValidEvent {
@@ -614,7 +673,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
   ): Promise<PublishResult> {
     this.assertAccepting();
     if (!this.started) await this.ready;
-    this.assertBrokerUsable();
+    this.assertBrokerStarted();
     this.inflight++;
     try {
       let event = valid;
@@ -765,6 +824,50 @@ export class GatewayNode implements Gateway, ConnectionHost {
     return [...this.registry.connectionsOf(userId)].map((c) => c.snapshot());
   }
 
+  async connectionsEverywhere(userId: string): Promise<ConnectionSnapshot[]> {
+    if (!isValidUserId(userId))
+      throw new GatewayError('bad_request', 'userId is malformed', 'userId');
+    const local = this.connections(userId);
+    if (this.broker.listConnections === undefined) return local;
+    let records;
+    try {
+      records = await this.broker.listConnections(userId);
+    } catch (error) {
+      throw this.brokerFailure('list_connections', error);
+    }
+    const remote: ConnectionSnapshot[] = [];
+    for (const record of records) {
+      if (record.node === this.nodeId) continue; // this node's own are read live above
+      const snapshot = parseSnapshot(record.snapshot);
+      if (snapshot !== undefined) remote.push(snapshot);
+    }
+    return [...local, ...remote];
+  }
+
+  async disconnectUserEverywhere(
+    userId: string,
+    code: number = CloseCode.TokenExpired,
+  ): Promise<number> {
+    if (!isValidUserId(userId))
+      throw new GatewayError('bad_request', 'userId is malformed', 'userId');
+    let remote = 0;
+    try {
+      if (this.broker.listConnections !== undefined) {
+        for (const record of await this.broker.listConnections(userId)) {
+          const snapshot = record.node === this.nodeId ? undefined : parseSnapshot(record.snapshot);
+          if (snapshot?.state === 'open' || snapshot?.state === 'connecting') remote++;
+        }
+      }
+      // Close here first: the count of this node is exact. The command then
+      // reaches every node (this one finds nothing left to close).
+      const local = this.disconnectUser(userId, code);
+      await this.broker.control?.({ kind: 'disconnect', userId, code });
+      return local + remote;
+    } catch (error) {
+      throw this.brokerFailure('control', error);
+    }
+  }
+
   disconnectUser(userId: string, code: number = CloseCode.TokenExpired, reason?: string): number {
     let closed = 0;
     for (const connection of [...this.registry.connectionsOf(userId)]) {
@@ -844,6 +947,21 @@ export class GatewayNode implements Gateway, ConnectionHost {
         run: async () => void (await broker.sweep?.(Date.now())),
       });
     }
+    if (broker.putNodeLoad !== undefined) {
+      this.supervisor.add({
+        name: 'node-load',
+        intervalMs: NODE_LOAD_REFRESH_MS,
+        run: () => broker.putNodeLoad?.(this.registry.connectionCount, NODE_LOAD_TTL_MS),
+      });
+    }
+    const presence = this.presence;
+    if (presence !== null) {
+      this.supervisor.add({
+        name: 'connection-directory',
+        intervalMs: PRESENCE_REFRESH_MS,
+        run: () => presence.refresh([...this.registry.userIds()]),
+      });
+    }
     this.supervisor.add({
       name: 'broker-health',
       intervalMs: 1000,
@@ -854,6 +972,20 @@ export class GatewayNode implements Gateway, ConnectionHost {
         if (!health.healthy) throw new Error(health.reason ?? 'broker unhealthy');
       },
     });
+  }
+
+  /** Replaces this node's records of the user in the broker's directory with the registry's. */
+  private async writePresence(userId: string): Promise<void> {
+    const records: ConnectionRecord[] = [];
+    for (const connection of this.registry.connectionsOf(userId)) {
+      if (connection.state !== 'open') continue;
+      records.push({
+        node: this.nodeId,
+        connectionId: connection.id,
+        snapshot: JSON.stringify(connection.snapshot()),
+      });
+    }
+    await this.broker.putConnections?.(userId, records, PRESENCE_TTL_MS);
   }
 
   private assertAccepting(): void {
@@ -867,7 +999,16 @@ export class GatewayNode implements Gateway, ConnectionHost {
     }
   }
 
-  private assertBrokerUsable(): void {
+  /**
+   * For publishes and broadcasts. Fix (cluster branch): these used to check
+   * `broker.health()` too, which is false while *any* engine link is down; a
+   * cut of the Redis pub/sub links alone (a blip, `CLIENT KILL TYPE pubsub`)
+   * then refused every publish with 503 on every node, although the command
+   * link could store them and the followers catch up from history. The
+   * broker contract (point 6) already makes a step it cannot do reject with
+   * `BrokerUnavailableError` at once (503), so the broker decides.
+   */
+  private assertBrokerStarted(): void {
     if (this.startError) {
       throw new GatewayError(
         'unavailable',
@@ -876,6 +1017,11 @@ export class GatewayNode implements Gateway, ConnectionHost {
         RETRY_AFTER_UNAVAILABLE,
       );
     }
+  }
+
+  /** For handshakes: a node that cannot follow its users' streams takes no new connections. */
+  private assertBrokerUsable(): void {
+    this.assertBrokerStarted();
     const health = this.broker.health();
     if (!health.healthy) {
       throw new GatewayError(
@@ -922,6 +1068,17 @@ export class GatewayNode implements Gateway, ConnectionHost {
     while (this.registry.connectionCount > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+}
+
+/** A snapshot another node wrote to the directory; undefined when it is not one. */
+function parseSnapshot(text: string): ConnectionSnapshot | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<ConnectionSnapshot> | null;
+    if (typeof value?.connectionId !== 'string' || typeof value.node !== 'string') return undefined;
+    return value as ConnectionSnapshot;
+  } catch {
+    return undefined;
   }
 }
 

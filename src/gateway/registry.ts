@@ -107,6 +107,11 @@ export class ConnectionRegistry<C extends RegisteredConnection> {
     return this.users.get(userId)?.connections.size ?? 0;
   }
 
+  /** Users with at least one registered connection. */
+  *userIds(): IterableIterator<string> {
+    for (const [userId, entry] of this.users) if (entry.connections.size > 0) yield userId;
+  }
+
   /** Every registered connection. */
   *all(): IterableIterator<C> {
     for (const entry of this.users.values()) yield* entry.connections.values();

@@ -187,16 +187,17 @@ export function createApiHandler(
     sendJson(ctx.res, 202, result);
   });
 
-  router.on('GET', '/v1/users/{userId}/connections', (ctx) => {
+  // Cluster-wide: every node's connections of the user (docs/redis.md, "Operators").
+  router.on('GET', '/v1/users/{userId}/connections', async (ctx) => {
     requireApiKey(ctx);
     const userId = userIdParam(ctx);
-    sendJson(ctx.res, 200, { connections: deps.gateway.connections(userId) });
+    sendJson(ctx.res, 200, { connections: await deps.gateway.connectionsEverywhere(userId) });
   });
 
-  router.on('DELETE', '/v1/users/{userId}/connections', (ctx) => {
+  router.on('DELETE', '/v1/users/{userId}/connections', async (ctx) => {
     requireApiKey(ctx);
     const userId = userIdParam(ctx);
-    sendJson(ctx.res, 200, { closed: deps.gateway.disconnectUser(userId) });
+    sendJson(ctx.res, 200, { closed: await deps.gateway.disconnectUserEverywhere(userId) });
   });
 
   router.on('GET', '/v1/stats', (ctx) => {

@@ -335,4 +335,15 @@ describe('MemoryBroker acks and lifecycle', () => {
     expect(broker.stats()).toMatchObject({ streams: 0, subscribedUsers: 0, events: 0, bytes: 0 });
     expect(broker.health()).toEqual({ healthy: false, reason: 'broker closed' });
   });
+
+  it('hands a control message to its own handler (one node: a local call), and none once closed', async () => {
+    const broker = new MemoryBroker();
+    const handlers = new RecordingHandlers();
+    await broker.start(handlers);
+    await broker.control({ kind: 'disconnect', userId: 'u', code: 4401 });
+    expect(handlers.controls).toEqual([{ kind: 'disconnect', userId: 'u', code: 4401 }]);
+    await broker.close();
+    await expect(broker.control({ kind: 'disconnect', userId: 'u', code: 4401 })).rejects.toThrow();
+    expect(handlers.controls).toHaveLength(1);
+  });
 });

@@ -430,6 +430,39 @@ describe('client SDK against the gateway: reconnect and resume', () => {
     await waitFor(() => c.state === 'open' && attempts.length === 4, { what: 'two more attempts' });
     expect(attempts).toEqual([0, 1, 0, 1]);
   });
+
+  it('asks a url function before every attempt and resumes with its cursor on the URL it gets', async () => {
+    const { harness, client } = await setup();
+    // The first URL names a port where nothing listens (this gateway's port,
+    // closed once it is known): the client must move on to the next answer.
+    const dead = await startHarness();
+    const deadUrl = dead.wsUrl;
+    await dead.close();
+    const asked: string[] = [];
+    const answers = [deadUrl, 'http://not-a-socket/', harness.wsUrl];
+    const c = client('roamer', {
+      url: () => {
+        const next = answers[Math.min(asked.length, answers.length - 1)] as string;
+        asked.push(next);
+        return next;
+      },
+    });
+    const errors: string[] = [];
+    c.on('error', (e) => errors.push(e.message));
+    const seqs = seqsOf(c);
+    await c.connect();
+    expect(asked.slice(0, 3)).toEqual(answers);
+    expect(errors.some((m) => /option url must use ws: or wss:/.test(m))).toBe(true);
+    await publishTicks(harness, 'roamer', 3);
+    await waitFor(() => seqs.length === 3, { what: 'three events' });
+    // A reconnect asks again; the cursor rides on the URL the function gave.
+    const welcomes = welcomesOf(c);
+    c.reconnect();
+    await waitFor(() => welcomes.length === 1, { what: 'a second welcome' });
+    expect(asked.length).toBe(4);
+    expect(welcomes[0]?.replay).toMatchObject({ from: 4, count: 0, gap: false });
+    expect(seqs).toEqual([1, 2, 3]);
+  });
 });
 
 describe('client SDK against the gateway: acks, token refresh, stopping', () => {

@@ -2,7 +2,12 @@
  * Broker handlers that record everything a broker delivers, for tests to wait
  * on and assert against. A test helper: it grows with what the test sends.
  */
-import type { BrokerHandlers, DeliveryReport, StreamEvent } from '../../src/broker/broker.js';
+import type {
+  BrokerHandlers,
+  ControlMessage,
+  DeliveryReport,
+  StreamEvent,
+} from '../../src/broker/broker.js';
 
 export interface RecordedEvent {
   epoch: string;
@@ -15,6 +20,7 @@ export class RecordingHandlers implements BrokerHandlers {
   readonly resyncs: string[] = [];
   readonly deliveries: DeliveryReport[] = [];
   readonly healthChanges: { healthy: boolean; reason?: string }[] = [];
+  readonly controls: ControlMessage[] = [];
 
   onEvent(userId: string, epoch: string, event: StreamEvent): void {
     let list = this.events.get(userId);
@@ -32,6 +38,10 @@ export class RecordingHandlers implements BrokerHandlers {
 
   onDelivery(report: DeliveryReport): void {
     this.deliveries.push(report);
+  }
+
+  onControl(message: ControlMessage): void {
+    this.controls.push(message);
   }
 
   onHealthChange(healthy: boolean, reason?: string): void {

@@ -37,6 +37,8 @@ if (redisServerMissing) {
 export interface RedisServerOptions {
   /** `--appendonly yes` (AOF, fsync everysec) when true. Default false: no persistence. */
   appendOnly?: boolean;
+  /** `--appendfsync`: `always` fsyncs every write before the reply. Default `everysec`. */
+  appendFsync?: 'always' | 'everysec';
   /** Deadline for the server to answer PING. Default 10 s. */
   startTimeoutMs?: number;
 }
@@ -88,7 +90,11 @@ export class RedisServer {
     const server = new RedisServer(
       await freePort(),
       mkdtempSync(join(tmpdir(), 'agentsocket-redis-')),
-      { appendOnly: options.appendOnly ?? false, startTimeoutMs: options.startTimeoutMs ?? 10_000 },
+      {
+        appendOnly: options.appendOnly ?? false,
+        appendFsync: options.appendFsync ?? 'everysec',
+        startTimeoutMs: options.startTimeoutMs ?? 10_000,
+      },
     );
     await server.launch();
     return server;
@@ -117,7 +123,7 @@ export class RedisServer {
         '--appendonly',
         this.options.appendOnly ? 'yes' : 'no',
         '--appendfsync',
-        'everysec',
+        this.options.appendFsync,
         '--protected-mode',
         'no',
         '--loglevel',

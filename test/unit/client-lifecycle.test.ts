@@ -39,6 +39,13 @@ describe('AgentSocketClient without a gateway', () => {
     const ok = { url: 'ws://127.0.0.1:1/v1/ws', token: 't' };
     expect(() => new AgentSocketClient({ ...ok, url: '/v1/ws' })).toThrow(/option url/);
     expect(() => new AgentSocketClient({ ...ok, url: 'http://x/v1/ws' })).toThrow(/ws: or wss:/);
+    expect(() => new AgentSocketClient({ ...ok, url: 5 as unknown as string })).toThrow(
+      /option url is required/,
+    );
+    // A url function is only called when connecting, never by the constructor.
+    let calls = 0;
+    expect(() => new AgentSocketClient({ ...ok, url: () => (calls++, 'bad') })).not.toThrow();
+    expect(calls).toBe(0);
     expect(() => new AgentSocketClient({ ...ok, token: 5 as unknown as string })).toThrow(
       /option token/,
     );

@@ -1,0 +1,127 @@
+/**
+ * RedisBroker's operator capabilities (the optional part of the Broker seam):
+ * `control` reaches every node; the connection directory
+ * (`putConnections` / `listConnections`) keeps each node's records apart,
+ * forgets a node that stopped refreshing (a SIGKILLed one) and prunes itself;
+ * node loads (`putNodeLoad` / `nodeLoads`) do the same for connection counts.
+ * The clock is injected: expiry is checked without waiting for it.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ConnectionRecord } from '../../src/broker/broker.js';
+import { RedisBroker } from '../../src/broker/redis-broker.js';
+import { RecordingHandlers } from '../helpers/recording-handlers.js';
+import { RedisServer, redisServerMissing } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const TTL = 30_000;
+
+const record = (node: string, connectionId: string): ConnectionRecord => ({
+  node,
+  connectionId,
+  snapshot: JSON.stringify({ connectionId, node, state: 'open' }),
+});
+
+const sorted = (records: ConnectionRecord[]): string[] =>
+  records.map((r) => `${r.node}/${r.connectionId}`).sort();
+
+describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
+  let server: RedisServer;
+  let admin: Redis;
+  const brokers: RedisBroker[] = [];
+  let now = 1_000_000;
+
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    admin = new Redis(server.url, { lazyConnect: true });
+    await admin.connect();
+  });
+  afterEach(async () => {
+    for (const broker of brokers.splice(0)) await broker.close();
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.dispose();
+  });
+
+  async function node(
+    nodeId: string,
+  ): Promise<{ broker: RedisBroker; handlers: RecordingHandlers }> {
+    const broker = new RedisBroker({ url: server.url, nodeId, clock: () => now });
+    const handlers = new RecordingHandlers();
+    await broker.start(handlers);
+    brokers.push(broker);
+    return { broker, handlers };
+  }
+
+  it('each node replaces only its own records; an empty write removes them', async () => {
+    const { broker: a } = await node('dir-a');
+    const { broker: b } = await node('dir-b');
+    await a.putConnections('una', [record('dir-a', 'c1'), record('dir-a', 'c2')], TTL);
+    await b.putConnections('una', [record('dir-b', 'c3')], TTL);
+    expect(sorted(await b.listConnections('una'))).toEqual(['dir-a/c1', 'dir-a/c2', 'dir-b/c3']);
+    // A closed c1: A writes what it has now; B's record stays.
+    await a.putConnections('una', [record('dir-a', 'c2')], TTL);
+    expect(sorted(await a.listConnections('una'))).toEqual(['dir-a/c2', 'dir-b/c3']);
+    await a.putConnections('una', [], TTL);
+    await b.putConnections('una', [], TTL);
+    expect(await a.listConnections('una')).toEqual([]);
+    expect(await admin.exists('agentsocket:{u:una}:conns')).toBe(0);
+  });
+
+  it('forgets a node that stopped refreshing once its records pass their deadline, and prunes them on the next write', async () => {
+    const { broker: a } = await node('dir-a');
+    const { broker: b } = await node('dir-b');
+    await a.putConnections('vic', [record('dir-a', 'c1')], TTL);
+    // B is "killed": it never writes again. A keeps refreshing.
+    await b.putConnections('vic', [record('dir-b', 'c2'), record('dir-b', 'c3')], TTL);
+    const key = 'agentsocket:{u:vic}:conns';
+    const pttl = await admin.pttl(key);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(TTL);
+    now += TTL - 1;
+    await a.putConnections('vic', [record('dir-a', 'c1')], TTL);
+    expect(sorted(await a.listConnections('vic'))).toEqual(['dir-a/c1', 'dir-b/c2', 'dir-b/c3']);
+    now += 2;
+    expect(sorted(await a.listConnections('vic'))).toEqual(['dir-a/c1']);
+    expect(await admin.hlen(key)).toBe(3); // listed out, still stored ...
+    await a.putConnections('vic', [record('dir-a', 'c1')], TTL);
+    expect(await admin.hlen(key)).toBe(1); // ... until the next write prunes them
+  });
+
+  it('delivers a control message to every node, and ignores malformed ones', async () => {
+    const { broker: a, handlers: onA } = await node('ctl-a');
+    const { handlers: onB } = await node('ctl-b');
+    await admin.publish('agentsocket:control', '{"kind":"disconnect","userId":"x","code":1006}');
+    await admin.publish('agentsocket:control', '{"kind":"disconnect","userId":"a b","code":4401}');
+    await admin.publish('agentsocket:control', 'not json');
+    await a.control({ kind: 'disconnect', userId: 'wes', code: 4401 });
+    await waitFor(() => onA.controls.length > 0 && onB.controls.length > 0, {
+      what: 'the command on both nodes',
+    });
+    for (const handlers of [onA, onB]) {
+      expect(handlers.controls).toEqual([{ kind: 'disconnect', userId: 'wes', code: 4401 }]);
+    }
+  });
+
+  it("counts every live node's connections, and drops a node's figure past its deadline", async () => {
+    const { broker: a } = await node('load-a');
+    const { broker: b } = await node('load-b');
+    await a.putNodeLoad(3, 5_000);
+    await b.putNodeLoad(4, 5_000);
+    expect(await a.nodeLoads()).toEqual(
+      new Map([
+        ['load-a', 3],
+        ['load-b', 4],
+      ]),
+    );
+    // B stops writing (killed); A writes on.
+    now += 4_000;
+    await a.putNodeLoad(5, 5_000);
+    now += 2_000;
+    expect(await b.nodeLoads()).toEqual(new Map([['load-a', 5]]));
+    expect(await admin.hexists('agentsocket:nodes', 'load-b')).toBe(1);
+    await a.putNodeLoad(5, 5_000);
+    expect(await admin.hkeys('agentsocket:nodes')).toEqual(['load-a']);
+  });
+});

@@ -10,7 +10,7 @@
  *   so `alg: none` and algorithm confusion (an HMAC token "signed" with the
  *   text of a public key) are refused whatever `jose` would do with them.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 import {
   createRemoteJWKSet,
   decodeProtectedHeader,
@@ -143,9 +143,33 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): UserAu
   }
   if (options.audience !== undefined) verifyOptions.audience = checkAudience(options.audience);
 
+  // An HMAC secret is imported as a CryptoKey once per algorithm: handed to
+  // jose as raw bytes it would be imported again on every verify, which was
+  // a third of a handshake's cost.
+  const hmacKeys = new Map<string, Promise<webcrypto.CryptoKey>>();
+  const hmacKeyFor =
+    (secret: Uint8Array) =>
+    (header: { alg?: string }): Promise<webcrypto.CryptoKey> => {
+      const alg = header.alg ?? '';
+      let cryptoKey = hmacKeys.get(alg);
+      if (cryptoKey === undefined) {
+        cryptoKey = webcrypto.subtle.importKey(
+          'raw',
+          secret,
+          { name: 'HMAC', hash: `SHA-${alg.slice(2)}` },
+          false,
+          ['verify'],
+        );
+        hmacKeys.set(alg, cryptoKey);
+      }
+      return cryptoKey;
+    };
+  const hmacKey = key instanceof Uint8Array ? hmacKeyFor(key) : null;
+
   async function verifySignatureAndClaims(token: string): Promise<JWTPayload> {
     // Three branches rather than one call: jose's overloads differ by key type.
-    if (key instanceof Uint8Array) return (await jwtVerify(token, key, verifyOptions)).payload;
+    // `alg` was checked against the HMAC allow-list before we get here.
+    if (hmacKey) return (await jwtVerify(token, hmacKey, verifyOptions)).payload;
     if (typeof key !== 'function') return (await jwtVerify(token, key, verifyOptions)).payload;
     try {
       return (await jwtVerify(token, key, verifyOptions)).payload;

@@ -217,7 +217,9 @@ export class Connection implements RegisteredConnection, Corkable {
       return;
     }
     if (this.socket.destroyed) return;
-    this.hold();
+    // Coalescing pays for small frames (one syscall for many); a large frame
+    // already fills a syscall, and holding it only adds latency.
+    if (frame.length < COALESCE_BELOW_BYTES) this.hold();
     this.socket.write(frame);
   }
 
@@ -531,6 +533,8 @@ function wsErrorCloseCode(error: Error): number | null {
   }
 }
 
+/** Frames at least this large are written at once rather than held to the end of the turn. */
+const COALESCE_BELOW_BYTES = 16 * 1024;
 const PING_TEXT = '{"type":"ping"}';
 const PONG_TEXT = '{"type":"pong"}';
 const PING_FRAME = encodeTextFrame(PING_TEXT);

@@ -157,10 +157,14 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
       'send buffer, heartbeats), except the per-IP connection and handshake limits, lifted because ' +
       `every client comes from 127.0.0.1. Clients ack cumulatively every ${config.ackEvery} events ` +
       '(events are `critical: false`).',
-    "- agentsocket's `publish` is asynchronous (a per-user chain in the broker): the frames of a " +
-      "round are written after the round's publish calls have been made, where the bare ws server " +
-      'writes inside the call. At saturation its latency therefore includes up to one round of ' +
-      'server CPU time (500 × 64 KiB in (e)).',
+    '- agentsocket frames each event once and writes the same bytes to every socket of its ' +
+      'fan-out; frames under 16 KiB are coalesced per socket until the end of the event-loop turn ' +
+      '(one `writev` for many frames), larger ones are written at once. At saturation the small ' +
+      "frames of a round therefore leave together after the round's publish calls, where the bare " +
+      'ws server writes inside each call: latency includes up to one round of server CPU time.',
+    '- agentsocket keeps every event in its per-user history (the recovery queue): with 2000 users ' +
+      'that is hundreds of thousands of live objects, and the old-generation garbage collections ' +
+      'they cost show in its p99 latency at a fixed rate. The peers keep nothing.',
     "- Server CPU per message = the server process's `process.cpuUsage()` (user + system) over the " +
       'measurement window ÷ messages delivered to clients.',
     '- On a 2-core machine the server and the load generator share the CPU: throughput figures are ' +

@@ -317,6 +317,13 @@ export class Connection implements RegisteredConnection, Corkable {
     this.socket?.uncork();
   }
 
+  /** The socket was corked by the handshake: release it with this turn's writes. */
+  adoptCork(): void {
+    if (this.holding || !this.socket) return;
+    this.holding = true;
+    this.host.coalescer.hold(this);
+  }
+
   private hold(): void {
     if (this.holding || !this.socket) return;
     this.holding = true;

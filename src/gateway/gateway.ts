@@ -327,6 +327,10 @@ export class GatewayNode implements Gateway, ConnectionHost {
     // ws may refuse the upgrade itself (bad Sec-WebSocket-Key…); the slot comes back then.
     const release = (): void => this.registry.release(reservation);
     socket.once('close', release);
+    // Held from here to the end of the turn, so the 101 answer, the welcome
+    // and a replay read from memory leave in one write. If ws refuses the
+    // upgrade instead, its `end()` uncorks.
+    socket.cork();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.removeListener('close', release);
       this.countHandshake('accepted');
@@ -386,6 +390,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
       this,
       socket,
     );
+    if (socket) connection.adoptCork();
     this.registry.attach(reservation, connection);
     this.updateGauges();
     this.logger.info(

@@ -9,13 +9,12 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
-import { AuthError, type VerifiedUser } from '../auth/authenticator.js';
+import type { VerifiedUser } from '../auth/authenticator.js';
 import { MemoryTicketStore } from '../auth/memory-ticket-store.js';
 import type { TicketStore } from '../auth/ticket-store.js';
 import {
   BrokerUnavailableError,
   type Broker,
-  type ConnectionRecord,
   type DeliveryReport,
   type HistoryRead,
   type PublishOutcome,
@@ -32,10 +31,9 @@ import { EVENT_NAME_PATTERN } from '../protocol/agent-events.js';
 import { SUBPROTOCOL, type JsonValue } from '../protocol/frames.js';
 import { isValidUserId } from '../protocol/user-id.js';
 import { Supervisor } from '../tasks/supervisor.js';
-import { clientIp } from './client-ip.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { DeliveryWaiters, type Waiter } from './delivery-waiters.js';
-import { PresenceWriter } from './presence-writer.js';
+import { ClusterDirectory } from './cluster-directory.js';
 import type {
   BatchItem,
   BatchResult,
@@ -47,7 +45,7 @@ import type {
   PublishWaitOptions,
   Readiness,
 } from './gateway-types.js';
-import { parseHandshakeRequest } from './handshake-request.js';
+import { HandshakeGate, RETRY_AFTER_UNAVAILABLE, outcomeOf, pathOf } from './handshake-gate.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { KeyedWaiters } from './keyed-waiters.js';
 import { WriteCoalescer } from './write-coalescer.js';
@@ -55,26 +53,11 @@ import { encodeTextFrame } from './wire-frame.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { refuseHandshake } from './refuse-handshake.js';
 import { ConnectionRegistry, type Reservation } from './registry.js';
-import { KeyedRateLimiter } from './token-bucket.js';
 
 /** Longest `wait` of a publish (PROTOCOL.md section 5). */
 export const MAX_WAIT_MS = 30_000;
 /** Publishes waiting for delivery at once. */
 const MAX_WAITERS = 10_000;
-/** Client IPs whose handshake rate is tracked at once. */
-const MAX_TRACKED_IPS = 100_000;
-/**
- * Life of this node's records in the broker's connection directory: they are
- * rewritten every `PRESENCE_REFRESH_MS`, so the records of a node that died
- * (SIGKILL, no close) vanish within `PRESENCE_TTL_MS`.
- */
-const PRESENCE_TTL_MS = 30_000;
-const PRESENCE_REFRESH_MS = 10_000;
-/** This node's connection count in the broker (for cluster-wide broadcast counts): written every second. */
-const NODE_LOAD_TTL_MS = 5_000;
-const NODE_LOAD_REFRESH_MS = 1_000;
-/** Seconds a client should wait before retrying after a 503. */
-const RETRY_AFTER_UNAVAILABLE = 5;
 
 export interface CreateGatewayOptions extends GatewayOptions {
   /** Metrics registry owner. Default: a new `GatewayMetrics` with its own registry. */
@@ -110,7 +93,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
   private readonly userLocks = new KeyedMutex();
   /** Users this node is subscribed to in the broker. */
   private readonly subscribed = new Set<string>();
-  private readonly handshakeLimiter: KeyedRateLimiter;
+  private readonly gate: HandshakeGate;
   private readonly wss: WebSocketServer;
   private readonly waiters = new DeliveryWaiters(MAX_WAITERS);
   private readonly connectionWaiters = new KeyedWaiters<boolean>(MAX_WAITERS);
@@ -141,8 +124,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
     broadcasts: 0,
   };
   private readonly errors: Record<string, number> = {};
-  /** Writes the connection directory, when the broker keeps one (Redis). */
-  private readonly presence: PresenceWriter | null;
+  /** Other nodes' connections and counts, when the broker keeps them (Redis). */
+  private readonly directory: ClusterDirectory;
 
   constructor(options: CreateGatewayOptions) {
     this.options = resolveOptions(options);
@@ -158,11 +141,6 @@ export class GatewayNode implements Gateway, ConnectionHost {
       });
     this.nodeId = this.broker.nodeId;
     this.tickets = options.tickets ?? new MemoryTicketStore();
-    this.handshakeLimiter = new KeyedRateLimiter(
-      this.options.limits.handshakesPerIpPerSecond,
-      this.options.limits.handshakesPerIpPerSecond,
-      MAX_TRACKED_IPS,
-    );
     const serverOptions: ServerOptions & { maxFragments: number } = {
       noServer: true,
       clientTracking: false,
@@ -185,19 +163,14 @@ export class GatewayNode implements Gateway, ConnectionHost {
     };
     this.wss = new WebSocketServer(serverOptions);
     this.supervisor = new Supervisor({ logger: this.logger, metrics: this.metrics });
-    this.presence =
-      this.broker.putConnections === undefined
-        ? null
-        : new PresenceWriter({
-            write: (userId) => this.writePresence(userId),
-            onError: (userId, error) => {
-              this.metrics.brokerErrors.inc({ op: 'put_connections' });
-              this.logger.warn(
-                { userId, err: (error as Error).message },
-                'connection directory not written',
-              );
-            },
-          });
+    this.directory = new ClusterDirectory({
+      broker: this.broker,
+      nodeId: this.nodeId,
+      registry: this.registry,
+      supervisor: this.supervisor,
+      logger: this.logger,
+      metrics: this.metrics,
+    });
     this.addTasks();
     this.ready = this.broker
       .start({
@@ -223,6 +196,15 @@ export class GatewayNode implements Gateway, ConnectionHost {
         this.startError = error;
         this.logger.error({ err: error.message }, 'broker failed to start');
       });
+    this.gate = new HandshakeGate({
+      options: this.options,
+      registry: this.registry,
+      tickets: this.tickets,
+      ready: this.ready,
+      isDraining: () => this.draining,
+      assertBrokerUsable: () => this.assertBrokerUsable(),
+      countError: (kind) => this.countError(kind),
+    });
   }
 
   // ---- WebSocket endpoint -------------------------------------------------
@@ -231,7 +213,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Other upgrade paths on a shared server belong to other handlers.
-      if (new URL(req.url ?? '/', 'http://localhost').pathname !== this.options.path) return;
+      if (pathOf(req.url) !== this.options.path) return;
       this.handleUpgrade(req, socket, head);
     });
   }
@@ -265,65 +247,11 @@ export class GatewayNode implements Gateway, ConnectionHost {
       });
   }
 
-  /** Every check of the handshake, cheapest first; throws the refusal. */
+  /** Admits the handshake (or throws its refusal), then upgrades it. */
   private async admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== this.options.path) throw new GatewayError('not_found', 'no such endpoint');
-    if (this.draining) {
-      throw new GatewayError(
-        'unavailable',
-        'server is draining',
-        undefined,
-        RETRY_AFTER_UNAVAILABLE,
-      );
-    }
-    const ip = clientIp(req, this.options.trustedProxies);
-    const wait = this.handshakeLimiter.take(ip, Date.now());
-    if (wait > 0)
-      throw new GatewayError(
-        'rate_limited',
-        'too many handshakes from this address',
-        undefined,
-        wait,
-      );
-    const origin = req.headers.origin;
-    if (
-      this.options.allowedOrigins &&
-      origin !== undefined &&
-      !this.options.allowedOrigins.has(origin)
-    ) {
-      throw new GatewayError('forbidden', 'origin not allowed', 'Origin');
-    }
-    const parsed = parseHandshakeRequest(req);
-    if (parsed instanceof GatewayError) throw parsed;
-    if (!parsed.credential) throw new GatewayError('unauthorized', 'a token or ticket is required');
-    await this.ready;
-    this.assertBrokerUsable();
-
-    let user: VerifiedUser;
-    if (parsed.credential.kind === 'token') {
-      user = await this.verifyToken(parsed.credential.token);
-    } else {
-      const ticketUser = await this.tickets.consume(parsed.credential.ticket);
-      if (!ticketUser) throw new GatewayError('unauthorized', 'ticket unknown, used or expired');
-      user = ticketUser;
-    }
-    if (user.expiresAt !== null && user.expiresAt <= Date.now()) {
-      throw new GatewayError('unauthorized', 'token expired');
-    }
-    if (this.options.isUserBlocked && (await this.options.isUserBlocked(user.userId))) {
-      throw new GatewayError('forbidden', 'user blocked');
-    }
-    if (socket.destroyed) return;
-    if (this.draining) {
-      throw new GatewayError(
-        'unavailable',
-        'server is draining',
-        undefined,
-        RETRY_AFTER_UNAVAILABLE,
-      );
-    }
-    const reservation = this.reserveSlot(user.userId, ip);
+    const admission = await this.gate.admit(req, socket);
+    if (!admission) return;
+    const { reservation, user, ip, cursor } = admission;
     // ws may refuse the upgrade itself (bad Sec-WebSocket-Key…); the slot comes back then.
     const release = (): void => this.registry.release(reservation);
     socket.once('close', release);
@@ -335,38 +263,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
       socket.removeListener('close', release);
       this.countHandshake('accepted');
       const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
-      void this.onUpgraded(ws, reservation, user, ip, userAgent, parsed.cursor, socket);
+      void this.onUpgraded(ws, reservation, user, ip, userAgent, cursor, socket);
     });
-  }
-
-  /** A connection slot for the user and IP, or the refusal of the limit that is full. */
-  private reserveSlot(userId: string, ip: string): Reservation {
-    const { limits } = this.options;
-    const reservation = this.registry.reserve(userId, ip, {
-      maxConnectionsPerUser: limits.maxConnectionsPerUser,
-      maxConnectionsPerIp: limits.maxConnectionsPerIp,
-      maxConnections: limits.maxConnections,
-      evictOldest: limits.userConnectionPolicy === 'evict-oldest',
-    });
-    if (reservation === 'node_limit') {
-      throw new GatewayError(
-        'unavailable',
-        'node connection limit reached',
-        undefined,
-        RETRY_AFTER_UNAVAILABLE,
-      );
-    }
-    if (reservation === 'user_limit' || reservation === 'ip_limit') {
-      throw new GatewayError(
-        'too_many_connections',
-        reservation === 'user_limit'
-          ? 'too many connections for this user'
-          : 'too many connections from this address',
-        undefined,
-        RETRY_AFTER_UNAVAILABLE,
-      );
-    }
-    return reservation;
   }
 
   private async onUpgraded(
@@ -420,29 +318,9 @@ export class GatewayNode implements Gateway, ConnectionHost {
     await connection.open(cursor);
     if (connection.state === 'open') {
       this.connectionWaiters.resolve(user.userId, true);
-      void this.presence?.touch(user.userId);
+      this.directory.touch(user.userId);
     }
     return connection;
-  }
-
-  private async verifyToken(token: string): Promise<VerifiedUser> {
-    try {
-      return await this.options.authenticator.verify(token);
-    } catch (error) {
-      if (error instanceof AuthError) {
-        this.countError(`auth_${error.reason}`);
-        if (error.reason === 'key_unavailable') {
-          throw new GatewayError(
-            'unavailable',
-            'token keys unavailable',
-            undefined,
-            RETRY_AFTER_UNAVAILABLE,
-          );
-        }
-        throw new GatewayError('unauthorized', error.message);
-      }
-      throw error;
-    }
   }
 
   // ---- ConnectionHost -----------------------------------------------------
@@ -493,7 +371,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
       { connectionId: connection.id, userId: connection.userId, code, sentSeq: connection.sentSeq },
       'connection closed',
     );
-    void this.presence?.touch(connection.userId);
+    this.directory.touch(connection.userId);
     if (remaining > 0) return;
     const { userId } = connection;
     void this.userLocks
@@ -631,31 +509,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
     }
     this.counters.broadcasts++;
     this.metrics.broadcasts.inc();
-    return { id, connections: await this.broadcastReach(probe.count) };
-  }
-
-  /**
-   * Connections a broadcast reached. Fix (cluster branch): this counted only
-   * the writes made inside `broker.broadcast`, which the memory broker does
-   * synchronously but the Redis broker does later (the frame comes back on
-   * the subscriber link), so with Redis it was always 0. With an engine that
-   * keeps node loads: this node's open connections plus the other nodes'
-   * last figures (at most `NODE_LOAD_REFRESH_MS` old).
-   */
-  private async broadcastReach(writtenHere: number): Promise<number> {
-    if (this.broker.nodeLoads === undefined) return writtenHere;
-    let loads: Map<string, number>;
-    try {
-      loads = await this.broker.nodeLoads();
-    } catch (error) {
-      // The broadcast went out; only its count is unknown. Say what is known.
-      this.logger.warn({ err: (error as Error).message }, 'node loads unavailable');
-      return writtenHere;
-    }
-    let reach = 0;
-    for (const connection of this.registry.all()) if (connection.state === 'open') reach++;
-    for (const [node, connections] of loads) if (node !== this.nodeId) reach += connections;
-    return reach;
+    return { id, connections: await this.directory.broadcastReach(probe.count) };
   }
 
   private validate(input: unknown, prefix: string): ValidEvent {
@@ -782,7 +636,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
       throw new GatewayError('bad_request', 'the socket is not open', 'ws');
     }
     const ip = options.ip ?? 'adopted';
-    const reservation = this.reserveSlot(user.userId, ip);
+    const reservation = this.gate.reserveSlot(user.userId, ip);
     const connection = await this.onUpgraded(
       ws,
       reservation,
@@ -832,21 +686,13 @@ export class GatewayNode implements Gateway, ConnectionHost {
   async connectionsEverywhere(userId: string): Promise<ConnectionSnapshot[]> {
     if (!isValidUserId(userId))
       throw new GatewayError('bad_request', 'userId is malformed', 'userId');
-    const local = this.connections(userId);
-    if (this.broker.listConnections === undefined) return local;
-    let records;
+    let remote: ConnectionSnapshot[];
     try {
-      records = await this.broker.listConnections(userId);
+      remote = await this.directory.remoteConnections(userId);
     } catch (error) {
       throw this.brokerFailure('list_connections', error);
     }
-    const remote: ConnectionSnapshot[] = [];
-    for (const record of records) {
-      if (record.node === this.nodeId) continue; // this node's own are read live above
-      const snapshot = parseSnapshot(record.snapshot);
-      if (snapshot !== undefined) remote.push(snapshot);
-    }
-    return [...local, ...remote];
+    return [...this.connections(userId), ...remote];
   }
 
   async disconnectUserEverywhere(
@@ -857,11 +703,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
       throw new GatewayError('bad_request', 'userId is malformed', 'userId');
     let remote = 0;
     try {
-      if (this.broker.listConnections !== undefined) {
-        for (const record of await this.broker.listConnections(userId)) {
-          const snapshot = record.node === this.nodeId ? undefined : parseSnapshot(record.snapshot);
-          if (snapshot?.state === 'open' || snapshot?.state === 'connecting') remote++;
-        }
+      for (const snapshot of await this.directory.remoteConnections(userId)) {
+        if (snapshot.state === 'open' || snapshot.state === 'connecting') remote++;
       }
       // Close here first: the count of this node is exact. The command then
       // reaches every node (this one finds nothing left to close).
@@ -952,21 +795,6 @@ export class GatewayNode implements Gateway, ConnectionHost {
         run: async () => void (await broker.sweep?.(Date.now())),
       });
     }
-    if (broker.putNodeLoad !== undefined) {
-      this.supervisor.add({
-        name: 'node-load',
-        intervalMs: NODE_LOAD_REFRESH_MS,
-        run: () => broker.putNodeLoad?.(this.registry.connectionCount, NODE_LOAD_TTL_MS),
-      });
-    }
-    const presence = this.presence;
-    if (presence !== null) {
-      this.supervisor.add({
-        name: 'connection-directory',
-        intervalMs: PRESENCE_REFRESH_MS,
-        run: () => presence.refresh([...this.registry.userIds()]),
-      });
-    }
     this.supervisor.add({
       name: 'broker-health',
       intervalMs: 1000,
@@ -977,20 +805,6 @@ export class GatewayNode implements Gateway, ConnectionHost {
         if (!health.healthy) throw new Error(health.reason ?? 'broker unhealthy');
       },
     });
-  }
-
-  /** Replaces this node's records of the user in the broker's directory with the registry's. */
-  private async writePresence(userId: string): Promise<void> {
-    const records: ConnectionRecord[] = [];
-    for (const connection of this.registry.connectionsOf(userId)) {
-      if (connection.state !== 'open') continue;
-      records.push({
-        node: this.nodeId,
-        connectionId: connection.id,
-        snapshot: JSON.stringify(connection.snapshot()),
-      });
-    }
-    await this.broker.putConnections?.(userId, records, PRESENCE_TTL_MS);
   }
 
   private assertAccepting(): void {
@@ -1077,26 +891,3 @@ export class GatewayNode implements Gateway, ConnectionHost {
 }
 
 /** A snapshot another node wrote to the directory; undefined when it is not one. */
-function parseSnapshot(text: string): ConnectionSnapshot | undefined {
-  try {
-    const value = JSON.parse(text) as Partial<ConnectionSnapshot> | null;
-    if (typeof value?.connectionId !== 'string' || typeof value.node !== 'string') return undefined;
-    return value as ConnectionSnapshot;
-  } catch {
-    return undefined;
-  }
-}
-
-function outcomeOf(error: GatewayError): HandshakeOutcome {
-  switch (error.code) {
-    case 'bad_request':
-    case 'unauthorized':
-    case 'forbidden':
-    case 'too_many_connections':
-    case 'rate_limited':
-    case 'unavailable':
-      return error.code;
-    default:
-      return 'error';
-  }
-}

@@ -1,0 +1,183 @@
+/**
+ * The checks of a WebSocket handshake (PROTOCOL.md section 2), cheapest
+ * first, each refusing with its status before anything is upgraded: path,
+ * draining, per-IP handshake rate, origin, query and credential, broker,
+ * token or ticket, blocked user, connection limits. What passes leaves with
+ * a reserved registry slot.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { AuthError, type VerifiedUser } from '../auth/authenticator.js';
+import type { TicketStore } from '../auth/ticket-store.js';
+import type { ReadCursor } from '../broker/broker.js';
+import { GatewayError } from '../errors.js';
+import type { HandshakeOutcome } from '../observability/metrics.js';
+import { clientIp } from './client-ip.js';
+import type { Connection } from './connection.js';
+import { parseHandshakeRequest } from './handshake-request.js';
+import type { ResolvedOptions } from './options.js';
+import type { ConnectionRegistry, Reservation } from './registry.js';
+import { KeyedRateLimiter } from './token-bucket.js';
+
+/** Client IPs whose handshake rate is tracked at once. */
+const MAX_TRACKED_IPS = 100_000;
+/** Seconds a client should wait before retrying after a 503 or a connection-limit 429. */
+export const RETRY_AFTER_UNAVAILABLE = 5;
+
+/** What the gate needs from its node. */
+export interface HandshakeContext {
+  readonly options: ResolvedOptions;
+  readonly registry: ConnectionRegistry<Connection>;
+  readonly tickets: TicketStore;
+  /** Resolves when the broker has started. */
+  readonly ready: Promise<void>;
+  isDraining(): boolean;
+  /** Throws the 503 when the broker cannot serve a new connection. */
+  assertBrokerUsable(): void;
+  countError(kind: string): void;
+}
+
+/** A handshake that passed every check, holding a registry slot until it is attached or released. */
+export interface Admission {
+  user: VerifiedUser;
+  ip: string;
+  cursor: ReadCursor;
+  reservation: Reservation;
+}
+
+export class HandshakeGate {
+  private readonly limiter: KeyedRateLimiter;
+
+  constructor(private readonly ctx: HandshakeContext) {
+    const rate = ctx.options.limits.handshakesPerIpPerSecond;
+    this.limiter = new KeyedRateLimiter(rate, rate, MAX_TRACKED_IPS);
+  }
+
+  /**
+   * Runs every check; rejects with the refusal (a `GatewayError`), or
+   * resolves null when the client went away during the checks.
+   */
+  async admit(req: IncomingMessage, socket: Duplex): Promise<Admission | null> {
+    const { options } = this.ctx;
+    if (pathOf(req.url) !== options.path) throw new GatewayError('not_found', 'no such endpoint');
+    this.assertNotDraining();
+    const ip = clientIp(req, options.trustedProxies);
+    const wait = this.limiter.take(ip, Date.now());
+    if (wait > 0) {
+      throw new GatewayError(
+        'rate_limited',
+        'too many handshakes from this address',
+        undefined,
+        wait,
+      );
+    }
+    const origin = req.headers.origin;
+    if (options.allowedOrigins && origin !== undefined && !options.allowedOrigins.has(origin)) {
+      throw new GatewayError('forbidden', 'origin not allowed', 'Origin');
+    }
+    const parsed = parseHandshakeRequest(req);
+    if (parsed instanceof GatewayError) throw parsed;
+    if (!parsed.credential) throw new GatewayError('unauthorized', 'a token or ticket is required');
+    await this.ctx.ready;
+    this.ctx.assertBrokerUsable();
+
+    let user: VerifiedUser;
+    if (parsed.credential.kind === 'token') {
+      user = await this.verifyToken(parsed.credential.token);
+    } else {
+      const ticketUser = await this.ctx.tickets.consume(parsed.credential.ticket);
+      if (!ticketUser) throw new GatewayError('unauthorized', 'ticket unknown, used or expired');
+      user = ticketUser;
+    }
+    if (user.expiresAt !== null && user.expiresAt <= Date.now()) {
+      throw new GatewayError('unauthorized', 'token expired');
+    }
+    if (options.isUserBlocked && (await options.isUserBlocked(user.userId))) {
+      throw new GatewayError('forbidden', 'user blocked');
+    }
+    if (socket.destroyed) return null;
+    this.assertNotDraining();
+    return { user, ip, cursor: parsed.cursor, reservation: this.reserveSlot(user.userId, ip) };
+  }
+
+  /** A connection slot for the user and IP, or the refusal of the limit that is full. */
+  reserveSlot(userId: string, ip: string): Reservation {
+    const { limits } = this.ctx.options;
+    const reservation = this.ctx.registry.reserve(userId, ip, {
+      maxConnectionsPerUser: limits.maxConnectionsPerUser,
+      maxConnectionsPerIp: limits.maxConnectionsPerIp,
+      maxConnections: limits.maxConnections,
+      evictOldest: limits.userConnectionPolicy === 'evict-oldest',
+    });
+    if (reservation === 'node_limit') {
+      throw new GatewayError(
+        'unavailable',
+        'node connection limit reached',
+        undefined,
+        RETRY_AFTER_UNAVAILABLE,
+      );
+    }
+    if (reservation === 'user_limit' || reservation === 'ip_limit') {
+      throw new GatewayError(
+        'too_many_connections',
+        reservation === 'user_limit'
+          ? 'too many connections for this user'
+          : 'too many connections from this address',
+        undefined,
+        RETRY_AFTER_UNAVAILABLE,
+      );
+    }
+    return reservation;
+  }
+
+  private async verifyToken(token: string): Promise<VerifiedUser> {
+    try {
+      return await this.ctx.options.authenticator.verify(token);
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      this.ctx.countError(`auth_${error.reason}`);
+      if (error.reason === 'key_unavailable') {
+        throw new GatewayError(
+          'unavailable',
+          'token keys unavailable',
+          undefined,
+          RETRY_AFTER_UNAVAILABLE,
+        );
+      }
+      throw new GatewayError('unauthorized', error.message);
+    }
+  }
+
+  private assertNotDraining(): void {
+    if (this.ctx.isDraining()) {
+      throw new GatewayError(
+        'unavailable',
+        'server is draining',
+        undefined,
+        RETRY_AFTER_UNAVAILABLE,
+      );
+    }
+  }
+}
+
+/** The path of a request URL, without parsing the whole URL. */
+export function pathOf(url: string | undefined): string {
+  if (!url) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/** The handshakes metric's label for a refusal. */
+export function outcomeOf(error: GatewayError): HandshakeOutcome {
+  switch (error.code) {
+    case 'bad_request':
+    case 'unauthorized':
+    case 'forbidden':
+    case 'too_many_connections':
+    case 'rate_limited':
+    case 'unavailable':
+      return error.code;
+    default:
+      return 'error';
+  }
+}

@@ -156,8 +156,12 @@ export interface Broker {
   /** This node's last connection of `userId` is gone. */
   unsubscribe(userId: string): Promise<void>;
   readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead>;
-  /** Moves the user's acked cursor to `seq` if it is ahead. */
-  ack(userId: string, seq: number): Promise<void>;
+  /**
+   * Moves the user's acked cursor to `seq` if it is ahead. With `epoch`, the
+   * ack counts only in that epoch: a late ack from a connection of an older
+   * stream must not move the new stream's cursor past events nobody saw.
+   */
+  ack(userId: string, seq: number, epoch?: string): Promise<void>;
   reportDelivery(report: DeliveryReport): Promise<void>;
   /**
    * Optional housekeeping for engines that expire lazily (memory): drops the

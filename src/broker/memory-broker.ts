@@ -220,10 +220,10 @@ export class MemoryBroker implements Broker {
    * about a published event (a late ack from before an eviction must not
    * run ahead of the new stream). A user without a stream has nothing to ack.
    */
-  async ack(userId: string, seq: number): Promise<void> {
+  async ack(userId: string, seq: number, epoch?: string): Promise<void> {
     this.assertOpen();
     const stream = this.streams.get(userId);
-    if (!stream) return;
+    if (!stream || (epoch !== undefined && epoch !== stream.epoch)) return;
     this.touch(userId, stream, this.now());
     const target = Math.min(seq, stream.headSeq);
     if (target > stream.ackedSeq) stream.ackedSeq = target;

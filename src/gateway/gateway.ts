@@ -103,7 +103,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
   private lastFramed: StreamEvent | null = null;
   private lastFrame: Buffer = Buffer.alloc(0);
   readonly coalescer = new WriteCoalescer();
-  private readonly pendingAcks = new Map<string, number>();
+  /** Acks to store, per user: the highest seq and the epoch it belongs to. */
+  private readonly pendingAcks = new Map<string, { seq: number; epoch: string }>();
   private ackFlushScheduled = false;
   private draining = false;
   private startError: Error | null = null;
@@ -340,8 +341,10 @@ export class GatewayNode implements Gateway, ConnectionHost {
   acked(connection: Connection, seq: number, awaited: readonly StreamEvent[]): void {
     this.counters.acked++;
     // Coalesce: one broker ack per user per turn of the event loop.
-    if ((this.pendingAcks.get(connection.userId) ?? 0) < seq)
-      this.pendingAcks.set(connection.userId, seq);
+    const pending = this.pendingAcks.get(connection.userId);
+    if (!pending || pending.epoch !== connection.epoch || pending.seq < seq) {
+      this.pendingAcks.set(connection.userId, { seq, epoch: connection.epoch });
+    }
     if (!this.ackFlushScheduled) {
       this.ackFlushScheduled = true;
       setImmediate(() => this.flushAcks());
@@ -602,8 +605,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
 
   private flushAcks(): void {
     this.ackFlushScheduled = false;
-    for (const [userId, seq] of this.pendingAcks) {
-      this.broker.ack(userId, seq).catch((error: Error) => {
+    for (const [userId, { seq, epoch }] of this.pendingAcks) {
+      this.broker.ack(userId, seq, epoch).catch((error: Error) => {
         this.countError('broker_ack');
         this.metrics.brokerErrors.inc({ op: 'ack' });
         this.logger.warn({ userId, err: error.message }, 'ack not stored');

@@ -23,7 +23,10 @@ export interface HandshakeRequest {
 const KNOWN_PARAMS = new Set(['ticket', 'lastSeq', 'epoch']);
 const EPOCH_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const TICKET_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
-const SEQ_PATTERN = /^(0|[1-9][0-9]{0,15})$/;
+/** Decimal digits; leading zeros are still a non-negative integer. */
+const SEQ_PATTERN = /^[0-9]{1,16}$/;
+/** Query parameter names that may be echoed in an error. */
+const PLAIN_NAME = /^[A-Za-z_]{1,32}$/;
 
 function bad(message: string, field: string): GatewayError {
   return new GatewayError('bad_request', message, field);
@@ -50,10 +53,12 @@ export function parseHandshakeRequest(req: IncomingMessage): HandshakeRequest | 
   const url = new URL(req.url ?? '/', 'http://localhost');
   for (const name of url.searchParams.keys()) {
     if (!KNOWN_PARAMS.has(name)) {
-      // Never echo the value: it may be a token.
+      // Never echo the value: it may be a token. Nor a name that is not a
+      // plain word: a token sent as `?<jwt>` is a parameter *name*.
+      const shown = PLAIN_NAME.test(name) ? name : 'query';
       return bad(
-        `query parameter "${name.slice(0, 32)}" is not allowed; send tokens in the Authorization header or the bearer subprotocol`,
-        name.slice(0, 32),
+        `query parameter "${shown}" is not allowed; send tokens in the Authorization header or the bearer subprotocol`,
+        shown,
       );
     }
   }
@@ -93,7 +98,15 @@ export function parseHandshakeRequest(req: IncomingMessage): HandshakeRequest | 
   let headerToken: string | null = null;
   if (authorization !== undefined) {
     const match = /^Bearer ([^\s]+)$/i.exec(authorization);
-    if (!match) return bad('Authorization must be "Bearer <token>"', 'Authorization');
+    // A credential that is not a bearer token is a malformed token: 401, as
+    // the refusal table says, not 400.
+    if (!match) {
+      return new GatewayError(
+        'unauthorized',
+        'Authorization must be "Bearer <token>"',
+        'Authorization',
+      );
+    }
     headerToken = match[1] as string;
   }
   const protocolToken = bearerProtocols[0]?.slice(BEARER_SUBPROTOCOL_PREFIX.length) ?? null;

@@ -90,7 +90,7 @@ describe('handshake refusals: 400 bad_request', () => {
   it('refuses a malformed resume cursor', async () => {
     h = await startGateway();
     const token = await h.token('alice');
-    for (const lastSeq of ['-1', 'abc', '1.5', '1e3', '', '01', '99999999999999999999']) {
+    for (const lastSeq of ['-1', 'abc', '1.5', '1e3', '', '99999999999999999999']) {
       const refusal = await refused(400, 'bad_request', {
         token,
         query: { lastSeq, epoch: 'e_1' },
@@ -141,13 +141,47 @@ describe('handshake refusals: 400 bad_request', () => {
     expect((await client.welcome()).userId).toBe('alice');
   });
 
-  it('refuses a bearer subprotocol offered without agentsocket.v1, and a malformed header', async () => {
+  it('refuses a bearer subprotocol offered without agentsocket.v1', async () => {
     h = await startGateway();
     const token = await h.token('alice');
     expectNotEchoed(await refused(400, 'bad_request', { protocols: ['bearer.x'] }), 'bearer.x');
     expectNotEchoed(await refused(400, 'bad_request', { protocols: [`bearer.${token}`] }), token);
-    await refused(400, 'bad_request', { headers: { authorization: `Basic ${token}` } });
     await refused(400, 'bad_request', { query: { ticket: 'short' } });
+  });
+
+  it('never echoes a token sent as a query parameter name', async () => {
+    h = await startGateway();
+    const token = await h.token('alice');
+    const refusal = await expectRefusal(`${h.wsUrl}?${token}`, {});
+    expect(refusal.status).toBe(400);
+    expect(JSON.stringify(refusal.body)).not.toContain(token.slice(0, 8));
+    expect(refusal.body.error.field).toBe('query');
+  });
+
+  it('reads a cursor with leading zeros as the integer it is', async () => {
+    h = await startGateway();
+    for (let i = 0; i < 3; i++) await h.gateway.publish('alice', { event: 'token' });
+    const first = await h.connect('alice');
+    const { epoch } = await first.welcome();
+    const client = await h.connect('alice', { query: { lastSeq: '01', epoch } });
+    expect((await client.welcome()).replay).toEqual({ from: 2, count: 2, gap: false });
+  });
+});
+
+describe('handshake refusals: a malformed Authorization header is a malformed token', () => {
+  it('answers 401 for a credential that is not a bearer token, and for an API key', async () => {
+    h = await startGateway();
+    const token = await h.token('alice');
+    for (const authorization of [
+      `Basic ${token}`,
+      `Token ${token}`,
+      'Bearer',
+      `Bearer  ${token}`,
+    ]) {
+      await refused(401, 'unauthorized', { headers: { authorization } });
+    }
+    // An API key (random, not a JWT) never opens a user connection.
+    await refused(401, 'unauthorized', { token: 'ask_0123456789abcdefghijklmnopqrstuvwxyz' });
   });
 });
 

@@ -48,6 +48,15 @@ export interface ConnectionHost {
   closed(connection: Connection, code: number): void;
 }
 
+/** A live event that arrived while history was being read, with the epoch it belongs to. */
+interface BufferedEvent {
+  event: StreamEvent;
+  epoch: string;
+}
+
+/** Client frames accepted before the welcome; a client that sends more is closed with 1008. */
+const MAX_EARLY_FRAMES = 32;
+
 /** Close reasons sent with server-initiated closes (short, fixed, nothing from the client). */
 const CLOSE_REASONS: Record<number, string> = {
   [CloseCode.GoingAway]: 'server shutting down',
@@ -74,7 +83,11 @@ export class Connection implements RegisteredConnection, Corkable {
   private replaying = true;
   // Allocated on first use: most connections never need them, and an idle
   // connection's size is what a node's capacity is counted in.
-  private buffer: StreamEvent[] | null = null;
+  private buffer: BufferedEvent[] | null = null;
+  /** Client frames that arrived before the welcome went out (bounded by MAX_EARLY_FRAMES). */
+  private early: Array<[Buffer, boolean]> | null = null;
+  /** A resync was asked for while the replay was running: do it when the replay is done. */
+  private resyncRequested = false;
   private bufferOverflowed = false;
   /** Awaited critical events written and not yet acked (tiny: only publishes with `wait`). */
   private awaitedUnacked: StreamEvent[] | null = null;
@@ -107,6 +120,8 @@ export class Connection implements RegisteredConnection, Corkable {
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('close', (code) => this.onClose(code));
     ws.on('ping', (data) => this.onProtocolPing(data));
+    // Unsolicited pongs cost work too: they count like any client frame.
+    ws.on('pong', () => void this.admitInbound(Date.now()));
     ws.on('error', (error) => {
       // ws reports protocol violations (1002), oversize frames (1009) here and closes itself.
       // It stops reading at once, so the peer's answer never arrives and the socket's
@@ -144,18 +159,29 @@ export class Connection implements RegisteredConnection, Corkable {
     this.sentSeq = first ? first.seq - 1 : read.gap ? read.headSeq : read.from - 1;
     this.writeReplay(read.events);
     this.finishReplay();
+    // Frames the client sent before its welcome are answered after it, so
+    // the welcome stays the first frame (PROTOCOL.md section 2).
+    const early = this.early;
+    this.early = null;
+    for (const [data, isBinary] of early ?? []) this.handleFrame(data, isBinary, Date.now());
   }
 
-  /** A live event of this connection's user, in seq order from the broker. */
-  deliverLive(event: StreamEvent, frame: Buffer): boolean {
+  /** A live event of this connection's user, of stream `epoch`, in seq order from the broker. */
+  deliverLive(event: StreamEvent, frame: Buffer, epoch: string): boolean {
     if (this.state === 'connecting' || this.replaying) {
       if (this.state === 'closing' || this.state === 'closed') return false;
       this.buffer ??= [];
-      if (this.buffer.length < this.host.options.limits.maxReplayBuffer) this.buffer.push(event);
-      else this.bufferOverflowed = true;
+      if (this.buffer.length < this.host.options.limits.maxReplayBuffer) {
+        this.buffer.push({ event, epoch });
+      } else this.bufferOverflowed = true;
       return false;
     }
     if (this.state !== 'open') return false;
+    if (epoch !== this.epoch) {
+      // Another stream: the re-read reports the gap and closes with 1012.
+      void this.resync();
+      return false;
+    }
     if (event.seq <= this.sentSeq) return false;
     if (event.seq !== this.sentSeq + 1) {
       void this.resync();
@@ -168,7 +194,12 @@ export class Connection implements RegisteredConnection, Corkable {
 
   /** Re-reads history after `sentSeq` (a gap in the live path, a broker resync). */
   async resync(): Promise<void> {
-    if (this.state !== 'open' || this.replaying) return;
+    if (this.state === 'connecting' || (this.state === 'open' && this.replaying)) {
+      // The read under way may predate what the broker saw: read again after it.
+      this.resyncRequested = true;
+      return;
+    }
+    if (this.state !== 'open') return;
     this.replaying = true;
     const cursor: ReadCursor = { kind: 'position', seq: this.sentSeq, epoch: this.epoch };
     const read = await this.readOrReset(cursor, 'resync');
@@ -216,7 +247,8 @@ export class Connection implements RegisteredConnection, Corkable {
       this.ws.send(text);
       return;
     }
-    if (this.socket.destroyed) return;
+    // Nothing after a close frame, ours or the peer's.
+    if (this.socket.destroyed || this.ws.readyState !== this.ws.OPEN) return;
     // Coalescing pays for small frames (one syscall for many); a large frame
     // already fills a syscall, and holding it only adds latency.
     if (frame.length < COALESCE_BELOW_BYTES) this.hold();
@@ -298,17 +330,18 @@ export class Connection implements RegisteredConnection, Corkable {
   /** Replay done: flush what arrived live meanwhile, through the same seq rules. */
   private finishReplay(): void {
     const buffered = this.buffer ?? [];
-    const overflowed = this.bufferOverflowed;
+    const again = this.bufferOverflowed || this.resyncRequested;
     this.buffer = null;
     this.bufferOverflowed = false;
+    this.resyncRequested = false;
     this.replaying = false;
     let delivered = 0;
-    for (const event of buffered) {
-      if (this.deliverLive(event, this.host.wireFrame(event))) delivered++;
+    for (const { event, epoch } of buffered) {
+      if (this.deliverLive(event, this.host.wireFrame(event), epoch)) delivered++;
       if (this.replaying) return; // a gap started another resync; it takes over
     }
     if (delivered > 0) this.host.metrics.eventsDelivered.inc(delivered);
-    if (overflowed) void this.resync();
+    if (again) void this.resync();
   }
 
   release(): void {
@@ -334,10 +367,9 @@ export class Connection implements RegisteredConnection, Corkable {
   private writeEvent(event: StreamEvent, frame: Buffer): void {
     this.writeFrame(frame, event.frame);
     this.sentSeq = event.seq;
-    if (event.critical && !this.trackCritical(event.seq)) {
-      this.ackTimedOut(event.seq);
-      return;
-    }
+    // Past the bound of unacked critical events the connection is as good as
+    // timed out (closed after this turn); the write itself still counts.
+    if (event.critical && !this.trackCritical(event.seq)) this.ackTimedOut(event.seq);
     if (event.awaitedBy !== undefined) {
       this.host.written(this, event);
       if (event.critical) (this.awaitedUnacked ??= []).push(event);
@@ -384,14 +416,7 @@ export class Connection implements RegisteredConnection, Corkable {
 
   /** A WebSocket-level ping: a client frame like any other (rate, liveness), then a pong. */
   private onProtocolPing(data: Buffer): void {
-    const now = Date.now();
-    this.lastSeenAt = now;
-    if (this.state !== 'open' && this.state !== 'connecting') return;
-    if (!this.inbound.take(now)) {
-      this.host.metrics.badFrames.inc({ reason: 'rate' });
-      this.close(CloseCode.PolicyViolation, 'frame rate exceeded');
-      return;
-    }
+    if (!this.admitInbound(Date.now())) return;
     this.hold();
     this.ws.pong(data);
     this.checkBackpressure();
@@ -399,14 +424,36 @@ export class Connection implements RegisteredConnection, Corkable {
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     const now = Date.now();
-    this.lastSeenAt = now;
-    if (this.state !== 'open' && this.state !== 'connecting') return;
-    if (!this.inbound.take(now)) {
-      this.host.metrics.badFrames.inc({ reason: 'rate' });
-      this.host.logger.warn({ connectionId: this.id, userId: this.userId }, 'frame rate exceeded');
-      this.close(CloseCode.PolicyViolation, 'frame rate exceeded');
+    if (!this.admitInbound(now)) return;
+    if (this.state === 'connecting') {
+      this.early ??= [];
+      if (this.early.length >= MAX_EARLY_FRAMES) {
+        this.host.metrics.badFrames.inc({ reason: 'early' });
+        this.close(CloseCode.PolicyViolation, 'too many frames before the welcome');
+        return;
+      }
+      this.early.push([data, isBinary]);
       return;
     }
+    this.handleFrame(data, isBinary, now);
+  }
+
+  /**
+   * Every client frame, data or control: a sign of life, and one token of the
+   * frame-rate budget (close 1008 past it). False when it must be dropped.
+   */
+  private admitInbound(now: number): boolean {
+    this.lastSeenAt = now;
+    if (this.state !== 'open' && this.state !== 'connecting') return false;
+    if (this.inbound.take(now)) return true;
+    this.host.metrics.badFrames.inc({ reason: 'rate' });
+    this.host.logger.warn({ connectionId: this.id, userId: this.userId }, 'frame rate exceeded');
+    this.close(CloseCode.PolicyViolation, 'frame rate exceeded');
+    return false;
+  }
+
+  private handleFrame(data: Buffer, isBinary: boolean, now: number): void {
+    if (this.state !== 'open') return;
     if (isBinary) {
       this.badFrame(now, 'binary', 'binary frames are not part of the protocol');
       return;

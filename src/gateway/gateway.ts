@@ -268,6 +268,22 @@ export class GatewayNode implements Gateway, ConnectionHost {
     });
   }
 
+  /**
+   * The `evict-oldest` policy: the newcomer stays, and the user's oldest live
+   * connections go (4409) until the user is within its limit again. Closing
+   * ones no longer count: they are already on their way out.
+   */
+  private evictOldest(newcomer: Connection): void {
+    const live = [...this.registry.connectionsOf(newcomer.userId)]
+      .filter((c) => c !== newcomer && (c.state === 'open' || c.state === 'connecting'))
+      .sort((a, b) => a.connectedAt - b.connectedAt);
+    let excess = live.length + 1 - this.options.limits.maxConnectionsPerUser;
+    for (const connection of live) {
+      if (excess-- <= 0) break;
+      connection.close(CloseCode.Replaced);
+    }
+  }
+
   private async onUpgraded(
     ws: WebSocket,
     reservation: Reservation,
@@ -296,9 +312,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
       { connectionId: connection.id, userId: user.userId, ip, resume: cursor.kind === 'position' },
       'connection opened',
     );
-    if (this.registry.countOf(user.userId) > this.options.limits.maxConnectionsPerUser) {
-      // evict-oldest policy: the newcomer stays, the oldest goes.
-      this.registry.oldestOf(user.userId)?.close(CloseCode.Replaced);
+    if (this.options.limits.userConnectionPolicy === 'evict-oldest') {
+      this.evictOldest(connection);
     }
     try {
       await this.userLocks.run(user.userId, async () => {
@@ -396,11 +411,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
     const connections = this.registry.connectionsOf(userId);
     const frame = this.wireFrame(event);
     for (const connection of connections) {
-      if (connection.state === 'open' && connection.epoch !== epoch) {
-        void connection.resync();
-        continue;
-      }
-      if (connection.deliverLive(event, frame)) written++;
+      if (connection.deliverLive(event, frame, epoch)) written++;
     }
     if (written > 0) {
       this.counters.delivered += written;
@@ -469,16 +480,23 @@ export class GatewayNode implements Gateway, ConnectionHost {
       }
       return { userId, event: this.validate(event, `${field}.`) };
     });
+    this.assertAccepting();
     const results: BatchResult[] = [];
-    // In input order, one at a time: per-user order is the input order.
-    for (const { userId, event } of valid) {
-      try {
-        results.push(await this.publishValid(userId, event, 0));
-      } catch (error) {
-        const e =
-          error instanceof GatewayError ? error : new GatewayError('internal', 'publish failed');
-        results.push({ error: { code: e.code, message: e.message } });
+    // One accepted batch is one pending publish: a drain waits for all of it.
+    this.inflight++;
+    try {
+      // In input order, one at a time: per-user order is the input order.
+      for (const { userId, event } of valid) {
+        try {
+          results.push(await this.publishValid(userId, event, 0, true));
+        } catch (error) {
+          const e =
+            error instanceof GatewayError ? error : new GatewayError('internal', 'publish failed');
+          results.push({ error: { code: e.code, message: e.message } });
+        }
       }
+    } finally {
+      this.settle();
     }
     return results;
   }
@@ -489,10 +507,19 @@ export class GatewayNode implements Gateway, ConnectionHost {
     }
     const checked = this.validate({ event, data }, '');
     this.assertAccepting();
+    this.inflight++;
+    try {
+      return await this.broadcastAccepted(event, checked.dataJson);
+    } finally {
+      this.settle();
+    }
+  }
+
+  private async broadcastAccepted(event: string, dataJson: string): Promise<BroadcastResult> {
     await this.ready;
     this.assertBrokerStarted();
     const id = `bc_${randomUUID()}`;
-    const frame = `{"type":"broadcast","id":"${id}","event":${JSON.stringify(event)},"ts":${Date.now()},"data":${checked.dataJson}}`;
+    const frame = `{"type":"broadcast","id":"${id}","event":${JSON.stringify(event)},"ts":${Date.now()},"data":${dataJson}}`;
     const probe = { count: 0 };
     this.broadcastProbe = probe;
     let sent: Promise<void>;
@@ -501,14 +528,10 @@ export class GatewayNode implements Gateway, ConnectionHost {
     } finally {
       this.broadcastProbe = null;
     }
-    this.inflight++;
     try {
       await sent;
     } catch (error) {
       throw this.brokerFailure('broadcast', error);
-    } finally {
-      this.inflight--;
-      if (this.inflight === 0) this.onIdle?.();
     }
     this.counters.broadcasts++;
     this.metrics.broadcasts.inc();
@@ -532,8 +555,10 @@ export class GatewayNode implements Gateway, ConnectionHost {
     userId: string,
     valid: ValidEvent,
     waitMs: number,
+    /** Part of a batch accepted before a drain began: it finishes. */
+    accepted = false,
   ): Promise<PublishResult> {
-    this.assertAccepting();
+    if (!accepted) this.assertAccepting();
     if (!this.started) await this.ready;
     this.assertBrokerStarted();
     this.inflight++;
@@ -581,9 +606,14 @@ export class GatewayNode implements Gateway, ConnectionHost {
       }
       return { seq, epoch, id, delivered, duplicate: false };
     } finally {
-      this.inflight--;
-      if (this.inflight === 0) this.onIdle?.();
+      this.settle();
     }
+  }
+
+  /** One pending publish or broadcast is done; the drain may go on when none are left. */
+  private settle(): void {
+    this.inflight--;
+    if (this.inflight === 0) this.onIdle?.();
   }
 
   private report(connection: Connection, event: StreamEvent, kind: 'written' | 'acked'): void {

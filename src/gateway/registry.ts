@@ -117,15 +117,6 @@ export class ConnectionRegistry<C extends RegisteredConnection> {
     for (const entry of this.users.values()) yield* entry.connections.values();
   }
 
-  /** The user's oldest connection, for the `evict-oldest` policy. */
-  oldestOf(userId: string): C | undefined {
-    let oldest: C | undefined;
-    for (const c of this.connectionsOf(userId)) {
-      if (!oldest || c.connectedAt < oldest.connectedAt) oldest = c;
-    }
-    return oldest;
-  }
-
   /** Registered (open) connections. */
   get connectionCount(): number {
     return this.open;

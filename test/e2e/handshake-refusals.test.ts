@@ -379,4 +379,25 @@ describe('evict-oldest policy', () => {
     expect((await newcomer.waitForEvents(1))[0]?.seq).toBe(1);
     expect((await middle.waitForEvents(1))[0]?.seq).toBe(1);
   });
+
+  it('never leaves more live connections than the limit while old ones are still closing', async () => {
+    h = await startGateway({
+      limits: { maxConnectionsPerUser: 1, userConnectionPolicy: 'evict-oldest' },
+    });
+    const first = await h.connect('alice');
+    // A peer that stops reading never answers the close: its connection stays `closing`.
+    (first.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await h.connect('alice');
+    await waitFor(() => h.gateway.connections('alice').some((c) => c.state === 'closing'), {
+      what: 'the first connection closing',
+    });
+    const third = await h.connect('alice');
+    await third.welcome();
+    await waitFor(
+      () => h.gateway.connections('alice').filter((c) => c.state === 'open').length === 1,
+      { what: 'one live connection' },
+    );
+    const live = h.gateway.connections('alice').filter((c) => c.state === 'open');
+    expect(live.map((c) => c.connectionId)).toEqual([(await third.welcome()).connectionId]);
+  });
 });

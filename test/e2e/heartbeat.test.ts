@@ -108,3 +108,12 @@ describe('WebSocket-level pings', () => {
     expect(pongs).toBeLessThanOrEqual(11);
   });
 });
+
+describe('WebSocket-level pongs', () => {
+  it('count against the frame rate like any client frame', async () => {
+    h = await startGateway({ limits: { framesPerSecond: 5, frameBurst: 10 } });
+    const client = await h.connect('ponger');
+    for (let i = 0; i < 50; i++) client.ws.pong('unsolicited');
+    expect((await client.waitForClose()).code).toBe(1008);
+  });
+});

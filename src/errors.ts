@@ -4,6 +4,9 @@
  */
 import { ERROR_CODES, type ErrorBody, type ErrorCode } from './protocol/error-codes.js';
 
+/** Seconds a client waits before retrying after a 503 or a connection-limit 429. */
+export const RETRY_AFTER_SECONDS = 5;
+
 export class GatewayError extends Error {
   override readonly name = 'GatewayError';
   readonly status: number;

@@ -22,7 +22,7 @@ import {
   type StreamEvent,
 } from '../broker/broker.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, RETRY_AFTER_SECONDS as RETRY_AFTER_UNAVAILABLE } from '../errors.js';
 import { GatewayMetrics, type HandshakeOutcome } from '../observability/metrics.js';
 import { redactUrl, silentLogger } from '../observability/logger.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -45,7 +45,7 @@ import type {
   PublishWaitOptions,
   Readiness,
 } from './gateway-types.js';
-import { HandshakeGate, RETRY_AFTER_UNAVAILABLE, outcomeOf, pathOf } from './handshake-gate.js';
+import { HandshakeGate, outcomeOf, pathOf } from './handshake-gate.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { KeyedWaiters } from './keyed-waiters.js';
 import { WriteCoalescer } from './write-coalescer.js';

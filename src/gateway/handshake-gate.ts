@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { AuthError, type VerifiedUser } from '../auth/authenticator.js';
 import type { TicketStore } from '../auth/ticket-store.js';
 import type { ReadCursor } from '../broker/broker.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, RETRY_AFTER_SECONDS as RETRY_AFTER_UNAVAILABLE } from '../errors.js';
 import type { HandshakeOutcome } from '../observability/metrics.js';
 import { clientIp } from './client-ip.js';
 import type { Connection } from './connection.js';
@@ -21,8 +21,6 @@ import { KeyedRateLimiter } from './token-bucket.js';
 
 /** Client IPs whose handshake rate is tracked at once. */
 const MAX_TRACKED_IPS = 100_000;
-/** Seconds a client should wait before retrying after a 503 or a connection-limit 429. */
-export const RETRY_AFTER_UNAVAILABLE = 5;
 
 /** What the gate needs from its node. */
 export interface HandshakeContext {

@@ -20,7 +20,8 @@ import type { Logger } from 'pino';
 import { AuthError, type UserAuthenticator } from '../auth/authenticator.js';
 import type { TicketStore } from '../auth/ticket-store.js';
 import { BrokerUnavailableError } from '../broker/broker.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, RETRY_AFTER_SECONDS } from '../errors.js';
+import { MAX_WAIT_MS as MAX_PUBLISH_WAIT_MS } from '../gateway/gateway.js';
 import type { BatchItem, Gateway } from '../gateway/gateway-types.js';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../gateway/options.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -33,11 +34,8 @@ import { sendError, sendJson } from './json-response.js';
 import { readJsonBody } from './read-json-body.js';
 import { Router, type RouteContext } from './router.js';
 
-/** The longest `?wait=` of a publish, in ms (PROTOCOL.md section 5). */
-export const MAX_PUBLISH_WAIT_MS = 30_000;
-
-/** Seconds a client should wait before retrying after a broker outage. */
-export const BROKER_RETRY_AFTER_SECONDS = 1;
+/** The longest `?wait=` of a publish, in ms (PROTOCOL.md section 5): the gateway's own bound. */
+export { MAX_PUBLISH_WAIT_MS };
 
 /** Checks `Authorization: Bearer <api-key>` (`auth/api-keys.ts` implements it). */
 export interface ApiKeyVerifier {
@@ -78,7 +76,7 @@ function toGatewayError(error: unknown, requestId: string): GatewayError {
       'unavailable',
       'the broker is unreachable; retry later',
       undefined,
-      BROKER_RETRY_AFTER_SECONDS,
+      RETRY_AFTER_SECONDS,
     );
   }
   if (error instanceof AuthError) {

@@ -114,6 +114,8 @@ export class GatewayNode implements Gateway, ConnectionHost {
   /** Publishes and broadcasts under way; `close` waits for them. */
   private inflight = 0;
   private onIdle: (() => void) | null = null;
+  /** Set while `close` waits for the last connection to go. */
+  private onEmpty: (() => void) | null = null;
   private started = false;
   private broadcastProbe: { count: number } | null = null;
   private readonly counters = {
@@ -383,6 +385,7 @@ export class GatewayNode implements Gateway, ConnectionHost {
 
   closed(connection: Connection, code: number): void {
     const remaining = this.registry.remove(connection);
+    if (this.registry.connectionCount === 0) this.onEmpty?.();
     this.metrics.closes.inc({ code: String(code) });
     this.updateGauges();
     this.logger.info(
@@ -915,11 +918,16 @@ export class GatewayNode implements Gateway, ConnectionHost {
     this.metrics.users.set(this.registry.userCount);
   }
 
+  /** Resolves when the last connection is gone (every close calls `onEmpty`), or at the deadline. */
   private async waitForEmptyRegistry(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.registry.connectionCount > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    if (this.registry.connectionCount === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.onEmpty = resolve;
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    clearTimeout(timer);
+    this.onEmpty = null;
   }
 }
 

@@ -33,12 +33,18 @@ describe('RedisBroker options', () => {
     expect(() => new RedisBroker({ url, ...options })).toThrow(message);
   });
 
-  it('rejects start with BrokerUnavailableError when Redis cannot be reached', async () => {
+  it('starts while Redis cannot be reached: unhealthy, and every step rejects with BrokerUnavailableError', async () => {
     const broker = new RedisBroker({ url, commandTimeoutMs: 500 });
-    await expect(broker.start(new RecordingHandlers())).rejects.toBeInstanceOf(
-      BrokerUnavailableError,
-    );
-    expect(broker.health().healthy).toBe(false);
+    await broker.start(new RecordingHandlers());
+    try {
+      expect(broker.health().healthy).toBe(false);
+      await expect(broker.publish('alice', note(1))).rejects.toBeInstanceOf(
+        BrokerUnavailableError,
+      );
+      await expect(broker.subscribe('alice')).rejects.toBeInstanceOf(BrokerUnavailableError);
+    } finally {
+      await broker.close();
+    }
   });
 });
 

@@ -763,7 +763,10 @@ export class RedisBroker implements Broker {
       );
     } catch (error) {
       if (this.closed || generation !== this.subscriberGeneration) return;
-      this.logger?.warn({ err: errorMessage(error) }, 'redis broker: subscribe failed, reconnecting');
+      this.logger?.warn(
+        { err: errorMessage(error) },
+        'redis broker: subscribe failed, reconnecting',
+      );
       if (client.status === 'ready') client.disconnect(true);
       return;
     }

@@ -38,9 +38,7 @@ describe('RedisBroker options', () => {
     await broker.start(new RecordingHandlers());
     try {
       expect(broker.health().healthy).toBe(false);
-      await expect(broker.publish('alice', note(1))).rejects.toBeInstanceOf(
-        BrokerUnavailableError,
-      );
+      await expect(broker.publish('alice', note(1))).rejects.toBeInstanceOf(BrokerUnavailableError);
       await expect(broker.subscribe('alice')).rejects.toBeInstanceOf(BrokerUnavailableError);
     } finally {
       await broker.close();

@@ -75,6 +75,11 @@ const KEY_PREFIX_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 /** The start of every `event` frame up to its seq; the Lua script writes the seq. */
 const FRAME_HEAD = '{"type":"event","seq":';
+/**
+ * The meta hash lives 24 × `historyTtlMs` past its last use (publish, read,
+ * ack), capped at 30 days unless the history itself lives longer.
+ */
+const MAX_META_TTL_MS = 30 * 24 * 3_600_000;
 /** Redis errors that mean "not now" rather than "this command is wrong". */
 const TRANSIENT_REPLY = /^(OOM|LOADING|READONLY|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOSCRIPT)\b/;
 
@@ -256,6 +261,8 @@ export class RedisBroker implements Broker {
   private readonly keys: RedisKeys;
   private readonly historySize: number;
   private readonly historyTtlMs: number;
+  /** TTL of a user's meta hash: it outlives the events (see redis-scripts.ts). */
+  private readonly metaTtlMs: number;
   private readonly commandTimeoutMs: number;
   private readonly maxSubscriptions: number;
   private readonly maxPendingPerUser: number;
@@ -297,6 +304,7 @@ export class RedisBroker implements Broker {
     this.keys = new RedisKeys(prefix);
     this.historySize = positiveInteger('historySize', options.historySize, 1_000);
     this.historyTtlMs = positiveInteger('historyTtlMs', options.historyTtlMs, 3_600_000);
+    this.metaTtlMs = Math.max(this.historyTtlMs, Math.min(this.historyTtlMs * 24, MAX_META_TTL_MS));
     this.commandTimeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs, 2_000);
     this.maxSubscriptions = positiveInteger('maxSubscriptions', options.maxSubscriptions, 100_000);
     this.maxPendingPerUser = positiveInteger('maxPendingPerUser', options.maxPendingPerUser, 1_000);
@@ -389,6 +397,7 @@ export class RedisBroker implements Broker {
       this.historyTtlMs,
       ts - this.historyTtlMs,
       this.keys.userChannel(userId),
+      this.metaTtlMs,
     ]);
     if (!Array.isArray(result) || typeof result[0] !== 'number' || typeof result[1] !== 'string') {
       throw new Error('RedisBroker: malformed publish reply');
@@ -471,7 +480,7 @@ export class RedisBroker implements Broker {
       cursor.kind === 'position' ? cursor.seq : 0,
       cursor.kind === 'position' ? cursor.epoch : '',
       this.historySize,
-      this.historyTtlMs,
+      this.metaTtlMs,
       now - this.historyTtlMs,
     ]);
     if (
@@ -494,11 +503,12 @@ export class RedisBroker implements Broker {
     };
   }
 
-  async ack(userId: string, seq: number): Promise<void> {
+  /** An ack with `epoch` counts only while the stream is in that epoch (Broker.ack). */
+  async ack(userId: string, seq: number, epoch?: string): Promise<void> {
     const command = this.requireCommand();
     if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError('seq must be an integer >= 0');
     const [meta] = this.keys.user(userId);
-    await this.run(command, SCRIPTS.ack, [meta], [seq]);
+    await this.run(command, SCRIPTS.ack, [meta], [seq, epoch ?? '', this.metaTtlMs]);
   }
 
   async reportDelivery(report: DeliveryReport): Promise<void> {
@@ -674,7 +684,7 @@ export class RedisBroker implements Broker {
       0,
       '',
       this.historySize,
-      this.historyTtlMs,
+      this.metaTtlMs,
       now - this.historyTtlMs,
     ]);
     if (!Array.isArray(result) || typeof result[0] !== 'string' || typeof result[1] !== 'number') {

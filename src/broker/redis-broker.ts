@@ -569,27 +569,23 @@ export class RedisBroker implements Broker {
 
   /**
    * Writes this node's figure and drops the figures of nodes past their
-   * deadline (dead nodes): the hash holds at most the live nodes.
+   * deadline (dead nodes), in one script: the hash holds at most the live
+   * nodes, and a figure is pruned only on what the hash holds at that moment.
+   * The hash's TTL is refreshed: it is gone with the last live node.
    */
   async putNodeLoad(connections: number, ttlMs: number): Promise<void> {
     const command = this.requireCommand();
     const ttl = positiveInteger('ttlMs', ttlMs, ttlMs);
-    const now = this.clock();
-    try {
-      const all = await command.hgetall(this.keys.nodeLoads);
-      const expired = Object.entries(all)
-        .filter(([node, value]) => node !== this.nodeId && !(Number(value.split('\n')[0]) > now))
-        .map(([node]) => node);
-      const write = command
-        .multi()
-        .hset(this.keys.nodeLoads, this.nodeId, `${now + ttl}\n${connections}`);
-      if (expired.length > 0) write.hdel(this.keys.nodeLoads, ...expired);
-      // Gone with the last live node.
-      write.pexpire(this.keys.nodeLoads, ttl);
-      await write.exec();
-    } catch (error) {
-      throw toBrokerError(error);
+    if (!Number.isSafeInteger(connections) || connections < 0) {
+      throw new RangeError('connections must be an integer >= 0');
     }
+    const now = this.clock();
+    await this.run(
+      command,
+      SCRIPTS.putNodeLoad,
+      [this.keys.nodeLoads],
+      [this.nodeId, now, now + ttl, connections, ttl],
+    );
   }
 
   async nodeLoads(): Promise<Map<string, number>> {

@@ -173,6 +173,29 @@ if left > 0 then redis.call('PEXPIRE', key, ARGV[4]) end
 return left
 `;
 
+/**
+ * Writes one node's connection count and drops the figures of nodes past
+ * their deadline, in one step: a figure another node refreshes meanwhile is
+ * never judged on a stale read. KEYS: 1 the loads hash. ARGV: 1 node id,
+ * 2 now (ms), 3 the figure's deadline (ms), 4 the count, 5 TTL of the hash
+ * (ms). A value is `deadline\ncount`. Returns the fields left.
+ */
+export const PUT_NODE_LOAD_SCRIPT = `
+local key = KEYS[1]
+local node = ARGV[1]
+local now = tonumber(ARGV[2])
+local all = redis.call('HGETALL', key)
+for i = 1, #all, 2 do
+  local deadline = tonumber(string.match(all[i + 1], '^(%d+)'))
+  if all[i] ~= node and (deadline == nil or deadline <= now) then
+    redis.call('HDEL', key, all[i])
+  end
+end
+redis.call('HSET', key, node, ARGV[3] .. '\\n' .. ARGV[4])
+redis.call('PEXPIRE', key, ARGV[5])
+return redis.call('HLEN', key)
+`;
+
 /** A script with its SHA1, for EVALSHA (with EVAL when the server lost its cache). */
 export interface LuaScript {
   readonly source: string;
@@ -189,4 +212,5 @@ export const SCRIPTS = {
   read: script(READ_SCRIPT, 3),
   ack: script(ACK_SCRIPT, 1),
   putConnections: script(PUT_CONNECTIONS_SCRIPT, 1),
+  putNodeLoad: script(PUT_NODE_LOAD_SCRIPT, 1),
 } as const;

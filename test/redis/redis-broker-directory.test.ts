@@ -124,4 +124,33 @@ describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
     await a.putNodeLoad(5, 5_000);
     expect(await admin.hkeys('agentsocket:nodes')).toEqual(['load-a']);
   });
+  it('never deletes a figure another node refreshed while this node was writing its own', async () => {
+    const { broker: a } = await node('race-a');
+    const { broker: b } = await node('race-b');
+    await b.putNodeLoad(4, 5_000);
+    now += 6_000; // B's figure is past its deadline: A's next write prunes it...
+    // ...unless B writes again in between. The interleaving is forced: B's
+    // write runs right after any read A's write step makes (a test hook on
+    // A's command link; an atomic step makes no such read to hook into).
+    const link = (a as unknown as { command: Redis }).command;
+    const hgetall = link.hgetall.bind(link);
+    Object.assign(link, {
+      hgetall: async (key: string) => {
+        const all = await hgetall(key);
+        await b.putNodeLoad(4, 5_000);
+        return all;
+      },
+    });
+    try {
+      await a.putNodeLoad(3, 5_000);
+    } finally {
+      Object.assign(link, { hgetall });
+    }
+    expect(await a.nodeLoads()).toEqual(
+      new Map([
+        ['race-a', 3],
+        ['race-b', 4],
+      ]),
+    );
+  });
 });

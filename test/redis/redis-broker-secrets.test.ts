@@ -38,5 +38,11 @@ describe.skipIf(redisServerMissing)('RedisBroker and the Redis password', () => 
     await waitFor(() => capture.text.includes('WRONGPASS'), { what: 'the refused AUTH logged' });
     expect(broker.health().healthy).toBe(false);
     expect(capture.text).not.toContain(wrong);
+    // The refusal is a warning an operator sees, not a debug line.
+    const line = capture.text.split('\n').find((l) => l.includes('redis broker: link error'));
+    expect(JSON.parse(line ?? '{}')).toMatchObject({
+      level: 40,
+      err: expect.stringMatching(/^WRONGPASS/),
+    });
   });
 });

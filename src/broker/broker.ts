@@ -27,6 +27,11 @@
  * 6. When the broker cannot do a step (engine unreachable), the promise
  *    rejects with `BrokerUnavailableError`: a publish gets a seq or an error,
  *    never a silent loss.
+ * 7. `start` does not fail because the engine is unreachable: it resolves
+ *    once its first attempt to reach the engine settled, and the broker keeps
+ *    trying by itself; until it succeeds, `health()` is unhealthy and steps
+ *    reject as in point 6. A node booted before its engine recovers without
+ *    a restart.
  *
  * Optional, for operators across nodes (PROTOCOL.md section 5, the
  * connections endpoints, broadcast): `control` carries an operator command to

@@ -75,6 +75,11 @@ const KEY_PREFIX_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 /** The start of every `event` frame up to its seq; the Lua script writes the seq. */
 const FRAME_HEAD = '{"type":"event","seq":';
+/**
+ * The meta hash lives 24 × `historyTtlMs` past its last use (publish, read,
+ * ack), capped at 30 days unless the history itself lives longer.
+ */
+const MAX_META_TTL_MS = 30 * 24 * 3_600_000;
 /** Redis errors that mean "not now" rather than "this command is wrong". */
 const TRANSIENT_REPLY = /^(OOM|LOADING|READONLY|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOSCRIPT)\b/;
 
@@ -90,6 +95,14 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
     throw new RangeError(`RedisBroker: ${name} must be a positive integer, got ${String(value)}`);
   }
   return chosen;
+}
+
+/**
+ * What may be logged of an error: its message. Never the error object: an
+ * ioredis reply error carries `command.args`, which for AUTH is the password.
+ */
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** Maps a client error to the contract's error: the engine could not do the step. */
@@ -248,6 +261,8 @@ export class RedisBroker implements Broker {
   private readonly keys: RedisKeys;
   private readonly historySize: number;
   private readonly historyTtlMs: number;
+  /** TTL of a user's meta hash: it outlives the events (see redis-scripts.ts). */
+  private readonly metaTtlMs: number;
   private readonly commandTimeoutMs: number;
   private readonly maxSubscriptions: number;
   private readonly maxPendingPerUser: number;
@@ -262,7 +277,15 @@ export class RedisBroker implements Broker {
     command: 'connecting',
     subscriber: 'connecting',
   };
-  private subscriberReadyCount = 0;
+  /** Counts the subscriber link's connections: a restore of an older one is void. */
+  private subscriberGeneration = 0;
+  /** The subscribing of the subscriber link's latest connection; never rejects. */
+  private subscribing: Promise<void> = Promise.resolve();
+  /** The last error logged per link, so a reconnect loop logs it once. */
+  private readonly lastLinkError: Record<LinkName, string | undefined> = {
+    command: undefined,
+    subscriber: undefined,
+  };
   private lastHealthy = false;
   private closed = false;
 
@@ -281,6 +304,7 @@ export class RedisBroker implements Broker {
     this.keys = new RedisKeys(prefix);
     this.historySize = positiveInteger('historySize', options.historySize, 1_000);
     this.historyTtlMs = positiveInteger('historyTtlMs', options.historyTtlMs, 3_600_000);
+    this.metaTtlMs = Math.max(this.historyTtlMs, Math.min(this.historyTtlMs * 24, MAX_META_TTL_MS));
     this.commandTimeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs, 2_000);
     this.maxSubscriptions = positiveInteger('maxSubscriptions', options.maxSubscriptions, 100_000);
     this.maxPendingPerUser = positiveInteger('maxPendingPerUser', options.maxPendingPerUser, 1_000);
@@ -293,7 +317,15 @@ export class RedisBroker implements Broker {
     this.clock = options.clock ?? Date.now;
   }
 
-  /** Connects both links (commands, and subscriptions) and subscribes the shared channels. */
+  /**
+   * Connects both links (commands, and subscriptions) and subscribes the
+   * shared channels. Resolves once the first connection attempt of each link
+   * has settled, whether Redis answered or not: an engine that is unreachable
+   * at boot is not a failure to start. The links keep reconnecting
+   * (`reconnectDelay`), `health()` reports why the broker is not usable, and
+   * every step rejects with `BrokerUnavailableError` until Redis answers; the
+   * node then recovers by itself, without a restart.
+   */
   async start(handlers: BrokerHandlers): Promise<void> {
     if (this.handlers !== undefined) throw new Error('RedisBroker: start() was already called');
     this.handlers = handlers;
@@ -326,20 +358,16 @@ export class RedisBroker implements Broker {
     subscriber.on('message', (channel: string, message: string) =>
       this.onMessage(channel, message),
     );
-    try {
-      await Promise.all([command.connect(), subscriber.connect()]);
-      await subscriber.subscribe(
-        this.keys.broadcast,
-        this.keys.control,
-        this.keys.nodeChannel(this.nodeId),
+    const attempts = await Promise.allSettled([command.connect(), subscriber.connect()]);
+    attempts.forEach((attempt, i) => {
+      if (attempt.status === 'fulfilled') return;
+      this.logger?.warn(
+        { err: errorMessage(attempt.reason), link: i === 0 ? 'command' : 'subscriber' },
+        'redis broker: Redis unreachable at start, reconnecting',
       );
-    } catch (error) {
-      command.disconnect();
-      subscriber.disconnect();
-      this.closed = true;
-      throw toBrokerError(error);
-    }
-    this.setLink('subscriber', 'ready');
+    });
+    // The subscriber's `ready` started subscribing the shared channels.
+    await this.subscribing;
   }
 
   async publish(
@@ -369,6 +397,7 @@ export class RedisBroker implements Broker {
       this.historyTtlMs,
       ts - this.historyTtlMs,
       this.keys.userChannel(userId),
+      this.metaTtlMs,
     ]);
     if (!Array.isArray(result) || typeof result[0] !== 'number' || typeof result[1] !== 'string') {
       throw new Error('RedisBroker: malformed publish reply');
@@ -404,7 +433,7 @@ export class RedisBroker implements Broker {
       onEvent: (epoch, event) => this.deliver(() => this.handlers?.onEvent(userId, epoch, event)),
       onResync: () => this.deliver(() => this.handlers?.onResync(userId)),
       onCatchUpError: (error) =>
-        this.logger?.warn({ err: toBrokerError(error) }, 'redis broker: catch-up failed, retrying'),
+        this.logger?.warn({ err: errorMessage(error) }, 'redis broker: catch-up failed, retrying'),
       retryDelayMs: reconnectDelay,
     });
     const feed: Feed = { refs: 1, follower, ready: Promise.resolve() };
@@ -438,7 +467,7 @@ export class RedisBroker implements Broker {
     } catch (error) {
       // The follower is gone, so stray messages are ignored; a link that is
       // down drops the subscription itself and it is not restored.
-      this.logger?.debug({ err: toBrokerError(error) }, 'redis broker: unsubscribe failed');
+      this.logger?.warn({ err: errorMessage(error) }, 'redis broker: unsubscribe failed');
     }
   }
 
@@ -451,7 +480,7 @@ export class RedisBroker implements Broker {
       cursor.kind === 'position' ? cursor.seq : 0,
       cursor.kind === 'position' ? cursor.epoch : '',
       this.historySize,
-      this.historyTtlMs,
+      this.metaTtlMs,
       now - this.historyTtlMs,
     ]);
     if (
@@ -474,11 +503,12 @@ export class RedisBroker implements Broker {
     };
   }
 
-  async ack(userId: string, seq: number): Promise<void> {
+  /** An ack with `epoch` counts only while the stream is in that epoch (Broker.ack). */
+  async ack(userId: string, seq: number, epoch?: string): Promise<void> {
     const command = this.requireCommand();
     if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError('seq must be an integer >= 0');
     const [meta] = this.keys.user(userId);
-    await this.run(command, SCRIPTS.ack, [meta], [seq]);
+    await this.run(command, SCRIPTS.ack, [meta], [seq, epoch ?? '', this.metaTtlMs]);
   }
 
   async reportDelivery(report: DeliveryReport): Promise<void> {
@@ -539,27 +569,23 @@ export class RedisBroker implements Broker {
 
   /**
    * Writes this node's figure and drops the figures of nodes past their
-   * deadline (dead nodes): the hash holds at most the live nodes.
+   * deadline (dead nodes), in one script: the hash holds at most the live
+   * nodes, and a figure is pruned only on what the hash holds at that moment.
+   * The hash's TTL is refreshed: it is gone with the last live node.
    */
   async putNodeLoad(connections: number, ttlMs: number): Promise<void> {
     const command = this.requireCommand();
     const ttl = positiveInteger('ttlMs', ttlMs, ttlMs);
-    const now = this.clock();
-    try {
-      const all = await command.hgetall(this.keys.nodeLoads);
-      const expired = Object.entries(all)
-        .filter(([node, value]) => node !== this.nodeId && !(Number(value.split('\n')[0]) > now))
-        .map(([node]) => node);
-      const write = command
-        .multi()
-        .hset(this.keys.nodeLoads, this.nodeId, `${now + ttl}\n${connections}`);
-      if (expired.length > 0) write.hdel(this.keys.nodeLoads, ...expired);
-      // Gone with the last live node.
-      write.pexpire(this.keys.nodeLoads, ttl);
-      await write.exec();
-    } catch (error) {
-      throw toBrokerError(error);
+    if (!Number.isSafeInteger(connections) || connections < 0) {
+      throw new RangeError('connections must be an integer >= 0');
     }
+    const now = this.clock();
+    await this.run(
+      command,
+      SCRIPTS.putNodeLoad,
+      [this.keys.nodeLoads],
+      [this.nodeId, now, now + ttl, connections, ttl],
+    );
   }
 
   async nodeLoads(): Promise<Map<string, number>> {
@@ -654,7 +680,7 @@ export class RedisBroker implements Broker {
       0,
       '',
       this.historySize,
-      this.historyTtlMs,
+      this.metaTtlMs,
       now - this.historyTtlMs,
     ]);
     if (!Array.isArray(result) || typeof result[0] !== 'string' || typeof result[1] !== 'number') {
@@ -695,35 +721,44 @@ export class RedisBroker implements Broker {
     try {
       call();
     } catch (error) {
-      this.logger?.error({ err: error }, 'redis broker: a handler threw');
+      this.logger?.error({ err: errorMessage(error) }, 'redis broker: a handler threw');
     }
   }
 
   private watch(name: LinkName, client: Redis): void {
-    client.on('error', (error: Error) => {
-      this.logger?.debug({ err: error, link: name }, 'redis broker: link error');
+    client.on('error', (error: unknown) => {
+      // The message only: a reply error carries its command, and AUTH's
+      // arguments hold the password. Repeats (one per reconnect attempt) are
+      // logged once until the link is ready again.
+      const message = errorMessage(error);
+      if (this.closed || this.lastLinkError[name] === message) return;
+      this.lastLinkError[name] = message;
+      this.logger?.warn({ err: message, link: name }, 'redis broker: link error');
     });
     client.on('close', () => this.setLink(name, 'closed'));
     client.on('reconnecting', () => this.setLink(name, 'reconnecting'));
     client.on('end', () => this.setLink(name, 'ended'));
     client.on('ready', () => {
+      this.lastLinkError[name] = undefined;
       if (name === 'command') {
         this.setLink(name, 'ready');
         return;
       }
-      // The first `ready` is start()'s; later ones are reconnects.
-      if (this.subscriberReadyCount++ === 0) return;
-      this.setLink(name, 'resubscribing');
-      void this.restoreSubscriptions(client);
+      // Every `ready`, the first one included: subscribe the channels again.
+      this.setLink(name, 'subscribing');
+      this.subscribing = this.restoreSubscriptions(client, ++this.subscriberGeneration);
     });
   }
 
   /**
-   * After the subscriber link reconnects: subscribe every channel again, and
-   * only then catch every followed stream up from history, so nothing
-   * published during the cut, or between the two steps, is missed.
+   * After the subscriber link (re)connects: subscribe every channel, and only
+   * then catch every followed stream up from history, so nothing published
+   * during the cut, or between the two steps, is missed. A SUBSCRIBE that
+   * fails while the link stays up (a timeout) forces a reconnect, whose
+   * `ready` tries again after `reconnectDelay`: the link never stays
+   * half-subscribed.
    */
-  private async restoreSubscriptions(client: Redis): Promise<void> {
+  private async restoreSubscriptions(client: Redis, generation: number): Promise<void> {
     const users = [...this.feeds.keys()];
     try {
       await client.subscribe(
@@ -733,13 +768,21 @@ export class RedisBroker implements Broker {
         ...users.map((userId) => this.keys.userChannel(userId)),
       );
     } catch (error) {
-      // The link dropped again; its next `ready` retries.
-      this.logger?.warn({ err: toBrokerError(error) }, 'redis broker: resubscribe failed');
+      if (this.closed || generation !== this.subscriberGeneration) return;
+      this.logger?.warn(
+        { err: errorMessage(error) },
+        'redis broker: subscribe failed, reconnecting',
+      );
+      if (client.status === 'ready') client.disconnect(true);
       return;
     }
+    // A newer connection restores everything itself.
+    if (this.closed || generation !== this.subscriberGeneration) return;
     for (const feed of this.feeds.values()) feed.follower.catchUp();
     this.setLink('subscriber', 'ready');
-    this.logger?.info({ users: users.length }, 'redis broker: subscriptions restored');
+    if (generation > 1) {
+      this.logger?.info({ users: users.length }, 'redis broker: subscriptions restored');
+    }
   }
 
   private setLink(name: LinkName, state: string): void {

@@ -14,6 +14,11 @@
  * A missing meta means the stream is new or its data was lost (expiry, a
  * restart without persistence): the script creates it with the epoch the
  * caller drew at random, so old cursors are void and clients are told `gap`.
+ *
+ * The meta outlives the events (its TTL, `metaTtlMs`, is longer than
+ * `historyTtlMs` and refreshed by publish, read and ack): a user who stays
+ * connected but idle keeps the epoch, and expired events show as a `gap` in
+ * the same stream instead of a new stream (as in the memory broker).
  */
 import { createHash } from 'node:crypto';
 
@@ -21,13 +26,15 @@ import { createHash } from 'node:crypto';
 const PRELUDE = `
 local meta, hist, ids = KEYS[1], KEYS[2], KEYS[3]
 
-local function ensure(newEpoch, ttl)
+local function ensure(newEpoch, metaTtl)
   local epoch = redis.call('HGET', meta, 'epoch')
-  if epoch then return epoch end
-  redis.call('DEL', hist, ids)
-  redis.call('HSET', meta, 'epoch', newEpoch, 'seq', 0, 'acked', 0)
-  redis.call('PEXPIRE', meta, ttl)
-  return newEpoch
+  if not epoch then
+    redis.call('DEL', hist, ids)
+    redis.call('HSET', meta, 'epoch', newEpoch, 'seq', 0, 'acked', 0)
+    epoch = newEpoch
+  end
+  redis.call('PEXPIRE', meta, metaTtl)
+  return epoch
 end
 
 local function drop(entry)
@@ -57,13 +64,13 @@ end
  * ARGV: 1 new epoch, 2 event id, 3 event name, 4 critical (1/0), 5 ts,
  * 6 frame tail (everything after `"seq":<n>`), 7 awaitedBy or '',
  * 8 historySize, 9 historyTtlMs, 10 cutoff ts (older entries are dropped),
- * 11 the user's channel.
+ * 11 the user's channel, 12 metaTtlMs.
  * Returns {seq, epoch, duplicate (1/0)}.
  * Publishes `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\nframe`.
  */
 export const PUBLISH_SCRIPT = `${PRELUDE}
 local ttl = tonumber(ARGV[9])
-local epoch = ensure(ARGV[1], ttl)
+local epoch = ensure(ARGV[1], tonumber(ARGV[12]))
 trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
 local id = ARGV[2]
 local first = redis.call('HGET', ids, id)
@@ -73,7 +80,6 @@ local frame = '{"type":"event","seq":' .. seq .. ARGV[6]
 redis.call('XADD', hist, seq .. '-0', 'i', id, 'e', ARGV[3], 'c', ARGV[4], 't', ARGV[5], 'a', ARGV[7], 'f', frame)
 redis.call('HSET', ids, id, seq)
 trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
-redis.call('PEXPIRE', meta, ttl)
 redis.call('PEXPIRE', hist, ttl)
 redis.call('PEXPIRE', ids, ttl)
 redis.call('PUBLISH', ARGV[11], epoch .. '\\n' .. seq .. '\\n' .. id .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[7] .. '\\n' .. frame)
@@ -82,7 +88,7 @@ return {seq, epoch, 0}
 
 /**
  * ARGV: 1 new epoch, 2 mode (`head`, `acked` or `position`), 3 cursor seq,
- * 4 cursor epoch, 5 historySize, 6 historyTtlMs, 7 cutoff ts.
+ * 4 cursor epoch, 5 historySize, 6 metaTtlMs, 7 cutoff ts.
  * Returns {epoch, headSeq, ackedSeq} for `head`, else
  * {epoch, headSeq, ackedSeq, from, gap (1/0), entries}.
  */
@@ -118,16 +124,21 @@ return {epoch, head, acked, from, gap, entries}
 `;
 
 /**
- * Max-set of the acked cursor, shared by every node. ARGV: 1 seq.
- * An ack beyond the head is clamped to it; no stream, no cursor.
- * Returns the cursor after the step.
+ * Max-set of the acked cursor, shared by every node. ARGV: 1 seq, 2 the
+ * epoch the ack belongs to ('' for any), 3 metaTtlMs.
+ * An ack beyond the head is clamped to it; no stream, no cursor; an ack of
+ * another epoch (a late ack from a connection of an older stream) moves
+ * nothing. Returns the cursor after the step.
  */
 export const ACK_SCRIPT = `
 local meta = KEYS[1]
-local head = redis.call('HGET', meta, 'seq')
+local current = redis.call('HMGET', meta, 'epoch', 'seq', 'acked')
+local head = current[2]
 if not head then return 0 end
+redis.call('PEXPIRE', meta, ARGV[3])
+if ARGV[2] ~= '' and ARGV[2] ~= current[1] then return tonumber(current[3]) end
 local seq = math.min(tonumber(ARGV[1]), tonumber(head))
-local acked = tonumber(redis.call('HGET', meta, 'acked'))
+local acked = tonumber(current[3])
 if seq > acked then
   redis.call('HSET', meta, 'acked', seq)
   return seq
@@ -162,6 +173,29 @@ if left > 0 then redis.call('PEXPIRE', key, ARGV[4]) end
 return left
 `;
 
+/**
+ * Writes one node's connection count and drops the figures of nodes past
+ * their deadline, in one step: a figure another node refreshes meanwhile is
+ * never judged on a stale read. KEYS: 1 the loads hash. ARGV: 1 node id,
+ * 2 now (ms), 3 the figure's deadline (ms), 4 the count, 5 TTL of the hash
+ * (ms). A value is `deadline\ncount`. Returns the fields left.
+ */
+export const PUT_NODE_LOAD_SCRIPT = `
+local key = KEYS[1]
+local node = ARGV[1]
+local now = tonumber(ARGV[2])
+local all = redis.call('HGETALL', key)
+for i = 1, #all, 2 do
+  local deadline = tonumber(string.match(all[i + 1], '^(%d+)'))
+  if all[i] ~= node and (deadline == nil or deadline <= now) then
+    redis.call('HDEL', key, all[i])
+  end
+end
+redis.call('HSET', key, node, ARGV[3] .. '\\n' .. ARGV[4])
+redis.call('PEXPIRE', key, ARGV[5])
+return redis.call('HLEN', key)
+`;
+
 /** A script with its SHA1, for EVALSHA (with EVAL when the server lost its cache). */
 export interface LuaScript {
   readonly source: string;
@@ -178,4 +212,5 @@ export const SCRIPTS = {
   read: script(READ_SCRIPT, 3),
   ack: script(ACK_SCRIPT, 1),
   putConnections: script(PUT_CONNECTIONS_SCRIPT, 1),
+  putNodeLoad: script(PUT_NODE_LOAD_SCRIPT, 1),
 } as const;

@@ -6,6 +6,9 @@
  *
  * Rules, per live message of seq `s` in epoch `e`, with `last` the last seq
  * handed to `onEvent`:
+ * - `e` is an epoch the follower already left (a message of the old stream
+ *   queued behind the read that found the new one): dropped. Epochs never
+ *   come back, so following it again would only flap `onResync`.
  * - `e` differs from the followed epoch: `onResync`, follow `e` from `s`.
  * - `s <= last`: already handed over (or covered by a resync): dropped.
  * - `s == last + 1`: handed over.
@@ -47,11 +50,16 @@ export interface StreamFollowerOptions {
   retryDelayMs(attempt: number): number;
 }
 
+/** Epochs left behind that are remembered (oldest forgotten first). */
+const MAX_LEFT_EPOCHS = 8;
+
 type Pending =
   { kind: 'live'; epoch: string; event: StreamEvent; filled?: boolean } | { kind: 'catch-up' };
 
 export class StreamFollower {
   private epoch = '';
+  /** Epochs this follower followed and left, newest last (at most MAX_LEFT_EPOCHS). */
+  private readonly leftEpochs: string[] = [];
   private lastSeq = 0;
   private positioned = false;
   /** A catch-up failed: nothing is handed over until its retry. */
@@ -127,6 +135,10 @@ export class StreamFollower {
       while (!this.closed && !this.stalled) {
         const item = this.queue[0];
         if (item === undefined) break;
+        if (item.kind === 'live' && this.leftEpochs.includes(item.epoch)) {
+          this.queue.shift();
+          continue;
+        }
         const gap =
           item.kind === 'catch-up' ||
           (item.epoch === this.epoch && item.event.seq > this.lastSeq + 1 && !item.filled);
@@ -200,6 +212,10 @@ export class StreamFollower {
   }
 
   private resync(epoch: string, seq: number): void {
+    if (epoch !== this.epoch) {
+      this.leftEpochs.push(this.epoch);
+      if (this.leftEpochs.length > MAX_LEFT_EPOCHS) this.leftEpochs.shift();
+    }
     this.epoch = epoch;
     this.lastSeq = seq;
     this.options.onResync();

@@ -449,6 +449,20 @@ export function describeBrokerContract(
         expect(read).toMatchObject({ ackedSeq: 5, headSeq: 6, from: 6, gap: false });
         expect(read.events.map((e) => e.seq)).toEqual([6]);
       });
+
+      it('an ack of another epoch moves nothing', async () => {
+        const { broker } = await open();
+        const user = newUser('ack-epoch');
+        await publishMany(broker, user, 6);
+        const epoch = await epochOf(broker, user);
+        // A late ack from a connection of an older stream.
+        await broker.ack(user, 4, 'e_0000000000000000');
+        expect((await broker.readHistory(user, { kind: 'acked' })).ackedSeq).toBe(0);
+        await broker.ack(user, 4, epoch);
+        await broker.ack(user, 6, 'e_0000000000000000');
+        const read = await broker.readHistory(user, { kind: 'acked' });
+        expect(read).toMatchObject({ epoch, ackedSeq: 4, headSeq: 6, from: 5, gap: false });
+      });
     });
 
     describe('broadcast and delivery reports', () => {

@@ -41,6 +41,10 @@ export interface RedisServerOptions {
   appendFsync?: 'always' | 'everysec';
   /** Deadline for the server to answer PING. Default 10 s. */
   startTimeoutMs?: number;
+  /** The port to listen on (e.g. one a client already dials). Default: a free port. */
+  port?: number;
+  /** `--requirepass`: clients must AUTH with it. Default: none. */
+  requirePass?: string;
 }
 
 /** A free TCP port: bind port 0, read it, close. */
@@ -56,7 +60,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** One PING over a raw socket; resolves true on `+PONG`. */
+/**
+ * One PING over a raw socket; resolves true on `+PONG`, or on `-NOAUTH` from a
+ * server that requires a password (it is up all the same).
+ */
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = new Socket();
@@ -69,7 +76,7 @@ function ping(port: number): Promise<boolean> {
     socket.once('error', () => done(false));
     socket.on('data', (chunk: Buffer) => {
       answer += chunk.toString('utf8');
-      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
+      if (answer.includes('\r\n')) done(/^(\+PONG|-NOAUTH)/.test(answer));
     });
     socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
   });
@@ -82,18 +89,19 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     readonly dir: string,
-    private readonly options: Required<RedisServerOptions>,
+    private readonly options: Required<Omit<RedisServerOptions, 'port'>>,
   ) {}
 
   /** Starts a server on a free port in a fresh temp dir and waits until it answers PING. */
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const server = new RedisServer(
-      await freePort(),
+      options.port ?? (await freePort()),
       mkdtempSync(join(tmpdir(), 'agentsocket-redis-')),
       {
         appendOnly: options.appendOnly ?? false,
         appendFsync: options.appendFsync ?? 'everysec',
         startTimeoutMs: options.startTimeoutMs ?? 10_000,
+        requirePass: options.requirePass ?? '',
       },
     );
     await server.launch();
@@ -128,6 +136,7 @@ export class RedisServer {
         'no',
         '--loglevel',
         'warning',
+        ...(this.options.requirePass !== '' ? ['--requirepass', this.options.requirePass] : []),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );

@@ -124,4 +124,47 @@ describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
     await a.putNodeLoad(5, 5_000);
     expect(await admin.hkeys('agentsocket:nodes')).toEqual(['load-a']);
   });
+  it('never deletes a figure another node refreshed while this node was writing its own', async () => {
+    const { broker: a } = await node('race-a');
+    const { broker: b } = await node('race-b');
+    await b.putNodeLoad(4, 5_000);
+    now += 6_000; // B's figure is past its deadline: A's next write prunes it...
+    // ...unless B writes again in between. The interleaving is forced: B
+    // writes as soon as the first command of A's step is answered (a test hook
+    // on A's command link). A step of several commands prunes on a stale read
+    // there; one script leaves no such moment.
+    const link = (a as unknown as { command: Redis }).command;
+    const send = link.sendCommand.bind(link);
+    let interleaved = false;
+    const interleave = async (): Promise<void> => {
+      interleaved = true;
+      await b.putNodeLoad(4, 5_000);
+    };
+    Object.assign(link, {
+      sendCommand: (...args: Parameters<Redis['sendCommand']>) => {
+        // ioredis types the reply as unknown; it is the command's promise.
+        const sent = send(...args) as Promise<unknown>;
+        if (interleaved) return sent;
+        return sent.then(
+          async (reply: unknown) => (await interleave(), reply),
+          async (error: unknown) => {
+            await interleave();
+            throw error;
+          },
+        );
+      },
+    });
+    try {
+      await a.putNodeLoad(3, 5_000);
+    } finally {
+      Object.assign(link, { sendCommand: send });
+    }
+    expect(interleaved).toBe(true);
+    expect(await a.nodeLoads()).toEqual(
+      new Map([
+        ['race-a', 3],
+        ['race-b', 4],
+      ]),
+    );
+  });
 });

@@ -175,4 +175,37 @@ describe('StreamFollower', () => {
   it('refuses a maxPending that is not a positive integer', () => {
     expect(() => harness(0)).toThrow(/maxPending/);
   });
+  it('ignores messages of an epoch it left: one resync, no flapping back', async () => {
+    const h = harness();
+    h.history.head = 2;
+    h.follower.start('e1', 2);
+    let open: () => void = () => undefined;
+    h.gate = new Promise<void>((resolve) => (open = resolve));
+    // A gap: the catch-up waits at the gate while more of e1 queues behind it.
+    for (const s of [4, 5, 6]) h.follower.live('e1', ev(s));
+    await waitFor(() => h.reads.length === 1, { what: 'the catch-up read' });
+    // Redis lost the stream meanwhile: history is a new epoch.
+    h.history = { epoch: 'e2', head: 1, first: 1, fail: false };
+    h.gate = undefined;
+    open();
+    await waitFor(() => h.follower.position?.epoch === 'e2' && h.follower.pending === 0, {
+      what: 'the queue drained in e2',
+    });
+    h.follower.live('e2', ev(2));
+    await waitFor(() => h.seqs.length >= 1, { what: 'seq 2 of e2' });
+    expect(h.seqs).toEqual([2]);
+    expect(h.resyncs).toBe(1);
+    expect(h.follower.position).toEqual({ epoch: 'e2', lastSeq: 2 });
+  });
+  it('remembers the last 8 epochs it left: an older one counts as new again', async () => {
+    const h = harness();
+    h.follower.start('e0', 0);
+    for (let k = 1; k <= 9; k++) h.follower.live(`e${k}`, ev(1));
+    await waitFor(() => h.resyncs === 9, { what: 'nine resyncs' });
+    h.follower.live('e1', ev(2)); // left, remembered: dropped
+    h.follower.live('e0', ev(2)); // left first, forgotten past the bound: followed
+    await waitFor(() => h.follower.pending === 0, { what: 'the queue drained' });
+    expect(h.resyncs).toBe(10);
+    expect(h.follower.position).toEqual({ epoch: 'e0', lastSeq: 2 });
+  });
 });

@@ -182,15 +182,21 @@ function decodeLive(message: string): { epoch: string; event: StreamEvent } | un
   };
 }
 
-function decodeReport(message: string): DeliveryReport | undefined {
-  let value: unknown;
+/** A pub/sub message as a JSON object, or undefined: messages from the wire are checked, never trusted. */
+function parseObject(message: string): Record<string, unknown> | undefined {
   try {
-    value = JSON.parse(message);
+    const value: unknown = JSON.parse(message);
+    return typeof value === 'object' && value !== null
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const r = value as Record<string, unknown>;
+}
+
+function decodeReport(message: string): DeliveryReport | undefined {
+  const r = parseObject(message);
+  if (r === undefined) return undefined;
   if (
     typeof r.userId !== 'string' ||
     typeof r.id !== 'string' ||
@@ -214,14 +220,8 @@ function decodeReport(message: string): DeliveryReport | undefined {
 }
 
 function decodeControl(message: string): ControlMessage | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(message);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const m = value as Record<string, unknown>;
+  const m = parseObject(message);
+  if (m === undefined) return undefined;
   // A close code a server may send: 1000, 1001, 1012, or an application code (ws throws on others).
   const code = m.code;
   const closeCode =

@@ -64,7 +64,11 @@ export const resumeScenario = {
       const caught = await session.waitReceived((n) => n, 'caughtUp');
       const after = await session.serverUsage();
       const redisAfter = await session.redisCpuMicros();
-      if (storm.failed > 0) throw new Error(`resume: ${storm.failed} reconnects failed`);
+      if (storm.failed > 0) {
+        throw new Error(
+          `resume: ${storm.failed} reconnects failed: ${JSON.stringify(storm.errors)}`,
+        );
+      }
       if (caught.timedOut || caught.replayed !== clients * behind || caught.gaps > 0) {
         throw new Error(
           `resume: ${caught.caughtUp}/${clients} caught up, ${caught.replayed} replayed ` +

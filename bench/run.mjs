@@ -1,17 +1,26 @@
 #!/usr/bin/env node
 /**
- * `npm run bench`: agentsocket, a bare ws server (the floor) and Socket.IO 4
+ * `npm run bench`: agentsocket (memory engine, and Redis engine when
+ * `redis-server` is on PATH), a bare ws server (the floor) and Socket.IO 4
  * (the popular peer) under the same load, on 127.0.0.1, in one run. Bounded in
- * count (bench-config.mjs) and in time (--max-minutes); every child process is
- * killed by pid at the end, on error and on SIGINT. See --help.
+ * count (bench-config.mjs) and in time (--max-minutes); every child process
+ * (and the harness's own redis-server) is killed by pid at the end, on error
+ * and on SIGINT. See --help.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SYSTEMS, SYSTEM_LABELS, benchConfig, maxSocketsPerProcess } from './lib/bench-config.mjs';
+import {
+  SYSTEMS,
+  SYSTEM_LABELS,
+  benchConfig,
+  isAgentsocket,
+  maxSocketsPerProcess,
+} from './lib/bench-config.mjs';
 import { HELP, parseBenchOptions } from './lib/bench-options.mjs';
 import { evaluateAims, formatNumber, renderMarkdown } from './lib/bench-report.mjs';
+import { BenchRedis, redisServerAvailable } from './lib/bench-redis.mjs';
 import { BenchResults } from './lib/bench-results.mjs';
 import { checkFdLimit } from './lib/fd-limit.mjs';
 import { describeMachine } from './lib/machine.mjs';
@@ -83,7 +92,7 @@ if (options.render) {
 const config = benchConfig(options.quick);
 const reps = options.reps ?? config.reps;
 const maxMinutes = options.maxMinutes ?? config.maxMinutes;
-const systems = SYSTEMS.filter((system) => options.systems.includes(system));
+let systems = SYSTEMS.filter((system) => options.systems.includes(system));
 const scenarios = ALL_SCENARIOS.filter((scenario) => options.scenarios.includes(scenario.id));
 const writeDocs = options.docs ?? !options.quick;
 
@@ -92,15 +101,21 @@ try {
 } catch (error) {
   fail(error.message);
 }
-if (systems.includes('agentsocket') && !existsSync(new URL('dist/index.js', root))) {
+if (systems.some(isAgentsocket) && !existsSync(new URL('dist/index.js', root))) {
   fail('dist/index.js is missing: run `npm run build` first, or use --only ws,socketio');
 }
+if (systems.includes('agentsocket-redis') && !redisServerAvailable()) {
+  console.warn('bench: redis-server not found: agentsocket-redis skipped');
+  systems = systems.filter((system) => system !== 'agentsocket-redis');
+}
+if (systems.length === 0) fail('no system left to measure');
 
 const processes = new ProcessSet();
 process.on('exit', () => processes.killAll());
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
-    console.error(`\nbench: ${signal}, killing ${processes.children.size} child process(es)`);
+    const count = processes.children.size + processes.services.size;
+    console.error(`\nbench: ${signal}, killing ${count} child process(es)`);
     processes.killAll();
     process.exit(130);
   });
@@ -116,8 +131,19 @@ const profileDir = options.profile
   ? fileURLToPath(new URL('results/profiles/', import.meta.url))
   : undefined;
 if (profileDir) mkdirSync(profileDir, { recursive: true });
+let redis;
+if (systems.includes('agentsocket-redis')) {
+  try {
+    redis = await BenchRedis.start(processes);
+  } catch (error) {
+    processes.killAll();
+    fail(`could not start redis-server: ${error.message}`);
+  }
+  console.log(`bench: redis-server (pid ${redis.pid}) on ${redis.url} for agentsocket-redis`);
+}
 const ctx = {
   processes,
+  redis,
   config,
   loaderCount: options.loaders,
   secret: randomBytes(32).toString('hex'),
@@ -160,7 +186,9 @@ for (let rep = 0; rep < reps; rep++) {
   }
 }
 
+await redis?.stop();
 const machine = { ...describeMachine(), loadAverageAtStart: loadAtStart };
+if (redis) machine.versions['redis-server'] = redis.version;
 const date = new Date().toISOString();
 const run = {
   quick: options.quick,

@@ -1,11 +1,21 @@
 /**
  * Renders a run as markdown: one table per scenario (median and range per
- * system, ratios against bare ws and Socket.IO), where agentsocket stands
- * against its aims and the reference figures, the machine and the date.
+ * system, ratios against bare ws and Socket.IO, and of the Redis engine
+ * against bare ws and the memory engine), where agentsocket stands against
+ * its aims and the reference figures, the machine and the date.
  */
 import { AIMS, REFERENCE, SYSTEM_LABELS } from './bench-config.mjs';
 
 const NO_RESUME = 'no resume';
+
+/** The ratio columns of a scenario table, `[system, reference, heading]`; shown when both ran. */
+const RATIOS = [
+  ['agentsocket', 'ws', 'agentsocket ÷ ws'],
+  ['agentsocket', 'socketio', 'agentsocket ÷ Socket.IO'],
+  ['socketio', 'ws', 'Socket.IO ÷ ws'],
+  ['agentsocket-redis', 'ws', 'agentsocket (Redis) ÷ ws'],
+  ['agentsocket-redis', 'agentsocket', 'agentsocket (Redis) ÷ agentsocket'],
+];
 
 export function formatNumber(value) {
   if (value === null || value === undefined) return '—';
@@ -34,23 +44,27 @@ function metricLabel(metric, config) {
 }
 
 function scenarioTable(results, scenario, systems, config) {
-  const columns = systems.map((system) => SYSTEM_LABELS[system]);
+  const ratioColumns = RATIOS.filter(
+    ([system, reference]) => systems.includes(system) && systems.includes(reference),
+  );
+  const headings = [
+    ...systems.map((system) => SYSTEM_LABELS[system]),
+    ...ratioColumns.map(([, , heading]) => heading),
+  ];
   const lines = [
-    `| metric | ${columns.join(' | ')} | agentsocket ÷ ws | agentsocket ÷ Socket.IO | Socket.IO ÷ ws |`,
-    `|---|${systems.map(() => '---:').join('|')}|---:|---:|---:|`,
+    `| metric | ${headings.join(' | ')} |`,
+    `|---|${headings.map(() => '---:').join('|')}|`,
   ];
   for (const metric of scenario.metrics) {
     const cells = systems.map((system) => {
       if (scenario.systems && !scenario.systems.includes(system)) return NO_RESUME;
       return cell(results.summary(scenario.id, metric.key, system));
     });
-    const ratios = [
-      results.ratio(scenario.id, metric.key, 'agentsocket', 'ws'),
-      results.ratio(scenario.id, metric.key, 'agentsocket', 'socketio'),
-      results.ratio(scenario.id, metric.key, 'socketio', 'ws'),
-    ].map(ratioCell);
+    const ratios = ratioColumns.map(([system, reference]) =>
+      ratioCell(results.ratio(scenario.id, metric.key, system, reference)),
+    );
     const label = `${metricLabel(metric, config)} (${metric.unit}, ${metric.better} is better)`;
-    lines.push(`| ${label} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
+    lines.push(`| ${label} | ${[...cells, ...ratios].join(' | ')} |`);
   }
   return lines.join('\n');
 }
@@ -88,14 +102,16 @@ function referenceTable(results) {
     ['connections/s, no JWT', 'connPerSec', 'connect', 'ratePerSecNone'],
   ];
   const lines = [
-    '| figure | ws reference | ws here | Socket.IO reference | Socket.IO here | agentsocket here |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| figure | ws reference | ws here | Socket.IO reference | Socket.IO here | agentsocket here | ' +
+      'agentsocket (Redis) here |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const [label, refKey, scenario, metric] of rows) {
     const here = (system) => cell(results.summary(scenario, metric, system));
     lines.push(
       `| ${label} | ${formatNumber(REFERENCE.ws[refKey])} | ${here('ws')} | ` +
-        `${formatNumber(REFERENCE.socketio[refKey])} | ${here('socketio')} | ${here('agentsocket')} |`,
+        `${formatNumber(REFERENCE.socketio[refKey])} | ${here('socketio')} | ${here('agentsocket')} | ` +
+        `${here('agentsocket-redis')} |`,
     );
   }
   return lines.join('\n');
@@ -130,7 +146,10 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
     '',
     `Machine: ${machine.cpuCount} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, ` +
       `Node ${machine.node}; ws ${machine.versions.ws}, socket.io ${machine.versions['socket.io']}, ` +
-      `socket.io-client ${machine.versions['socket.io-client']}, jose ${machine.versions.jose}. ` +
+      `socket.io-client ${machine.versions['socket.io-client']}, jose ${machine.versions.jose}` +
+      (machine.versions['redis-server']
+        ? `, ioredis ${machine.versions.ioredis}, redis-server ${machine.versions['redis-server']}. `
+        : '. ') +
       `Load average (1/5/15 min) ${machine.loadAverageAtStart.join(' / ')} at the start, ` +
       `${machine.loadAverage.join(' / ')} at the end: a load above the core count means other ` +
       'work shared the CPU, which skews throughput and latency far more than CPU per message.',
@@ -157,6 +176,15 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
       'send buffer, heartbeats), except the per-IP connection and handshake limits, lifted because ' +
       `every client comes from 127.0.0.1. Clients ack cumulatively every ${config.ackEvery} events ` +
       '(events are `critical: false`).',
+    '- **agentsocket (Redis)**: the same gateway on the Redis engine, `new RedisBroker({ url })` ' +
+      'with its defaults (history 1000 per user), against a redis-server the harness starts on a ' +
+      'free port of 127.0.0.1 (no persistence: `--save "" --appendonly no`) and empties with ' +
+      '`FLUSHALL` before and after every measurement. What it adds per event: one Lua script in Redis ' +
+      "per publish (seq, stream append, trim, TTLs, `PUBLISH` on the user's channel), and the event " +
+      'comes back to the node through pub/sub (one subscription per connected user) before it is ' +
+      'written to the socket; resume reads history from the Redis stream. Server CPU counts the ' +
+      "node process only; the redis-server's own CPU per message is under Diagnostics " +
+      '(`redisCpuUsPerMsg`), and it shares the same 2 cores.',
     '- agentsocket frames each event once and writes the same bytes to every socket of its ' +
       'fan-out; frames under 16 KiB are coalesced per socket until the end of the event-loop turn ' +
       '(one `writev` for many frames), larger ones are written at once. At saturation the small ' +
@@ -173,7 +201,7 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
     '',
     '## Where agentsocket stands',
     '',
-    'Aims (targets to report against, not tests):',
+    'Aims (targets to report against, not tests), for the memory engine:',
     '',
     aimsTable(results),
     '',

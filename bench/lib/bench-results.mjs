@@ -86,6 +86,13 @@ export class BenchResults {
             agentsocketVsWs: this.ratio(scenario.id, metric.key, 'agentsocket', 'ws'),
             agentsocketVsSocketio: this.ratio(scenario.id, metric.key, 'agentsocket', 'socketio'),
             socketioVsWs: this.ratio(scenario.id, metric.key, 'socketio', 'ws'),
+            agentsocketRedisVsWs: this.ratio(scenario.id, metric.key, 'agentsocket-redis', 'ws'),
+            agentsocketRedisVsAgentsocket: this.ratio(
+              scenario.id,
+              metric.key,
+              'agentsocket-redis',
+              'agentsocket',
+            ),
           },
         };
       }

@@ -4,10 +4,12 @@
  * measurement to the next. Users are split across the load generators in
  * contiguous slices; each generator's expected count is its slice's share.
  */
+import { AGENTSOCKET_ENGINES } from './bench-config.mjs';
 import { LatencyHistogram } from './latency-histogram.mjs';
 
 const SERVER_FILES = {
   agentsocket: new URL('../servers/agentsocket-server.mjs', import.meta.url),
+  'agentsocket-redis': new URL('../servers/agentsocket-server.mjs', import.meta.url),
   ws: new URL('../servers/ws-server.mjs', import.meta.url),
   socketio: new URL('../servers/socketio-server.mjs', import.meta.url),
 };
@@ -34,6 +36,7 @@ export class BenchSession {
     config,
     secret,
     profileDir,
+    redis,
   }) {
     this.processes = processes;
     this.system = system;
@@ -45,12 +48,32 @@ export class BenchSession {
     this.config = config;
     this.secret = secret;
     this.profileDir = profileDir;
+    /** The harness's BenchRedis when the system runs on it, else undefined. */
+    this.redis = redis;
     /** User ids of each loader, from the last `connect`. */
     this.slices = loaders.map(() => []);
   }
 
-  /** With `profileDir`, the server runs under `--cpu-prof` and writes its profile there. */
-  static async start({ processes, system, auth = 'jwt', loaderCount, config, secret, profileDir }) {
+  /**
+   * With `profileDir`, the server runs under `--cpu-prof` and writes its profile there.
+   * `redis` (a BenchRedis) is required by the systems whose engine is Redis.
+   */
+  static async start({
+    processes,
+    system,
+    auth = 'jwt',
+    loaderCount,
+    config,
+    secret,
+    profileDir,
+    redis,
+  }) {
+    const engine = AGENTSOCKET_ENGINES[system];
+    if (engine === 'redis' && !redis) throw new Error(`${system} needs the harness's redis-server`);
+    const engineEnv =
+      engine === undefined
+        ? {}
+        : { BENCH_ENGINE: engine, ...(engine === 'redis' ? { BENCH_REDIS_URL: redis.url } : {}) };
     const profile = profileDir
       ? [
           '--cpu-prof',
@@ -61,7 +84,7 @@ export class BenchSession {
     const server = processes.fork(SERVER_FILES[system], {
       name: `${system} server`,
       execArgv: ['--expose-gc', ...profile],
-      env: { BENCH_AUTH: auth, BENCH_JWT_SECRET: secret },
+      env: { BENCH_AUTH: auth, BENCH_JWT_SECRET: secret, ...engineEnv },
     });
     const loaders = Array.from({ length: loaderCount }, (_, i) =>
       processes.fork(LOADER_FILE, { name: `loader ${i}` }),
@@ -80,6 +103,7 @@ export class BenchSession {
         config,
         secret,
         profileDir,
+        redis: engine === 'redis' ? redis : undefined,
       });
     } catch (error) {
       await processes.kill(server);
@@ -216,6 +240,11 @@ export class BenchSession {
     );
   }
 
+  /** The redis-server's CPU time so far (µs), or null when the system does not use it. */
+  async redisCpuMicros() {
+    return this.redis ? this.redis.cpuMicros() : null;
+  }
+
   async loaderCpuMicros() {
     const snapshots = await Promise.all(this.loaders.map((loader) => loader.call('snapshot')));
     return snapshots.reduce((sum, snapshot) => sum + cpuMicros(snapshot.cpu), 0);
@@ -230,12 +259,14 @@ export class BenchSession {
     await this.reset();
     const before = await this.serverUsage();
     const loaderBefore = await this.loaderCpuMicros();
+    const redisBefore = await this.redisCpuMicros();
     const [published, received] = await Promise.all([
       this.server.call(command, args, this.timeout() * 3),
       this.waitReceived(expectedForSlice),
     ]);
     const after = await this.serverUsage();
     const loaderAfter = await this.loaderCpuMicros();
+    const redisAfter = await this.redisCpuMicros();
     const expected = this.slices.reduce((sum, slice) => sum + expectedForSlice(slice.length), 0);
     const wallMs = Math.max(received.lastAtMs, published.endMs) - published.startMs;
     const delivered = received.received;
@@ -254,6 +285,9 @@ export class BenchSession {
       serverUtilization: serverCpu / 1000 / wallMs,
       loaderCpuUsPerMsg: loaderCpu / Math.max(1, delivered),
       loaderUtilization: loaderCpu / 1000 / wallMs / this.loaders.length,
+      // The Redis engine's other half: the redis-server's CPU, not in serverCpuUs.
+      redisCpuUsPerMsg:
+        redisBefore === null ? null : (redisAfter - redisBefore) / Math.max(1, delivered),
       p50Ms: received.latency.percentile(50),
       p99Ms: received.latency.percentile(99),
       negativeLatencies: received.latency.negative,

@@ -26,6 +26,7 @@ export function describeMachine() {
       'socket.io': packageVersion('socket.io'),
       'socket.io-client': packageVersion('socket.io-client'),
       jose: packageVersion('jose'),
+      ioredis: packageVersion('ioredis'),
     },
   };
 }

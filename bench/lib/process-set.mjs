@@ -1,13 +1,40 @@
 /**
  * Every child process of a bench run, so that each one is killed by its pid
  * at the end, on error and on SIGINT. Nothing else is ever signalled.
+ * `children` are the per-measurement processes (servers, load generators),
+ * none of which may outlive its measurement; `services` live for the whole
+ * run (the harness's own redis-server).
  */
-import { fork } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { RpcChild } from './rpc.mjs';
 
 export class ProcessSet {
   constructor() {
     this.children = new Set();
+    this.services = new Set();
+  }
+
+  /**
+   * Spawns a run-long service (not a node child: no IPC). stdout is dropped;
+   * the first 4 KiB of stderr are kept in `child.stderrHead` for error messages.
+   */
+  spawnService(command, args) {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderrHead = '';
+    child.stderr.on('data', (chunk) => {
+      if (child.stderrHead.length < 4_096) child.stderrHead += chunk.toString('utf8');
+    });
+    this.services.add(child);
+    child.on('exit', () => this.services.delete(child));
+    return child;
+  }
+
+  /** SIGKILL a service by pid and wait for its exit (bounded). */
+  async killService(child, { timeoutMs = 5_000 } = {}) {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = exitWithin(child, timeoutMs);
+    killPid(child.pid);
+    await exited;
   }
 
   /** Forks `file` with an IPC channel; stdout and stderr go to ours. */
@@ -42,6 +69,8 @@ export class ProcessSet {
   killAll() {
     for (const child of this.children) killPid(child.pid);
     this.children.clear();
+    for (const child of this.services) killPid(child.pid);
+    this.services.clear();
   }
 }
 

@@ -4,6 +4,7 @@
  * may share the users of a run (`--loaders`), each with its own slice.
  */
 import { SignJWT } from 'jose';
+import { isAgentsocket } from '../lib/bench-config.mjs';
 import { nowMs } from '../lib/clock.mjs';
 import { serveRpc } from '../lib/rpc.mjs';
 import { DeliverySink } from './delivery-sink.mjs';
@@ -40,7 +41,7 @@ class Loader {
 
   makeClient(system, port, token, ackEvery, cursor) {
     if (system === 'socketio') return new SocketIoBenchClient({ port, token, sink: this.sink });
-    const kind = system === 'agentsocket' ? 'agentsocket' : 'ws';
+    const kind = isAgentsocket(system) ? 'agentsocket' : 'ws';
     return new RawWsClient({ kind, port, token, sink: this.sink, ackEvery, cursor });
   }
 

@@ -1,6 +1,6 @@
 /**
- * (f) Resume storm, agentsocket only (bare ws and Socket.IO 4 as configured
- * here have no resume: events published while a client is away are lost).
+ * (f) Resume storm, agentsocket only, both engines (bare ws and Socket.IO 4 as
+ * configured here have no resume: events published while a client is away are lost).
  * N clients connect and receive `live` events each; all drop at once; the
  * server publishes `behind` more per user into history; then all N reconnect
  * at once with `?lastSeq=&epoch=` and must each get exactly `behind` replayed
@@ -12,7 +12,7 @@ import { withSession } from './with-session.mjs';
 export const resumeScenario = {
   id: 'resume',
   title: '(f) Resume storm',
-  systems: ['agentsocket'],
+  systems: ['agentsocket', 'agentsocket-redis'],
   describe: ({ resume: r }) =>
     `${r.clients} clients drop after ${r.live} live events each; ${r.behind} events per user are ` +
     `published while they are away; all ${r.clients} reconnect at once with their cursor ` +
@@ -58,11 +58,17 @@ export const resumeScenario = {
       await session.server.call('saturate', { userIds: ids, perUser: behind, textBytes });
       await session.reset();
       const before = await session.serverUsage();
+      const redisBefore = await session.redisCpuMicros();
       // Everyone at once: as many handshakes in flight as clients.
       const storm = await session.connect(ids, { concurrency: clients, resume: true });
       const caught = await session.waitReceived((n) => n, 'caughtUp');
       const after = await session.serverUsage();
-      if (storm.failed > 0) throw new Error(`resume: ${storm.failed} reconnects failed`);
+      const redisAfter = await session.redisCpuMicros();
+      if (storm.failed > 0) {
+        throw new Error(
+          `resume: ${storm.failed} reconnects failed: ${JSON.stringify(storm.errors)}`,
+        );
+      }
       if (caught.timedOut || caught.replayed !== clients * behind || caught.gaps > 0) {
         throw new Error(
           `resume: ${caught.caughtUp}/${clients} caught up, ${caught.replayed} replayed ` +
@@ -83,6 +89,12 @@ export const resumeScenario = {
         diagnostics: {
           replayed: caught.replayed,
           gaps: caught.gaps,
+          ...(redisBefore !== null
+            ? {
+                redisCpuUsPerMsg:
+                  Math.round(((redisAfter - redisBefore) / caught.replayed) * 100) / 100,
+              }
+            : {}),
           ...(Object.keys(caught.unexpectedCloses).length > 0
             ? { unexpectedCloses: caught.unexpectedCloses }
             : {}),

@@ -1,7 +1,22 @@
-/** Starts a fresh session for one measurement and always kills it afterwards. */
+/**
+ * Starts a fresh session for one measurement and always kills it afterwards.
+ * A system on the harness's Redis gets it empty (FLUSHALL before and after),
+ * so that no measurement sees another's streams.
+ */
+import { AGENTSOCKET_ENGINES } from '../lib/bench-config.mjs';
 import { BenchSession } from '../lib/bench-session.mjs';
 
 export async function withSession(ctx, system, auth, fn) {
+  const redis = AGENTSOCKET_ENGINES[system] === 'redis' ? ctx.redis : undefined;
+  if (redis) await redis.flush();
+  try {
+    return await withFreshSession(ctx, system, auth, redis, fn);
+  } finally {
+    if (redis) await redis.flush();
+  }
+}
+
+async function withFreshSession(ctx, system, auth, redis, fn) {
   const session = await BenchSession.start({
     processes: ctx.processes,
     system,
@@ -10,6 +25,7 @@ export async function withSession(ctx, system, auth, fn) {
     config: ctx.config,
     secret: ctx.secret,
     profileDir: ctx.profileDir,
+    redis,
   });
   try {
     return await fn(session);
@@ -25,6 +41,9 @@ export function deliveryDiagnostics(name, measured) {
     [`${name}.serverUtilization`]: round(measured.serverUtilization),
     [`${name}.loaderUtilization`]: round(measured.loaderUtilization),
     [`${name}.loaderCpuUsPerMsg`]: round(measured.loaderCpuUsPerMsg),
+    ...(measured.redisCpuUsPerMsg !== null
+      ? { [`${name}.redisCpuUsPerMsg`]: round(measured.redisCpuUsPerMsg) }
+      : {}),
     ...(Object.keys(measured.unexpectedCloses).length > 0
       ? { [`${name}.unexpectedCloses`]: measured.unexpectedCloses }
       : {}),

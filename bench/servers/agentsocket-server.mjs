@@ -3,6 +3,10 @@
  * behind the same control surface as the peers. Per-IP limits are lifted
  * because every bench client comes from 127.0.0.1; everything else keeps its
  * defaults (history 1000, 4 MiB send buffer, acks, heartbeats).
+ *
+ * The engine: `BENCH_ENGINE=memory` (default, the gateway's own MemoryBroker)
+ * or `BENCH_ENGINE=redis` with `BENCH_REDIS_URL` (a `RedisBroker` from
+ * `dist/redis/index.js` with its defaults; the harness owns that Redis).
  */
 import { createServer } from 'node:http';
 import { existsSync } from 'node:fs';
@@ -12,6 +16,7 @@ import { hostServer, listenLoopback } from './server-host.mjs';
 
 const distIndex = new URL('../../dist/index.js', import.meta.url);
 const distJwt = new URL('../../dist/auth/jwt-authenticator.js', import.meta.url);
+const distRedis = new URL('../../dist/redis/index.js', import.meta.url);
 
 const BENCH_LIMITS = {
   maxConnections: 1_000_000,
@@ -49,24 +54,39 @@ async function loadAuthenticator(authMode, secret) {
   };
 }
 
-async function createAgentsocketAdapter({ authMode, secret }) {
+/** The broker to pass to `createGateway`: undefined for the default memory engine. */
+async function createBroker(engine, redisUrl) {
+  if (engine === 'memory') return undefined;
+  if (engine !== 'redis') throw new Error(`BENCH_ENGINE: unknown engine ${engine}`);
+  if (!redisUrl) throw new Error('BENCH_ENGINE=redis needs BENCH_REDIS_URL');
+  if (!existsSync(fileURLToPath(distRedis))) {
+    throw new Error('dist/redis/index.js is missing: run `npm run build`');
+  }
+  const { RedisBroker } = await import(distRedis.href);
+  return new RedisBroker({ url: redisUrl });
+}
+
+async function createAgentsocketAdapter({ authMode, secret, engine, redisUrl }) {
   if (!existsSync(fileURLToPath(distIndex))) {
     throw new Error('dist/index.js is missing: run `npm run build` (is the gateway core merged?)');
   }
   const { createGateway } = await import(distIndex.href);
   const { source, authenticator } = await loadAuthenticator(authMode, secret);
-  const gateway = createGateway({ authenticator, limits: BENCH_LIMITS });
+  const broker = await createBroker(engine, redisUrl);
+  const gateway = createGateway({ authenticator, broker, limits: BENCH_LIMITS });
   const httpServer = createServer((_req, res) => res.writeHead(404).end());
   gateway.attach(httpServer);
 
   return {
-    info: { authenticator: source },
+    info: { authenticator: source, engine },
     listen: () => listenLoopback(httpServer),
     publish: (userId, data) => gateway.publish(userId, { event: 'token', data, critical: false }),
     broadcast: (data) => gateway.broadcast('bench', data),
     connectionCount: () => gateway.stats().connections,
     close: async () => {
       await gateway.close();
+      // A broker passed in is the caller's to close; the default one is the gateway's.
+      await broker?.close();
       await new Promise((resolve) => httpServer.close(() => resolve()));
     },
   };
@@ -76,5 +96,7 @@ await hostServer(
   await createAgentsocketAdapter({
     authMode: process.env.BENCH_AUTH ?? 'jwt',
     secret: process.env.BENCH_JWT_SECRET,
+    engine: process.env.BENCH_ENGINE ?? 'memory',
+    redisUrl: process.env.BENCH_REDIS_URL,
   }),
 );

@@ -49,13 +49,13 @@ local function trim(maxLen, cutoff)
       drop(entry)
     end
   end
+  -- Age: look at the oldest entry only (the common case is that it is not
+  -- expired, and reading a batch of entries with their frames on every
+  -- publish was most of the script's cost).
   while true do
-    local oldest = redis.call('XRANGE', hist, '-', '+', 'COUNT', 64)
-    if #oldest == 0 then return end
-    for _, entry in ipairs(oldest) do
-      if tonumber(entry[2][8]) >= cutoff then return end
-      drop(entry)
-    end
+    local oldest = redis.call('XRANGE', hist, '-', '+', 'COUNT', 1)
+    if #oldest == 0 or tonumber(oldest[1][2][8]) >= cutoff then return end
+    drop(oldest[1])
   end
 end
 `;

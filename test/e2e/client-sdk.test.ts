@@ -14,7 +14,6 @@ import { AgentSocketClient } from '../../src/client/index.js';
 import type {
   AgentSocketClientOptions,
   GapInfo,
-  StorageLike,
   WebSocketConstructorLike,
 } from '../../src/client/index.js';
 import type { CreateGatewayOptions, GatewayNode } from '../../src/gateway/gateway.js';
@@ -23,6 +22,7 @@ import type { EventFrame, WelcomeFrame } from '../../src/protocol/frames.js';
 import { runSimulatedAgent } from '../../src/demo/simulated-agent.js';
 import { startGateway, type HarnessOptions } from '../helpers/gateway-harness.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { MapStorage } from '../helpers/map-storage.js';
 
 /** Server pings every 300 ms: liveness and expiry sweeps run several times a second. */
 const TEST_HEARTBEAT_MS = 300;
@@ -52,19 +52,6 @@ async function startHarness(
     disconnectUser: (userId, code) => h.gateway.disconnectUser(userId, code),
     close: () => h.close(),
   };
-}
-
-class MapStorage implements StorageLike {
-  readonly items = new Map<string, string>();
-  getItem(key: string): string | null {
-    return this.items.get(key) ?? null;
-  }
-  setItem(key: string, value: string): void {
-    this.items.set(key, value);
-  }
-  removeItem(key: string): void {
-    this.items.delete(key);
-  }
 }
 
 /** A latch: `wait()` resolves once `open()` was called. Holds a token provider: the client stays away. */

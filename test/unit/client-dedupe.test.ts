@@ -6,21 +6,7 @@ import {
   loadCursor,
   saveCursor,
 } from '../../src/client/index.js';
-import type { StorageLike } from '../../src/client/index.js';
-
-/** A Web Storage with a Map behind it (what sessionStorage does, minus the quota). */
-class MapStorage implements StorageLike {
-  readonly items = new Map<string, string>();
-  getItem(key: string): string | null {
-    return this.items.get(key) ?? null;
-  }
-  setItem(key: string, value: string): void {
-    this.items.set(key, value);
-  }
-  removeItem(key: string): void {
-    this.items.delete(key);
-  }
-}
+import { MapStorage } from '../helpers/map-storage.js';
 
 describe('SeqTracker', () => {
   it('delivers new seqs and drops every seq <= lastSeq', () => {

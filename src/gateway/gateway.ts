@@ -17,7 +17,6 @@ import {
   type Broker,
   type DeliveryReport,
   type HistoryRead,
-  type PublishOutcome,
   type ReadCursor,
   type StreamEvent,
 } from '../broker/broker.js';
@@ -26,13 +25,12 @@ import { GatewayError, RETRY_AFTER_SECONDS as RETRY_AFTER_UNAVAILABLE } from '..
 import { GatewayMetrics, type HandshakeOutcome } from '../observability/metrics.js';
 import { redactUrl, silentLogger } from '../observability/logger.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { validateEventInput, type EventInput, type ValidEvent } from '../protocol/event-input.js';
-import { EVENT_NAME_PATTERN } from '../protocol/agent-events.js';
+import type { EventInput } from '../protocol/event-input.js';
 import { SUBPROTOCOL, type JsonValue } from '../protocol/frames.js';
 import { isValidUserId } from '../protocol/user-id.js';
 import { Supervisor } from '../tasks/supervisor.js';
 import { Connection, type ConnectionHost } from './connection.js';
-import { DeliveryWaiters, type Waiter } from './delivery-waiters.js';
+import { DeliveryWaiters } from './delivery-waiters.js';
 import { ClusterDirectory } from './cluster-directory.js';
 import type {
   BatchItem,
@@ -48,14 +46,15 @@ import type {
 import { HandshakeGate, outcomeOf, pathOf } from './handshake-gate.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { KeyedWaiters } from './keyed-waiters.js';
+import { Publisher } from './publisher.js';
+
+export { MAX_WAIT_MS } from './publisher.js';
 import { WriteCoalescer } from './write-coalescer.js';
 import { encodeTextFrame } from './wire-frame.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { refuseHandshake } from './refuse-handshake.js';
 import { ConnectionRegistry, type Reservation } from './registry.js';
 
-/** Longest `wait` of a publish (PROTOCOL.md section 5). */
-export const MAX_WAIT_MS = 30_000;
 /** Publishes waiting for delivery at once. */
 const MAX_WAITERS = 10_000;
 
@@ -97,8 +96,6 @@ export class GatewayNode implements Gateway, ConnectionHost {
   private readonly wss: WebSocketServer;
   private readonly waiters = new DeliveryWaiters(MAX_WAITERS);
   private readonly connectionWaiters = new KeyedWaiters<boolean>(MAX_WAITERS);
-  /** The `kind="new"` child of the published counter, resolved once (labels hash per call otherwise). */
-  private readonly publishedNew: { inc(): void };
   /** The last event framed, and its frame: a fan-out frames its event once. */
   private lastFramed: StreamEvent | null = null;
   private lastFrame: Buffer = Buffer.alloc(0);
@@ -108,16 +105,12 @@ export class GatewayNode implements Gateway, ConnectionHost {
   private ackFlushScheduled = false;
   private draining = false;
   private startError: Error | null = null;
-  /** Counts local writes of the event being published right now (memory fan-out is synchronous). */
-  private probeUser: string | null = null;
-  private probeCount = 0;
   /** Publishes and broadcasts under way; `close` waits for them. */
   private inflight = 0;
   private onIdle: (() => void) | null = null;
   /** Set while `close` waits for the last connection to go. */
   private onEmpty: (() => void) | null = null;
   private started = false;
-  private broadcastProbe: { count: number } | null = null;
   private readonly counters = {
     published: 0,
     duplicates: 0,
@@ -129,11 +122,11 @@ export class GatewayNode implements Gateway, ConnectionHost {
   private readonly errors: Record<string, number> = {};
   /** Other nodes' connections and counts, when the broker keeps them (Redis). */
   private readonly directory: ClusterDirectory;
+  private readonly publisher: Publisher;
 
   constructor(options: CreateGatewayOptions) {
     this.options = resolveOptions(options);
     this.metrics = options.metrics ?? new GatewayMetrics();
-    this.publishedNew = this.metrics.eventsPublished.labels({ kind: 'new' });
     this.logger = options.logger ?? silentLogger();
     this.ownsBroker = options.broker === undefined;
     this.broker =
@@ -199,6 +192,23 @@ export class GatewayNode implements Gateway, ConnectionHost {
         this.startError = error;
         this.logger.error({ err: error.message }, 'broker failed to start');
       });
+    this.publisher = new Publisher({
+      broker: this.broker,
+      options: this.options,
+      metrics: this.metrics,
+      nodeId: this.nodeId,
+      waiters: this.waiters,
+      directory: this.directory,
+      counters: this.counters,
+      ready: this.ready,
+      isStarted: () => this.started,
+      assertAccepting: () => this.assertAccepting(),
+      assertBrokerStarted: () => this.assertBrokerStarted(),
+      brokerFailure: (op, error) => this.brokerFailure(op, error),
+      countError: (kind) => this.countError(kind),
+      begin: () => void this.inflight++,
+      settle: () => this.settle(),
+    });
     this.gate = new HandshakeGate({
       options: this.options,
       registry: this.registry,
@@ -421,14 +431,14 @@ export class GatewayNode implements Gateway, ConnectionHost {
       this.metrics.eventsDelivered.inc(written);
       this.metrics.deliveryLatency.observe(Math.max(0, Date.now() - event.ts) / 1000);
     }
-    if (this.probeUser === userId) this.probeCount += written;
+    this.publisher.countWrites(userId, written);
   }
 
   private onBroadcast(frame: string): void {
     const wire = encodeTextFrame(frame);
     let written = 0;
     for (const connection of this.registry.all()) if (connection.sendShared(wire, frame)) written++;
-    if (this.broadcastProbe) this.broadcastProbe.count += written;
+    this.publisher.countBroadcastWrites(written);
   }
 
   private onResync(userId: string): void {
@@ -437,180 +447,16 @@ export class GatewayNode implements Gateway, ConnectionHost {
 
   // ---- Publishing ---------------------------------------------------------
 
-  publish(
-    userId: string,
-    input: EventInput,
-    options: PublishWaitOptions = {},
-  ): Promise<PublishResult> {
-    // Not `async`: one promise per publish instead of two (this is the hot path).
-    try {
-      if (!isValidUserId(userId)) {
-        throw new GatewayError('bad_request', 'userId is malformed', 'userId');
-      }
-      const waitMs = options.waitMs ?? 0;
-      if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) {
-        throw new GatewayError(
-          'bad_request',
-          `wait must be an integer from 0 to ${MAX_WAIT_MS}`,
-          'wait',
-        );
-      }
-      return this.publishValid(userId, this.validate(input, ''), waitMs);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  publish(userId: string, input: EventInput, options?: PublishWaitOptions): Promise<PublishResult> {
+    return this.publisher.publish(userId, input, options);
   }
 
-  async publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]> {
-    if (!Array.isArray(items))
-      throw new GatewayError('bad_request', 'events must be an array', 'events');
-    if (items.length > this.options.limits.maxBatchEvents) {
-      throw new GatewayError(
-        'bad_request',
-        `a batch holds at most ${this.options.limits.maxBatchEvents} events`,
-        'events',
-      );
-    }
-    // Validate everything first: a rejected batch publishes nothing.
-    const valid = items.map((item, index) => {
-      const field = `events[${index}]`;
-      if (typeof item !== 'object' || item === null) {
-        throw new GatewayError('bad_request', `${field} must be an object`, field);
-      }
-      const { userId, ...event } = item;
-      if (!isValidUserId(userId)) {
-        throw new GatewayError('bad_request', `${field}.userId is malformed`, `${field}.userId`);
-      }
-      return { userId, event: this.validate(event, `${field}.`) };
-    });
-    this.assertAccepting();
-    const results: BatchResult[] = [];
-    // One accepted batch is one pending publish: a drain waits for all of it.
-    this.inflight++;
-    try {
-      // In input order, one at a time: per-user order is the input order.
-      for (const { userId, event } of valid) {
-        try {
-          results.push(await this.publishValid(userId, event, 0, true));
-        } catch (error) {
-          const e =
-            error instanceof GatewayError ? error : new GatewayError('internal', 'publish failed');
-          results.push({ error: { code: e.code, message: e.message } });
-        }
-      }
-    } finally {
-      this.settle();
-    }
-    return results;
+  publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]> {
+    return this.publisher.publishBatch(items);
   }
 
-  async broadcast(event: string, data: JsonValue = null): Promise<BroadcastResult> {
-    if (typeof event !== 'string' || !EVENT_NAME_PATTERN.test(event)) {
-      throw new GatewayError('bad_request', 'event must match ^[a-z][a-z0-9_.:-]{0,63}$', 'event');
-    }
-    const checked = this.validate({ event, data }, '');
-    this.assertAccepting();
-    this.inflight++;
-    try {
-      return await this.broadcastAccepted(event, checked.dataJson);
-    } finally {
-      this.settle();
-    }
-  }
-
-  private async broadcastAccepted(event: string, dataJson: string): Promise<BroadcastResult> {
-    await this.ready;
-    this.assertBrokerStarted();
-    const id = `bc_${randomUUID()}`;
-    const frame = `{"type":"broadcast","id":"${id}","event":${JSON.stringify(event)},"ts":${Date.now()},"data":${dataJson}}`;
-    const probe = { count: 0 };
-    this.broadcastProbe = probe;
-    let sent: Promise<void>;
-    try {
-      sent = this.broker.broadcast(frame);
-    } finally {
-      this.broadcastProbe = null;
-    }
-    try {
-      await sent;
-    } catch (error) {
-      throw this.brokerFailure('broadcast', error);
-    }
-    this.counters.broadcasts++;
-    this.metrics.broadcasts.inc();
-    return { id, connections: await this.directory.broadcastReach(probe.count) };
-  }
-
-  private validate(input: unknown, prefix: string): ValidEvent {
-    const checked = validateEventInput(input, this.options.limits.maxDataBytes);
-    if (!checked.ok) {
-      const { field, message, tooLarge } = checked.failure;
-      throw new GatewayError(
-        tooLarge ? 'payload_too_large' : 'bad_request',
-        `${prefix}${message}`,
-        `${prefix}${field}`,
-      );
-    }
-    return checked.value;
-  }
-
-  private async publishValid(
-    userId: string,
-    valid: ValidEvent,
-    waitMs: number,
-    /** Part of a batch accepted before a drain began: it finishes. */
-    accepted = false,
-  ): Promise<PublishResult> {
-    if (!accepted) this.assertAccepting();
-    if (!this.started) await this.ready;
-    this.assertBrokerStarted();
-    this.inflight++;
-    try {
-      let event = valid;
-      let waiter: Waiter | null = null;
-      if (waitMs > 0) {
-        // A waiter is keyed by the event id, so the id must exist before the
-        // publish (`ev_` ids are refused from publishers: no collision).
-        if (event.id === undefined) event = { ...valid, id: `ev_${randomUUID()}` };
-        waiter = this.waiters.add(userId, event.id as string, event.critical, waitMs);
-        if (!waiter) this.countError('wait_capacity');
-      }
-      // The memory broker fans out inside `publish`: count this node's writes.
-      this.probeUser = userId;
-      this.probeCount = 0;
-      let pending: Promise<PublishOutcome>;
-      try {
-        pending = this.broker.publish(userId, event, waiter ? { awaitedBy: this.nodeId } : {});
-      } finally {
-        this.probeUser = null;
-      }
-      const writtenDuringPublish = this.probeCount;
-      let outcome: PublishOutcome;
-      try {
-        outcome = await pending;
-      } catch (error) {
-        waiter?.cancel();
-        throw this.brokerFailure('publish', error);
-      }
-      const { seq, epoch, id } = outcome;
-      if (outcome.duplicate) {
-        waiter?.cancel();
-        this.counters.duplicates++;
-        this.metrics.eventsPublished.inc({ kind: 'duplicate' });
-        return { seq, epoch, id, delivered: 0, duplicate: true };
-      }
-      this.counters.published++;
-      this.publishedNew.inc();
-      let delivered = writtenDuringPublish;
-      if (waiter) {
-        await waiter.settled;
-        waiter.cancel();
-        delivered = waiter.delivered;
-      }
-      return { seq, epoch, id, delivered, duplicate: false };
-    } finally {
-      this.settle();
-    }
+  broadcast(event: string, data?: JsonValue): Promise<BroadcastResult> {
+    return this.publisher.broadcast(event, data);
   }
 
   /** One pending publish or broadcast is done; the drain may go on when none are left. */

@@ -93,8 +93,8 @@ export class Connection implements RegisteredConnection, Corkable {
   private awaitedUnacked: StreamEvent[] | null = null;
   private criticalAcks: CriticalAcks | null = null;
   private readonly inbound: TokenBucket;
-  private badFramesSince = 0;
-  private badFrameCount = 0;
+  /** Bad frames allowed: `maxBadFrames` per `badFrameWindowMs`, as a bucket (created on the first). */
+  private badFrameBudget: TokenBucket | null = null;
   private closeCode: number | null = null;
   private terminateTimer: ReturnType<typeof setTimeout> | null = null;
   /** The socket is corked until the end of this turn (see WriteCoalescer). */
@@ -538,13 +538,14 @@ export class Connection implements RegisteredConnection, Corkable {
   private badFrame(now: number, reason: string, message: string, code = 'bad_frame'): void {
     this.host.metrics.badFrames.inc({ reason });
     const { maxBadFrames, badFrameWindowMs } = this.host.options.limits;
-    // A bad frame older than the window no longer counts towards the 1008 limit.
-    if (now - this.badFramesSince > badFrameWindowMs) {
-      this.badFramesSince = now;
-      this.badFrameCount = 0;
-    }
-    this.badFrameCount++;
-    if (this.badFrameCount > maxBadFrames) {
+    // A bucket rather than a fixed window: no burst of twice the limit across
+    // a window's edge.
+    this.badFrameBudget ??= new TokenBucket(
+      (maxBadFrames * 1000) / badFrameWindowMs,
+      maxBadFrames,
+      now,
+    );
+    if (!this.badFrameBudget.take(now)) {
       this.host.logger.warn(
         { connectionId: this.id, userId: this.userId, reason },
         'too many bad frames: closing with 1008',

@@ -183,7 +183,7 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     return this.#welcome;
   }
 
-  /** Reconnect attempts since the last open connection. */
+  /** Reconnect attempts since a connection last stayed open one heartbeat interval. */
   get reconnectAttempt(): number {
     return this.#reconnect.attempt;
   }
@@ -294,11 +294,12 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     return new Promise<EventFrame>((resolve, reject) => {
       // Listeners first, the timer last: when `on` throws (listener limit) the
       // promise rejects with nothing left registered and no timer pending.
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      // An object: the timer is set after the listeners, which `cleanup` may undo first.
+      const pending: { timer?: ReturnType<typeof setTimeout> } = {};
       let offEvent = noop;
       let offClosed = noop;
       const cleanup = (): void => {
-        clearTimeout(timer);
+        clearTimeout(pending.timer);
         offEvent();
         offClosed();
         options.signal?.removeEventListener('abort', onAbort);
@@ -321,7 +322,7 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
         cleanup();
         throw error;
       }
-      timer = setTimeout(() => {
+      pending.timer = setTimeout(() => {
         cleanup();
         reject(
           new WaitTimeoutError(

@@ -416,7 +416,7 @@ describe('client SDK against the gateway: reconnect and resume', () => {
     await waitFor(() => harness.gateway.connections('alice')[0]?.ackedSeq === 7);
   });
 
-  it('passes the attempt number to the backoff policy across refused handshakes, and starts over after a welcome', async () => {
+  it('passes the attempt number to the backoff policy across refused handshakes, and starts over once a connection stayed open', async () => {
     // The policy's arithmetic is unit-tested (test/unit/client-backoff.test.ts);
     // this checks the client drives it with real failures.
     const { harness, client } = await setup();
@@ -431,6 +431,9 @@ describe('client SDK against the gateway: reconnect and resume', () => {
     await c.connect();
     expect(attempts).toEqual([0, 1]);
     expect(errors).toContain('transport');
+    // The count starts over only after the connection stayed open one heartbeat interval.
+    expect(c.reconnectAttempt).toBe(2);
+    await waitFor(() => c.reconnectAttempt === 0, { what: 'the count reset after a heartbeat' });
     badTokens = 1;
     harness.disconnectUser('alice', 1001);
     await waitFor(() => c.state === 'open' && attempts.length === 4, { what: 'two more attempts' });

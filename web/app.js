@@ -246,7 +246,8 @@ client.on('event', (event) => {
       );
       runView(event.runId).root.prepend(placeholder);
     }
-    (renderers[event.event] ?? renderOther)(event);
+    // Own keys only: `renderers.constructor` (an event named "constructor") is Object's.
+    (Object.hasOwn(renderers, event.event) ? renderers[event.event] : renderOther)(event);
   });
   showCursor();
 });

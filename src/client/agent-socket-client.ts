@@ -9,7 +9,7 @@
  */
 import { isAgentEventName } from '../protocol/agent-events.js';
 import type { AgentEventName } from '../protocol/agent-events.js';
-import { reconnectAdvice } from '../protocol/close-codes.js';
+import { CloseCode, reconnectAdvice } from '../protocol/close-codes.js';
 import { MAX_TOKEN_LENGTH, decodeServerFrame, encodeFrame } from '../protocol/codec.js';
 import { BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL } from '../protocol/frames.js';
 import type { ClientFrame, EventFrame, ServerFrame, WelcomeFrame } from '../protocol/frames.js';
@@ -35,13 +35,15 @@ import type { FollowRunOptions } from './run-follower.js';
 import { SeqTracker } from './seq-tracker.js';
 import type { StreamCursor } from './seq-tracker.js';
 import { TypedEmitter } from './typed-emitter.js';
-import { WS_OPEN, resolveWebSocket } from './websocket-like.js';
+import { WS_OPEN, isNodeRuntime, resolveWebSocket } from './websocket-like.js';
 import type { WebSocketConstructorLike, WebSocketLike } from './websocket-like.js';
 
 /** Close code the client uses when it leaves a socket on its own (dead, timed out, reconnect). */
-const CLIENT_RECONNECT_CLOSE = 4000;
+const CLIENT_RECONNECT_CLOSE = CloseCode.ClientReconnect;
 /** Refreshes never come closer together than this, whatever the token's lifetime. */
 const MIN_REFRESH_DELAY_MS = 1000;
+/** setTimeout's longest delay (2^31-1 ms, about 24.8 days); a longer one fires after 1 ms. */
+const MAX_TIMER_DELAY_MS = 2_147_483_647;
 
 export interface WaitForEventOptions {
   /** Default 30 000 ms. */
@@ -114,6 +116,10 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
   #silenceMs: number;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bounds a token fetch (connect or refresh); a provider that never answers must not stall. */
+  #tokenTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Resets the reconnect attempt count once a connection has stayed open one heartbeat. */
+  #stableTimer: ReturnType<typeof setTimeout> | undefined;
   #lastClose: { code: number; reason: string } = { code: 1006, reason: '' };
   #duplicates = 0;
 
@@ -132,6 +138,12 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     const auth = options.auth ?? 'subprotocol';
     if (auth !== 'subprotocol' && auth !== 'header') {
       throw new TypeError('option auth must be "subprotocol" or "header"');
+    }
+    // A browser's WebSocket cannot send headers: say so now rather than connect without a token.
+    if (auth === 'header' && !options.WebSocket && !isNodeRuntime()) {
+      throw new TypeError(
+        'option auth "header" needs option WebSocket (a constructor taking {headers}, such as ws); browsers use "subprotocol"',
+      );
     }
     this.#options = options;
     this.#auth = auth;
@@ -171,7 +183,7 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     return this.#welcome;
   }
 
-  /** Reconnect attempts since the last open connection. */
+  /** Reconnect attempts since a connection last stayed open one heartbeat interval. */
   get reconnectAttempt(): number {
     return this.#reconnect.attempt;
   }
@@ -192,16 +204,28 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
    */
   connect(): Promise<WelcomeFrame> {
     if (this.#state === 'open' && this.#welcome) return Promise.resolve(this.#welcome);
+    let resolveOpened: (welcome: WelcomeFrame) => void = noop;
+    let rejectOpened: (error: Error) => void = noop;
     const opened = new Promise<WelcomeFrame>((resolve, reject) => {
-      const offWelcome = this.once('welcome', (welcome) => {
-        offClosed();
-        resolve(welcome);
-      });
-      const offClosed = this.once('closed', (info) => {
-        offWelcome();
-        reject(new ClientClosedError(info));
-      });
+      resolveOpened = resolve;
+      rejectOpened = reject;
     });
+    // Registered outside the executor: when `once` throws (listener limit), the
+    // first listener is undone and the client does not start connecting.
+    let offClosed = noop;
+    const offWelcome = this.once('welcome', (welcome) => {
+      offClosed();
+      resolveOpened(welcome);
+    });
+    try {
+      offClosed = this.once('closed', (info) => {
+        offWelcome();
+        rejectOpened(new ClientClosedError(info));
+      });
+    } catch (error) {
+      offWelcome();
+      return Promise.reject(error);
+    }
     if (this.#state === 'closed') {
       this.#reconnect.reset();
       this.#setState('connecting');
@@ -268,8 +292,14 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     }
     const timeoutMs = options.timeoutMs ?? 30_000;
     return new Promise<EventFrame>((resolve, reject) => {
+      // Listeners first, the timer last: when `on` throws (listener limit) the
+      // promise rejects with nothing left registered and no timer pending.
+      // An object: the timer is set after the listeners, which `cleanup` may undo first.
+      const pending: { timer?: ReturnType<typeof setTimeout> } = {};
+      let offEvent = noop;
+      let offClosed = noop;
       const cleanup = (): void => {
-        clearTimeout(timer);
+        clearTimeout(pending.timer);
         offEvent();
         offClosed();
         options.signal?.removeEventListener('abort', onAbort);
@@ -278,7 +308,21 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
         cleanup();
         reject(options.signal?.reason ?? new Error('aborted'));
       };
-      const timer = setTimeout(() => {
+      try {
+        offEvent = this.on('event', (e) => {
+          if (!matches(e)) return;
+          cleanup();
+          resolve(e);
+        });
+        offClosed = this.on('closed', (info) => {
+          cleanup();
+          reject(new ClientClosedError(info));
+        });
+      } catch (error) {
+        cleanup();
+        throw error;
+      }
+      pending.timer = setTimeout(() => {
         cleanup();
         reject(
           new WaitTimeoutError(
@@ -286,15 +330,6 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
           ),
         );
       }, timeoutMs);
-      const offEvent = this.on('event', (e) => {
-        if (!matches(e)) return;
-        cleanup();
-        resolve(e);
-      });
-      const offClosed = this.on('closed', (info) => {
-        cleanup();
-        reject(new ClientClosedError(info));
-      });
       if (options.signal?.aborted) onAbort();
       else options.signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -316,7 +351,7 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     const generation = ++this.#generation;
     let token: string;
     try {
-      token = await this.#fetchToken();
+      token = await this.#fetchTokenWithin(this.#connectTimeoutMs);
     } catch (cause) {
       if (generation !== this.#generation) return;
       this.#emitError({ kind: 'token', message: 'the token provider failed', cause });
@@ -325,7 +360,7 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     }
     let Ctor: WebSocketConstructorLike;
     try {
-      Ctor = await resolveWebSocket(this.#options.WebSocket);
+      Ctor = await resolveWebSocket(this.#options.WebSocket, this.#auth === 'header');
     } catch (cause) {
       if (generation !== this.#generation) return;
       this.#emitError({ kind: 'transport', message: (cause as Error).message, cause });
@@ -351,10 +386,8 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
       return;
     }
     this.#socket = socket;
-    this.#acks = new AckScheduler((seq) => {
-      this.#send({ type: 'ack', seq });
-      this.#persistCursor();
-    }, this.#options.ack);
+    // The cursor is persisted at each delivery (#onEvent), not with the batched acks.
+    this.#acks = new AckScheduler((seq) => this.#send({ type: 'ack', seq }), this.#options.ack);
     this.#lastHeard = Date.now();
     // Until the welcome names the heartbeat, the connect timeout bounds the silence.
     this.#armWatchdog(this.#connectTimeoutMs);
@@ -387,6 +420,36 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
       url.searchParams.set('epoch', cursor.epoch);
     }
     return url.toString();
+  }
+
+  /**
+   * `#fetchToken`, rejected after `timeoutMs`: a provider that never answers
+   * counts as a failed one. The timer is `#tokenTimer`, dropped by
+   * `#abandonSocket` and `#finish`, so a closed client keeps no timer.
+   */
+  #fetchTokenWithin(timeoutMs: number): Promise<string> {
+    clearTimeout(this.#tokenTimer);
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.#tokenTimer === timer) this.#tokenTimer = undefined;
+        reject(new Error(`the token provider gave no token within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#tokenTimer = timer;
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.#tokenTimer === timer) this.#tokenTimer = undefined;
+      };
+      this.#fetchToken().then(
+        (token) => {
+          done();
+          resolve(token);
+        },
+        (cause: unknown) => {
+          done();
+          reject(cause);
+        },
+      );
+    });
   }
 
   async #fetchToken(): Promise<string> {
@@ -446,8 +509,12 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     this.#acks = null;
     clearTimeout(this.#watchdog);
     clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#tokenTimer);
+    clearTimeout(this.#stableTimer);
     this.#watchdog = undefined;
     this.#refreshTimer = undefined;
+    this.#tokenTimer = undefined;
+    this.#stableTimer = undefined;
     if (!socket) return;
     socket.onopen = noop;
     socket.onmessage = noop;
@@ -528,17 +595,35 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
   }
 
   #onWelcome(welcome: WelcomeFrame): void {
+    const socket = this.#socket;
     const before = this.#tracker.cursor();
     const outcome = this.#tracker.onWelcome(welcome.epoch);
+    // Events of an old epoch have seqs that mean nothing in the new one.
+    if (outcome === 'new-epoch') this.#recent.length = 0;
     this.#welcome = welcome;
-    this.#reconnect.reset();
-    if (Number.isFinite(welcome.heartbeatMs) && welcome.heartbeatMs > 0) {
-      this.#silenceMs = welcome.heartbeatMs * 2;
-    }
+    const heartbeatMs =
+      Number.isFinite(welcome.heartbeatMs) && welcome.heartbeatMs > 0 ? welcome.heartbeatMs : null;
+    if (heartbeatMs !== null) this.#silenceMs = heartbeatMs * 2;
     this.#armWatchdog(this.#silenceMs);
+    // The attempt count goes back to 0 only once this connection has stayed open
+    // one heartbeat interval (or half the silence limit without one): a server
+    // that welcomes and closes at once (4429, 1012, 4408) keeps backing off.
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = setTimeout(
+      () => {
+        this.#stableTimer = undefined;
+        this.#reconnect.reset();
+      },
+      Math.min(heartbeatMs ?? this.#silenceMs / 2, MAX_TIMER_DELAY_MS),
+    );
     this.#persistCursor();
+    // Planned before the emits, which may close or reconnect (that drops it again).
+    this.#scheduleRefresh();
+    // A listener may close or reconnect: stop once this socket is no longer the current one.
     this.#setState('open');
+    if (socket !== this.#socket) return;
     this.emit('welcome', welcome);
+    if (socket !== this.#socket) return;
     if (welcome.replay.gap || outcome === 'new-epoch') {
       this.emit('gap', {
         epoch: welcome.epoch,
@@ -547,7 +632,6 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
         newEpoch: outcome === 'new-epoch',
       });
     }
-    this.#scheduleRefresh();
   }
 
   #onEvent(frame: EventFrame): void {
@@ -555,6 +639,9 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     if (this.#tracker.accept(frame.seq)) {
       this.#recent.push(frame);
       if (this.#recent.length > this.#recentLimit) this.#recent.shift();
+      // Persisted before the app sees it (the tracker already counts it as
+      // delivered): a reload never resumes from before an event the app was given.
+      this.#persistCursor();
       this.emit('event', frame);
     } else {
       this.#duplicates++;
@@ -602,6 +689,9 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
   #scheduleRefresh(): void {
     clearTimeout(this.#refreshTimer);
     this.#refreshTimer = undefined;
+    const socket = this.#socket;
+    // No socket (closed or between attempts): nothing to refresh, and no timer to leak.
+    if (!socket) return;
     if (typeof this.#options.token === 'string' || this.#token === null) return;
     const expiresAt = jwtExpiresAt(this.#token);
     if (expiresAt === null) return;
@@ -610,24 +700,32 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
       MIN_REFRESH_DELAY_MS,
       remaining - Math.min(this.#refreshLeadMs, remaining / 2),
     );
-    const socket = this.#socket;
-    this.#refreshTimer = setTimeout(() => {
-      this.#refreshTimer = undefined;
-      void this.#refresh(socket);
-    }, delay);
+    // Past setTimeout's limit the timer would fire at once: wait the longest
+    // allowed delay, then plan again from the clock instead of refreshing.
+    const capped = delay > MAX_TIMER_DELAY_MS;
+    this.#refreshTimer = setTimeout(
+      () => {
+        this.#refreshTimer = undefined;
+        if (socket !== this.#socket) return;
+        if (capped) this.#scheduleRefresh();
+        else void this.#refresh(socket);
+      },
+      capped ? MAX_TIMER_DELAY_MS : delay,
+    );
   }
 
-  async #refresh(socket: WebSocketLike | null): Promise<void> {
+  async #refresh(socket: WebSocketLike): Promise<void> {
     let token: string;
     try {
-      token = await this.#fetchToken();
+      token = await this.#fetchTokenWithin(this.#connectTimeoutMs);
     } catch (cause) {
+      // The client closed or moved on while the provider ran: no retry for a socket left behind.
       if (socket !== this.#socket) return;
       this.#emitError({ kind: 'token', message: 'the token provider failed', cause });
       this.#scheduleRefresh();
       return;
     }
-    if (!socket || socket !== this.#socket) return;
+    if (socket !== this.#socket) return;
     this.#token = token;
     this.#send({ type: 'refresh', token });
   }

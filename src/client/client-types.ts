@@ -41,6 +41,8 @@ export type TokenSource = string | (() => Promise<string> | string);
  * How the token travels:
  * - `subprotocol`: `Sec-WebSocket-Protocol: agentsocket.v1, bearer.<jwt>` (browsers; works everywhere);
  * - `header`: `Authorization: Bearer <jwt>` (needs a constructor that takes `{headers}`, such as `ws`).
+ *   Without option `WebSocket`, Node loads `ws` (never the header-less global one) and a browser
+ *   throws a TypeError in the constructor.
  */
 export type AuthMode = 'subprotocol' | 'header';
 
@@ -62,7 +64,7 @@ export interface AgentSocketClientOptions {
   token: TokenSource;
   /** Default `subprotocol`. */
   auth?: AuthMode;
-  /** Default: `globalThis.WebSocket`, else the `ws` package. */
+  /** Default: `globalThis.WebSocket`, else the `ws` package; with auth `header`, always `ws` (Node only). */
   WebSocket?: WebSocketConstructorLike;
   /** Reconnect delays. Default `exponentialBackoff()`: full jitter, 500 ms base, 30 s cap. */
   backoff?: BackoffPolicy;

@@ -1,7 +1,8 @@
 /**
  * Counts reconnect attempts and runs the next one after the policy's delay.
  * The count grows with each scheduled attempt and goes back to 0 on `reset()`,
- * which the client calls when a connection is open (its `welcome` arrived).
+ * which the client calls once a connection has stayed open one heartbeat
+ * interval after its `welcome` (not at the welcome: see docs/client.md).
  */
 import type { BackoffPolicy } from './backoff.js';
 

@@ -43,10 +43,17 @@ export async function* followRun(
     }
     status.wake?.();
   });
-  const offClosed = client.on('closed', (info) => {
-    status.failure ??= new ClientClosedError(info);
-    status.wake?.();
-  });
+  let offClosed: () => void;
+  try {
+    offClosed = client.on('closed', (info) => {
+      status.failure ??= new ClientClosedError(info);
+      status.wake?.();
+    });
+  } catch (error) {
+    // Listener limit: undo the first listener, or it would stay for good.
+    offEvent();
+    throw error;
+  }
   try {
     for (;;) {
       const next = queue.shift();

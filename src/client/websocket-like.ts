@@ -38,18 +38,27 @@ export type WebSocketConstructorLike = new (
 /** `readyState` of an open socket (the same number in every implementation). */
 export const WS_OPEN = 1;
 
+/** True under Node (where the `ws` package can be loaded); false in a browser. */
+export function isNodeRuntime(): boolean {
+  const process = (globalThis as { process?: { versions?: { node?: unknown } } }).process;
+  return typeof process?.versions?.node === 'string';
+}
+
 /**
  * The constructor to use: the one given, else `globalThis.WebSocket` (browsers,
- * Deno, Node 22+), else the `ws` package loaded on demand (Node 20). The
- * specifier sits in a variable so that bundlers and the browser type-check do
- * not try to resolve `ws`.
+ * Deno, Node 22+), else the `ws` package loaded on demand (Node 20). With
+ * `needsHeaders` (auth `header`) the global one is skipped: a native
+ * WebSocket takes no headers and would silently send no `Authorization`, so
+ * `ws` is loaded instead. The specifier sits in a variable so that bundlers
+ * and the browser type-check do not try to resolve `ws`.
  */
 export async function resolveWebSocket(
   given: WebSocketConstructorLike | undefined,
+  needsHeaders = false,
 ): Promise<WebSocketConstructorLike> {
   if (given) return given;
   const native = (globalThis as { WebSocket?: WebSocketConstructorLike }).WebSocket;
-  if (native) return native;
+  if (native && !needsHeaders) return native;
   const specifier = 'ws';
   let loaded: unknown;
   try {

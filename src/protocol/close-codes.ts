@@ -32,6 +32,7 @@ export const CloseCode = {
   Timeout: 4408,
   Replaced: 4409,
   SlowConsumer: 4429,
+  ClientReconnect: 4000,
 } as const;
 
 export type CloseCodeName = keyof typeof CloseCode;
@@ -56,6 +57,13 @@ export const CLOSE_CODES: readonly CloseCodeInfo[] = [
     code: 1012,
     name: 'StreamReset',
     meaning: 'stream reset or broker lost: reconnect and resume; the welcome tells the gap',
+    reconnect: 'reconnect',
+  },
+  {
+    code: 4000,
+    name: 'ClientReconnect',
+    meaning:
+      'sent by the client: it left the socket itself (dead connection, connect timeout, reconnect())',
     reconnect: 'reconnect',
   },
   {

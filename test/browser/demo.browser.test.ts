@@ -253,6 +253,15 @@ describe('the demo page in Chromium', () => {
     expect(after[0]!.connectionId).not.toBe(before!.connectionId);
   });
 
+  it('renders an event named like an Object.prototype member (constructor) as a plain note', async () => {
+    const user = newUser();
+    const page = await openDemo(user);
+    await h.gateway.publish(user, { event: 'constructor', data: { n: 1 } });
+    const note = page.locator('[data-testid=step-constructor]');
+    await note.waitFor({ timeout: UI_TIMEOUT_MS });
+    expect(await note.getAttribute('data-seq')).toBe('1');
+  });
+
   it('survives the page dropping its own socket (the "Drop connection" button) mid-run', async () => {
     const user = newUser();
     const page = await openDemo(user);

@@ -7,7 +7,7 @@
  * is checked on real sockets, and where the server's side matters (acks, the
  * connection id, replays) it is read from the gateway itself.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { decodeJwt } from 'jose';
 import { AgentSocketClient } from '../../src/client/index.js';
@@ -168,6 +168,25 @@ describe('client SDK against the gateway: connecting and following runs', () => 
     expect(harness.gateway.connections('alice')).toHaveLength(2);
     // The welcome names the server's heartbeat; the SDK's liveness watchdog follows it.
     expect(browserLike.welcome?.heartbeatMs).toBe(TEST_HEARTBEAT_MS);
+  });
+
+  it('sends the header with auth "header" even when a header-less global WebSocket exists', async () => {
+    const { client } = await setup();
+    // Like a browser's or Node 22's native WebSocket: it takes no options, so no headers.
+    let globalCreated = 0;
+    class HeaderlessWebSocket extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols);
+        globalCreated++;
+      }
+    }
+    vi.stubGlobal('WebSocket', HeaderlessWebSocket);
+    cleanups.push(() => void vi.unstubAllGlobals());
+    const c = client('alice', { auth: 'header', WebSocket: undefined });
+    void c.connect().catch(() => {});
+    await waitFor(() => c.state === 'open', { what: 'open with the header', timeoutMs: 3000 });
+    expect(c.welcome?.userId).toBe('alice');
+    expect(globalCreated).toBe(0);
   });
 
   it('follows a simulated agent run to agent_completed with run() and waitForEvent()', async () => {
@@ -397,7 +416,7 @@ describe('client SDK against the gateway: reconnect and resume', () => {
     await waitFor(() => harness.gateway.connections('alice')[0]?.ackedSeq === 7);
   });
 
-  it('passes the attempt number to the backoff policy across refused handshakes, and starts over after a welcome', async () => {
+  it('passes the attempt number to the backoff policy across refused handshakes, and starts over once a connection stayed open', async () => {
     // The policy's arithmetic is unit-tested (test/unit/client-backoff.test.ts);
     // this checks the client drives it with real failures.
     const { harness, client } = await setup();
@@ -412,6 +431,9 @@ describe('client SDK against the gateway: reconnect and resume', () => {
     await c.connect();
     expect(attempts).toEqual([0, 1]);
     expect(errors).toContain('transport');
+    // The count starts over only after the connection stayed open one heartbeat interval.
+    expect(c.reconnectAttempt).toBe(2);
+    await waitFor(() => c.reconnectAttempt === 0, { what: 'the count reset after a heartbeat' });
     badTokens = 1;
     harness.disconnectUser('alice', 1001);
     await waitFor(() => c.state === 'open' && attempts.length === 4, { what: 'two more attempts' });

@@ -176,7 +176,10 @@ export class BenchSession {
     };
   }
 
-  /** Connects and fails loudly when a client could not connect. */
+  /**
+   * Connects every client of a fresh session and waits until the server
+   * counts them all; fails loudly when a client could not connect.
+   */
   async connectAll(ids, options) {
     await this.prepare(ids);
     const result = await this.connect(ids, options);
@@ -186,6 +189,7 @@ export class BenchSession {
           JSON.stringify(result.errors),
       );
     }
+    await this.waitServerConnections(ids.length);
     return result;
   }
 

@@ -23,7 +23,6 @@ export const broadcastScenario = {
     const textBytes = ctx.config.textBytes;
     return withSession(ctx, system, 'jwt', async (session) => {
       await session.connectAll(userIds(connections), { concurrency: 100 });
-      await session.waitServerConnections(connections);
       await session.measureDelivery('broadcast', { count: warmup, textBytes }, (n) => n * warmup);
       const measured = await session.measureDelivery(
         'broadcast',

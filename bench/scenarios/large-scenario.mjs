@@ -23,7 +23,6 @@ export const largeScenario = {
     return withSession(ctx, system, 'jwt', async (session) => {
       const ids = userIds(users);
       await session.connectAll(ids, { concurrency: 100 });
-      await session.waitServerConnections(users);
       await session.measureDelivery(
         'saturate',
         { userIds: ids, perUser: warmupPerUser, textBytes: bytes },

@@ -16,7 +16,6 @@ async function measure(ctx, system, count) {
     await session.prepare(ids);
     const baseline = await session.serverUsage({ gc: true });
     await session.connectAll(ids, { concurrency });
-    await session.waitServerConnections(count);
     // Let handshake garbage and timers settle before the measurement; not a test.
     await sleep(settleMs);
     const after = await session.serverUsage({ gc: true });

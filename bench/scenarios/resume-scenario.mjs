@@ -46,7 +46,6 @@ export const resumeScenario = {
     return withSession(ctx, system, 'jwt', async (session) => {
       const ids = userIds(clients);
       await session.connectAll(ids, { concurrency: ctx.config.resume.concurrency });
-      await session.waitServerConnections(clients);
       const first = await session.measureDelivery(
         'saturate',
         { userIds: ids, perUser: live, textBytes },

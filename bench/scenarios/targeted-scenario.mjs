@@ -45,7 +45,6 @@ export const targetedScenario = {
     return withSession(ctx, system, 'jwt', async (session) => {
       const ids = userIds(users);
       await session.connectAll(ids, { concurrency: 100 });
-      await session.waitServerConnections(users);
       await session.measureDelivery(
         'saturate',
         { userIds: ids, perUser: warmupPerUser, textBytes },

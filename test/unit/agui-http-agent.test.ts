@@ -182,3 +182,159 @@ describe('a stock HttpAgent consuming a mapped run', () => {
     expectNoConsoleNoise();
   });
 });
+
+/**
+ * Cuts the stream after `received` AG-UI events (a clean end without a
+ * terminal event), then runs the same agent again with `Last-Event-ID` set to
+ * the cursor of the last event it got, as an app does.
+ */
+async function cutAndResume(events: readonly AgentsocketEvent[], received: number): Promise<HttpAgent> {
+  const outputs = mapAll(events);
+  const agent = newAgent();
+  let lastCursor: string | undefined;
+  respond = () => body(outputs.slice(0, received));
+  await agent.runAgent(
+    { runId: TEST_RUN_ID },
+    {
+      onEvent: ({ event }) => {
+        lastCursor = (event.metadata as { agentsocket: { cursor: string } }).agentsocket.cursor;
+      },
+    },
+  );
+  expect(lastCursor).toBe(outputs[received - 1]?.cursor);
+  agent.headers = { 'Last-Event-ID': lastCursor ?? '' };
+  respond = (request) => routeLike(events, request, 0);
+  await agent.runAgent({ runId: TEST_RUN_ID });
+  return agent;
+}
+
+describe('resume with Last-Event-ID', () => {
+  it('ends with the messages of an uninterrupted run, whichever cursor the stream was cut at', async () => {
+    const events = demoRun();
+    const reference = await uninterrupted(events);
+    const outputs = mapAll(events);
+    // Every cut that leaves the run unfinished: after the first event, mid-reasoning,
+    // inside a group (e.g. after TOOL_CALL_START), just after TOOL_CALL_END, mid-text.
+    for (let received = 1; received < outputs.length; received += 1) {
+      const agent = await cutAndResume(events, received);
+      expect(agent.messages, `cut after ${outputs[received - 1]?.cursor}`).toEqual(reference.agent.messages);
+    }
+    expectNoConsoleNoise();
+  });
+
+  it('resolves the resumed run with the published result', async () => {
+    const events = demoRun();
+    const outputs = mapAll(events);
+    const textIndex = outputs.findIndex((output) => output.event.type === 'TEXT_MESSAGE_CONTENT');
+    const agent = await cutAndResume(events, textIndex + 1);
+    respond = (request) => routeLike(events, request, 0);
+    const outcome = await agent.runAgent({ runId: TEST_RUN_ID });
+    expect(outcome.result).toEqual(DEMO_RESULT);
+    expectNoConsoleNoise();
+  });
+});
+
+describe('snapshot mode (no Last-Event-ID)', () => {
+  const USER: Message = { id: 'u1', role: 'user', content: 'Weather in Paris?' };
+
+  it('gives a fresh agent the same messages, attaching at any point of the run or after it', async () => {
+    const events = demoRun();
+    const reference = await uninterrupted(events, [USER]);
+    for (const event of events) {
+      respond = (request) => routeLike(events, request, event.seq);
+      const agent = newAgent([USER]);
+      const outcome = await agent.runAgent({ runId: TEST_RUN_ID });
+      expect(withoutMetadata(agent.messages), `attached after seq ${event.seq}`).toEqual(
+        withoutMetadata(reference.agent.messages),
+      );
+      expect(outcome.result).toEqual(DEMO_RESULT);
+    }
+    expectNoConsoleNoise();
+  });
+
+  it('replaces, not duplicates, the part of the run a client already holds', async () => {
+    const events = demoRun();
+    const reference = await uninterrupted(events, [USER]);
+    const outputs = mapAll(events);
+    for (const received of [3, 9, outputs.length - 3]) {
+      const agent = newAgent([USER]);
+      respond = () => body(outputs.slice(0, received));
+      await agent.runAgent({ runId: TEST_RUN_ID });
+      respond = (request) => routeLike(events, request, 8);
+      await agent.runAgent({ runId: TEST_RUN_ID });
+      expect(withoutMetadata(agent.messages), `held ${received} events`).toEqual(
+        withoutMetadata(reference.agent.messages),
+      );
+    }
+    expectNoConsoleNoise();
+  });
+});
+
+describe('merged delta frames (seqFrom)', () => {
+  it('give the same messages, under the same ids, as the raw deltas', async () => {
+    const events = demoRun();
+    const merged = coalesceDeltas(events);
+    expect(merged.length).toBeLessThan(events.length);
+    const reference = await uninterrupted(events);
+    const fromMerged = await uninterrupted(merged);
+    expect(withoutMetadata(fromMerged.agent.messages)).toEqual(withoutMetadata(reference.agent.messages));
+    expect(fromMerged.outcome.result).toEqual(DEMO_RESULT);
+    expectNoConsoleNoise();
+  });
+});
+
+/** Arbitrary well-formed runs: deltas, tool calls answered or not, custom and state events. */
+const arbitraryRun = fc
+  .array(
+    fc.oneof(
+      fc.record({ kind: fc.constant('thinking' as const), text: fc.string({ maxLength: 8 }) }),
+      fc.record({
+        kind: fc.constant('text' as const),
+        text: fc.string({ maxLength: 8 }),
+        messageId: fc.option(fc.constantFrom('a', 'b'), { nil: undefined }),
+      }),
+      fc.record({ kind: fc.constant('tool' as const), answered: fc.boolean() }),
+      fc.record({ kind: fc.constant('custom' as const), value: fc.jsonValue() }),
+      fc.record({ kind: fc.constant('state' as const), value: fc.jsonValue() }),
+    ),
+    { maxLength: 14 },
+  )
+  .map((steps) => {
+    const items: [string, import('../../src/protocol/frames.js').JsonValue][] = [
+      ['agent_started', { agent: 'prop' }],
+    ];
+    steps.forEach((step, index) => {
+      if (step.kind === 'thinking') items.push(['agent_thinking', { text: step.text }]);
+      if (step.kind === 'text') {
+        items.push(['agent_text', step.messageId === undefined ? { text: step.text } : { text: step.text, messageId: step.messageId }]);
+      }
+      if (step.kind === 'tool') {
+        items.push(['tool_executing', { toolCallId: `t${index}`, tool: 'calc', args: { n: index } }]);
+        if (step.answered) items.push(['tool_completed', { toolCallId: `t${index}`, tool: 'calc', result: index }]);
+      }
+      if (step.kind === 'custom') items.push(['progress', step.value as import('../../src/protocol/frames.js').JsonValue]);
+      if (step.kind === 'state') items.push(['state_snapshot', step.value as import('../../src/protocol/frames.js').JsonValue]);
+    });
+    const open = items.some(([event], i) => event === 'tool_executing' && !items.some(([e, d], j) => j > i && e === 'tool_completed' && (d as { toolCallId: string }).toolCallId === (items[i]?.[1] as { toolCallId: string }).toolCallId));
+    items.push(['agent_completed', open ? { status: 'cancelled' } : { status: 'succeeded', result: { ok: true } }]);
+    return runEvents(items);
+  });
+
+describe('any well-formed run (fast-check)', () => {
+  it('streams cleanly, its messages equal the snapshot messages, and a resume anywhere matches', async () => {
+    await fc.assert(
+      fc.asyncProperty(arbitraryRun, fc.nat(), async (events, cutSeed) => {
+        const reference = await uninterrupted(events);
+        expect(withoutMetadata(reference.agent.messages)).toEqual(
+          withoutMetadata(runMessages(foldRun(events))),
+        );
+        const outputs = mapAll(events);
+        const received = 1 + (cutSeed % (outputs.length - 1));
+        const resumed = await cutAndResume(events, received);
+        expect(resumed.messages).toEqual(reference.agent.messages);
+        expectNoConsoleNoise();
+      }),
+      { numRuns: 40 },
+    );
+  });
+});

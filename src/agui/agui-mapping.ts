@@ -47,7 +47,11 @@ export interface AguiRunIdentity {
 /** The reasoning span or text message open at a position (at most one is). */
 export type OpenConstruct =
   | { kind: 'reasoning'; partId: string }
-  /** `messageId`: the publisher's, or undefined when the part id was generated. */
+  /**
+   * `messageId`: the publisher's, or undefined when the part id was generated.
+   * Restored from a snapshot, an id shaped like a generated one (`m<digits>`)
+   * counts as generated: the snapshot does not say which it was.
+   */
   | { kind: 'text'; partId: string; messageId: string | undefined };
 
 /** Everything a mapper remembers; what {@link AguiMapper.fromSnapshot} restores. */
@@ -243,10 +247,13 @@ export class AguiMapper {
     text: string,
   ): AguiEvent[] {
     const open = this.open;
+    // A named delta continues the open message of that id; an unnamed one, an
+    // open message whose id was generated.
     const continues =
       open !== null &&
       open.kind === kind &&
-      (open.kind === 'reasoning' || open.messageId === messageId);
+      (open.kind === 'reasoning' ||
+        (messageId === undefined ? open.messageId === undefined : open.partId === messageId));
     const out: AguiEvent[] = [];
     if (!continues) {
       out.push(...this.close());

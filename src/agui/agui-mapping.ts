@@ -33,7 +33,12 @@ import {
   toolCallMessageId,
   toolResultMessageId,
 } from './agui-ids.js';
-import type { AgentsocketEvent, AgentsocketEventMeta, AguiEvent, AguiOutput } from './agui-types.js';
+import type {
+  AgentsocketEvent,
+  AgentsocketEventMeta,
+  AguiEvent,
+  AguiOutput,
+} from './agui-types.js';
 import { isJsonPatch } from './json-patch-shape.js';
 
 /** Which run a mapper speaks for, and under which ids. */
@@ -349,8 +354,12 @@ export function completionMeta(data: JsonValue | RunCompletion): { [key: string]
  * as is, any other result as JSON; with an error, `{"error": …}` (and the
  * result beside it if there is one), since the event has no error field.
  */
-export function toolResultContent(result: JsonValue | undefined, error: JsonValue | undefined): string {
-  if (error === undefined) return typeof result === 'string' ? result : JSON.stringify(result ?? null);
+export function toolResultContent(
+  result: JsonValue | undefined,
+  error: JsonValue | undefined,
+): string {
+  if (error === undefined)
+    return typeof result === 'string' ? result : JSON.stringify(result ?? null);
   return JSON.stringify(result === undefined ? { error } : { error, result });
 }
 

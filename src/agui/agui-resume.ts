@@ -18,11 +18,7 @@
 import { EventType, type Message } from '@ag-ui/core';
 import type { RunSnapshot } from '../runs/run-types.js';
 import { formatAguiCursor, type AguiPosition } from './agui-cursor.js';
-import {
-  partMessageId,
-  toolCallMessageId,
-  toolResultMessageId,
-} from './agui-ids.js';
+import { partMessageId, toolCallMessageId, toolResultMessageId } from './agui-ids.js';
 import {
   AguiMapper,
   completionEvent,
@@ -44,10 +40,7 @@ export interface AguiStreamStart {
 }
 
 export type AguiResumeErrorCode =
-  | 'epoch_mismatch'
-  | 'snapshot_ahead_of_cursor'
-  | 'cursor_event_missing'
-  | 'index_outside_group';
+  'epoch_mismatch' | 'snapshot_ahead_of_cursor' | 'cursor_event_missing' | 'index_outside_group';
 
 /** A resume the inputs cannot support; the route answers it with snapshot mode or a 400. */
 export class AguiResumeError extends Error {
@@ -280,5 +273,8 @@ function restatedTerminal(
     ...restatedMeta(position),
     completion: completionMeta(completed ?? null),
   };
-  return { cursor: formatAguiCursor(position), event: { ...event, metadata: { agentsocket } } as AguiEvent };
+  return {
+    cursor: formatAguiCursor(position),
+    event: { ...event, metadata: { agentsocket } } as AguiEvent,
+  };
 }

@@ -28,16 +28,6 @@ export interface AgentsocketEvent {
 }
 
 /**
- * `data` of `agent_text` (protocol 1.1): a delta of the visible answer.
- * Defined here until the runs branch adds it to `protocol/agent-events.ts`;
- * then this becomes a re-export of that one.
- */
-export type AgentTextData = {
-  text: string;
-  messageId?: string;
-};
-
-/**
  * `metadata.agentsocket` of an AG-UI event mapped from an agentsocket event:
  * the event's identity and the exact cursor to resume after it.
  */

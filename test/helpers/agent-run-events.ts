@@ -22,7 +22,8 @@ export function runEvents(
     runId,
     threadId: TEST_THREAD_ID,
     ts: 1_700_000_000_000 + index,
-    critical: event === 'agent_started' || event === 'tool_completed' || event === 'agent_completed',
+    critical:
+      event === 'agent_started' || event === 'tool_completed' || event === 'agent_completed',
     data,
   }));
 }
@@ -38,7 +39,10 @@ export function demoRun(): AgentsocketEvent[] {
     ['agent_thinking', { text: 'the weather; ' }],
     ['agent_thinking', { text: 'I will search.' }],
     ['tool_executing', { toolCallId: 'call-1', tool: 'search', args: DEMO_ARGS }],
-    ['tool_completed', { toolCallId: 'call-1', tool: 'search', result: { hits: ['sunny'] }, durationMs: 12 }],
+    [
+      'tool_completed',
+      { toolCallId: 'call-1', tool: 'search', result: { hits: ['sunny'] }, durationMs: 12 },
+    ],
     ['agent_text', { text: 'It is sunny ' }],
     ['agent_text', { text: 'in Paris ' }],
     ['agent_text', { text: 'today.' }],

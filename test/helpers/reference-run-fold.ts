@@ -53,7 +53,12 @@ export function foldRun(events: readonly AgentsocketEvent[]): RunSnapshot {
           open.text += String(data.text);
         } else {
           close();
-          snapshot.parts.push({ kind: 'reasoning', id: `r${firstSeq}`, text: String(data.text), open: true });
+          snapshot.parts.push({
+            kind: 'reasoning',
+            id: `r${firstSeq}`,
+            text: String(data.text),
+            open: true,
+          });
         }
         break;
       case 'agent_text': {
@@ -105,7 +110,8 @@ export function foldRun(events: readonly AgentsocketEvent[]): RunSnapshot {
         const openTools = snapshot.parts
           .filter((part): part is ToolPart => part.kind === 'tool' && part.status === 'running')
           .map((part) => part.toolCallId);
-        if (status !== 'succeeded' && openTools.length > 0) snapshot.completed.openToolCalls = openTools;
+        if (status !== 'succeeded' && openTools.length > 0)
+          snapshot.completed.openToolCalls = openTools;
         break;
       }
       default:

@@ -26,13 +26,21 @@ import {
 } from '../helpers/agent-run-events.js';
 import { foldRun } from '../helpers/reference-run-fold.js';
 
-const IDENTITY: AguiRunIdentity = { runId: TEST_RUN_ID, threadId: TEST_THREAD_ID, epoch: TEST_EPOCH };
+const IDENTITY: AguiRunIdentity = {
+  runId: TEST_RUN_ID,
+  threadId: TEST_THREAD_ID,
+  epoch: TEST_EPOCH,
+};
 
-function mapAll(events: readonly AgentsocketEvent[], mapper = new AguiMapper(IDENTITY)): AguiOutput[] {
+function mapAll(
+  events: readonly AgentsocketEvent[],
+  mapper = new AguiMapper(IDENTITY),
+): AguiOutput[] {
   return events.flatMap((event) => mapper.map(event));
 }
 
-const types = (outputs: readonly AguiOutput[]): string[] => outputs.map((output) => output.event.type);
+const types = (outputs: readonly AguiOutput[]): string[] =>
+  outputs.map((output) => output.event.type);
 
 describe('AguiMapper', () => {
   it('maps the demo run to the documented AG-UI sequence with deterministic ids and cursors', () => {
@@ -79,7 +87,12 @@ describe('AguiMapper', () => {
       const meta = (output.event.metadata as { agentsocket: Record<string, unknown> }).agentsocket;
       const source = events.find((event) => event.seq === meta.seq);
       expect(source).toBeDefined();
-      expect(meta).toMatchObject({ epoch: TEST_EPOCH, id: source?.id, event: source?.event, cursor: output.cursor });
+      expect(meta).toMatchObject({
+        epoch: TEST_EPOCH,
+        id: source?.id,
+        event: source?.event,
+        cursor: output.cursor,
+      });
       expect(output.event.timestamp).toBe(source?.ts);
     }
   });
@@ -103,7 +116,9 @@ describe('AguiMapper', () => {
       metadata: { agentsocket: { seq: 4, seqFrom: 2, cursor: 'e_test:4' } },
     });
     const text = outputs.filter((o) => o.event.type === EventType.TEXT_MESSAGE_CONTENT);
-    expect(text.map((o) => o.event)).toMatchObject([{ messageId: 'run-1:m7', delta: 'It is sunny in Paris today.' }]);
+    expect(text.map((o) => o.event)).toMatchObject([
+      { messageId: 'run-1:m7', delta: 'It is sunny in Paris today.' },
+    ]);
   });
 
   it('closes reasoning and text before any other kind of event, and switches text messages by messageId', () => {
@@ -218,11 +233,15 @@ describe('AguiMapper', () => {
       },
     ]);
     expect(end({ status: 'succeeded', result: null })[0]?.event).not.toHaveProperty('result');
-    expect(end({ status: 'cancelled' })).toMatchObject([{ event: { type: 'RUN_FINISHED', outcome: { type: 'cancelled' } } }]);
+    expect(end({ status: 'cancelled' })).toMatchObject([
+      { event: { type: 'RUN_FINISHED', outcome: { type: 'cancelled' } } },
+    ]);
     expect(end({ status: 'failed', error: 'no' })).toMatchObject([
       { event: { type: 'RUN_ERROR', message: 'no', code: AGENT_FAILED_CODE } },
     ]);
-    expect(end({ status: 'failed' })).toMatchObject([{ event: { type: 'RUN_ERROR', message: 'the agent run failed' } }]);
+    expect(end({ status: 'failed' })).toMatchObject([
+      { event: { type: 'RUN_ERROR', message: 'the agent run failed' } },
+    ]);
   });
 
   it('puts RUN_STARTED first even when agent_started never came, and ignores other runs', () => {
@@ -343,9 +362,18 @@ describe('resumeAtCursor', () => {
   });
 
   it('re-opens the reasoning span and message open at a whole cursor', () => {
-    const start = resumeAtCursor({ snapshot: foldRun(upTo(3)), position: { epoch: TEST_EPOCH, seq: 3, index: null } });
-    expect(types(start.outputs)).toEqual(['RUN_STARTED', 'REASONING_START', 'REASONING_MESSAGE_START']);
-    expect(types(start.mapper.map(events[3] as AgentsocketEvent))).toEqual(['REASONING_MESSAGE_CONTENT']);
+    const start = resumeAtCursor({
+      snapshot: foldRun(upTo(3)),
+      position: { epoch: TEST_EPOCH, seq: 3, index: null },
+    });
+    expect(types(start.outputs)).toEqual([
+      'RUN_STARTED',
+      'REASONING_START',
+      'REASONING_MESSAGE_START',
+    ]);
+    expect(types(start.mapper.map(events[3] as AgentsocketEvent))).toEqual([
+      'REASONING_MESSAGE_CONTENT',
+    ]);
   });
 
   it.each([

@@ -78,6 +78,16 @@ export const MAX_TRACKED_TOOL_CALLS = 4096;
 /** RUN_ERROR.code of a run whose agent_completed says failed without a string `error.code`. */
 export const AGENT_FAILED_CODE = 'agentsocket.agent_failed';
 
+/**
+ * The mapper of one run. Feed it the run's events in seq order; restore it
+ * from a snapshot ({@link AguiMapper.fromSnapshot}) to continue mid-run.
+ *
+ * @example
+ * const mapper = new AguiMapper({ runId: 'run-1', threadId: 'thread-1', epoch });
+ * for (const event of runEvents) {
+ *   for (const output of mapper.map(event)) res.write(encodeSseEvent(output));
+ * }
+ */
 export class AguiMapper {
   private started: boolean;
   private finished: boolean;

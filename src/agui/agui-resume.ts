@@ -71,6 +71,11 @@ export interface ResumeAtCursorInput {
  * RUN_STARTED and the re-opening STARTs for what was open at `position`, then
  * (for a part cursor) the rest of that position's group. Feed the returned
  * mapper the events after `position.seq`.
+ *
+ * @example
+ * const { outputs, mapper } = resumeAtCursor({ snapshot: foldedToCursor, position, cursorEvent });
+ * const tail = eventsAfter(position.seq).flatMap((event) => mapper.map(event));
+ * res.end([...outputs, ...tail].map(encodeSseEvent).join(''));
  */
 export function resumeAtCursor(input: ResumeAtCursorInput): AguiStreamStart {
   const { snapshot, position, cursorEvent } = input;

@@ -19,6 +19,7 @@ import {
   type MockInstance,
 } from 'vitest';
 import fc from 'fast-check';
+import { compareAguiPositions, type AguiPosition } from '../../src/agui/agui-cursor.js';
 import { AguiMapper, type AguiRunIdentity } from '../../src/agui/agui-mapping.js';
 import { resumeAtCursor, runMessages, startFromSnapshot } from '../../src/agui/agui-resume.js';
 import type { AgentsocketEvent, AguiOutput } from '../../src/agui/agui-types.js';
@@ -180,10 +181,14 @@ describe('a stock HttpAgent consuming a mapped run', () => {
     const positions = ids.map((id) => {
       const parsed = parseLastEventId(id);
       if (!parsed.ok || parsed.value === null) throw new Error(`bad id ${String(id)}`);
-      return parsed.value.seq + (parsed.value.index === null ? 0.999 : parsed.value.index / 1000);
+      return parsed.value;
     });
     for (let i = 1; i < positions.length; i += 1) {
-      expect(positions[i]).toBeGreaterThan(positions[i - 1] as number);
+      const order = compareAguiPositions(
+        positions[i - 1] as AguiPosition,
+        positions[i] as AguiPosition,
+      );
+      expect(order, `${ids[i - 1]} before ${ids[i]}`).toBeLessThan(0);
     }
   });
 

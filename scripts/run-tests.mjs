@@ -63,6 +63,16 @@ if (redis.error !== undefined || redis.status !== 0) {
       '\n!!! Install it (apt-get install redis-server; .ci/run does) to run them.',
   );
 }
+const nginxFound = ['nginx', '/usr/sbin/nginx'].some((command) => {
+  const probe = spawnSync(command, ['-v'], { stdio: 'ignore' });
+  return probe.error === undefined && probe.status === 0;
+});
+if (!nginxFound) {
+  console.warn(
+    '\n!!! nginx is missing: test/deploy (the reverse-proxy tests) was SKIPPED.' +
+      '\n!!! Install it (apt-get install nginx; .ci/run does) to run them.',
+  );
+}
 failed += stepFailures;
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed === 0 ? 0 : 1);

@@ -92,7 +92,7 @@ beforeAll(async () => {
   const [nodeSnippet] = fencedBlocks(README, 'ts');
   writeFileSync(join(app, 'readme-node.ts'), nodeSnippet ?? '');
   writeFileSync(join(app, 'surface.ts'), SURFACE);
-}, 120_000);
+}, 180_000); // a full build and a pack: ~20 s on an idle machine, far more under load
 
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
@@ -110,6 +110,8 @@ describe('npm pack on a clean clone', () => {
     expect(targets.length).toBeGreaterThan(8);
     for (const target of targets) expect(files).toContain(target);
     expect(files.filter((file) => /tsbuildinfo|^src\/|^test\//.test(file))).toEqual([]);
+    // The page `agentsocket serve --dev` serves from the package.
+    expect(files).toContain('web/index.html');
     const bin = readFileSync(join(app, 'node_modules/agentsocket/dist/cli/main.js'), 'utf8');
     expect(bin.startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
@@ -130,7 +132,7 @@ describe('in a fresh strict project that installs only agentsocket', () => {
     const { stdout } = await run(process.execPath, ['out/surface.js'], { cwd: app });
     const sizes = JSON.parse(stdout) as Record<string, number>;
     for (const size of Object.values(sizes)) expect(size).toBeGreaterThan(0);
-  }, 60_000);
+  }, 120_000);
 
   it('the README Node snippet runs: alice receives the five events of run-1 in order', async () => {
     const port = await freePort();

@@ -43,7 +43,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['scripts/**', 'bench/**', 'src/cli/**', 'test/**', 'web/**'],
+    files: ['scripts/**', 'bench/**', 'src/cli/**', 'test/**', 'web/**', 'examples/**'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -10,7 +10,7 @@ const steps = [
   ['prettier', ['npx', 'prettier', '--check', '.']],
   ['typecheck', ['npx', 'tsc', '-p', 'tsconfig.json', '--noEmit']],
   ['typecheck (browser)', ['npx', 'tsc', '-p', 'tsconfig.browser.json']],
-  ['build', ['npx', 'tsc', '-p', 'tsconfig.build.json']],
+  ['build', ['npm', 'run', 'build']],
 ];
 
 let stepFailures = 0;
@@ -61,6 +61,16 @@ if (redis.error !== undefined || redis.status !== 0) {
   console.warn(
     '\n!!! redis-server is missing: test/redis, test/cluster and test/e2e/http-redis were SKIPPED.' +
       '\n!!! Install it (apt-get install redis-server; .ci/run does) to run them.',
+  );
+}
+const nginxFound = ['nginx', '/usr/sbin/nginx'].some((command) => {
+  const probe = spawnSync(command, ['-v'], { stdio: 'ignore' });
+  return probe.error === undefined && probe.status === 0;
+});
+if (!nginxFound) {
+  console.warn(
+    '\n!!! nginx is missing: test/deploy (the reverse-proxy tests) was SKIPPED.' +
+      '\n!!! Install it (apt-get install nginx; .ci/run does) to run them.',
   );
 }
 failed += stepFailures;

@@ -4,5 +4,6 @@ import { execFileSync } from 'node:child_process';
 
 export default function setup(): void {
   if (process.env.AGENTSOCKET_SKIP_BUILD === '1') return;
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  // `npm run build` is incremental: nothing to do when dist/ is fresh.
+  execFileSync('npm', ['run', 'build'], { stdio: 'inherit' });
 }

@@ -8,9 +8,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
 
 function findRedisServer(): boolean {
   const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
@@ -47,18 +48,7 @@ export interface RedisServerOptions {
   requirePass?: string;
 }
 
-/** A free TCP port: bind port 0, read it, close. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port'))));
-    });
-  });
-}
+export { freePort } from './free-port.js';
 
 /**
  * One PING over a raw socket; resolves true on `+PONG`, or on `-NOAUTH` from a

@@ -15,6 +15,8 @@ export interface ConnectOptions {
   protocols?: string[];
   /** Do not ack anything automatically (default: no auto-ack at all). */
   autoAck?: boolean;
+  /** The local address to connect from (e.g. `127.0.0.3`, to tell a client from a proxy). */
+  localAddress?: string;
 }
 
 export interface Closed {
@@ -77,6 +79,7 @@ export class TestClient {
     const ws = new WebSocket(TestClient.url(base, options.query), protocols, {
       headers,
       perMessageDeflate: false,
+      ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
     });
     return new TestClient(ws, options.autoAck ?? false);
   }

@@ -5,6 +5,8 @@
  * - redis-server SIGKILLed and started again on the same port and dir, once
  *   with `appendfsync always`, and (when `everysecRestart`) later switched to
  *   `everysec` and SIGKILLed again;
+ * - with `rdbRestart`, last, a Redis crash that loses the writes of a few
+ *   seconds (AOF off, snapshot, SIGKILL, start from the snapshot);
  * - a random open client socket terminated every `dropEveryMs`;
  * - a random client stalled (stops reading) every `stallEveryMs`, for up to
  *   `stallMaxMs` (past the ack timeout, so that some are closed with 4408).
@@ -44,6 +46,9 @@ export class SoakChaos {
     this.loops = [
       this.guard('node kills', () => this.nodeKills()),
       this.guard('redis restarts', () => this.redisRestarts()),
+      this.guard('redis rollback', () =>
+        this.plan.rdbRestart ? this.redisRdbRollback() : Promise.resolve(),
+      ),
       this.guard('socket drops', () => this.every(this.plan.dropEveryMs, () => this.dropOne())),
       this.guard('reader stalls', () => this.every(this.plan.stallEveryMs, () => this.stallOne())),
     ];
@@ -114,18 +119,34 @@ export class SoakChaos {
     if (!this.plan.everysecRestart) return;
     if (!(await this.sleepUntil(this.plan.redisSwitchAtMs))) return;
     const reply = await redisCommand(this.redis.port, 'CONFIG SET appendfsync everysec');
-    if (reply === '+OK') this.redis.fsync = 'everysec';
+    if (reply === '+OK') this.redis.persistence = 'everysec';
     this.record('redis appendfsync everysec', reply ?? 'no answer');
     if (!(await this.sleepUntil(this.plan.redisEverysecAtMs))) return;
     await this.restartRedis('everysec');
   }
 
-  async restartRedis(fsync) {
-    this.record('SIGKILL redis', `(pid ${this.redis.pid}, appendfsync ${this.redis.fsync})`);
+  /**
+   * A crash that loses acknowledged writes, on purpose: the AOF is turned
+   * off, a snapshot taken, writes go on for `rdbLossWindowMs`, and the
+   * SIGKILLed server comes back from the snapshot. Streams roll back while
+   * their epoch (in the snapshot) survives: the case of issue 17.
+   */
+  async redisRdbRollback() {
+    if (!(await this.sleepUntil(this.plan.redisRdbAtMs))) return;
+    const off = await redisCommand(this.redis.port, 'CONFIG SET appendonly no');
+    const save = await redisCommand(this.redis.port, 'SAVE', 10_000);
+    this.redis.persistence = 'rdb';
+    this.record('redis snapshot, AOF off', `${off ?? 'no answer'} ${save ?? 'no answer'}`);
+    if (!(await this.sleep(this.plan.rdbLossWindowMs))) return;
+    await this.restartRedis('rdb');
+  }
+
+  async restartRedis(persistence) {
+    this.record('SIGKILL redis', `(pid ${this.redis.pid}, ${this.redis.persistence})`);
     await this.redis.kill();
     await new Promise((resolve) => setTimeout(resolve, between(this.plan.redisDownMs)));
-    await this.redis.launch(fsync);
-    this.record('redis back', `(pid ${this.redis.pid}, appendfsync ${fsync})`);
+    await this.redis.launch(persistence);
+    this.record('redis back', `(pid ${this.redis.pid}, ${persistence})`);
   }
 
   dropOne() {

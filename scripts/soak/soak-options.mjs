@@ -23,6 +23,9 @@ Options:
   --redis-everysec-restart       switch Redis to appendfsync everysec and SIGKILL it
                                  once more (default on)
   --no-redis-everysec-restart    only the appendfsync always restart
+  --redis-rdb-restart            last, a Redis crash that loses a few seconds of
+                                 acknowledged writes (snapshot only): shows what a
+                                 roll-back does to the streams (default off)
   --catch-up-seconds <n>         how long clients may take to catch up at the end
                                  (default 60)
   --per-user                     print every user's line, not only those with a problem
@@ -49,6 +52,7 @@ export function parseSoakOptions(argv) {
       nodes: { type: 'string', default: '3' },
       'redis-everysec-restart': { type: 'boolean' },
       'no-redis-everysec-restart': { type: 'boolean' },
+      'redis-rdb-restart': { type: 'boolean', default: false },
       'catch-up-seconds': { type: 'string', default: '60' },
       'per-user': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -67,13 +71,14 @@ export function parseSoakOptions(argv) {
     rate: values.rate === undefined ? users * 0.4 : positive('rate', values.rate),
     nodes: positive('nodes', values.nodes, { integer: true }),
     everysecRestart: !values['no-redis-everysec-restart'],
+    rdbRestart: values['redis-rdb-restart'],
     catchUpMs: positive('catch-up-seconds', values['catch-up-seconds']) * 1000,
     perUser: values['per-user'],
   };
 }
 
 /** Chaos timings (ms) for a run publishing for `minutes`. */
-export function chaosPlan({ minutes, everysecRestart }) {
+export function chaosPlan({ minutes, everysecRestart, rdbRestart }) {
   const runMs = minutes * 60_000;
   const scale = Math.min(1, minutes / 10);
   return {
@@ -84,6 +89,9 @@ export function chaosPlan({ minutes, everysecRestart }) {
     everysecRestart,
     redisSwitchAtMs: runMs * 0.55,
     redisEverysecAtMs: runMs * 0.7,
+    rdbRestart,
+    redisRdbAtMs: runMs * 0.8,
+    rdbLossWindowMs: 3_000,
     redisDownMs: [500, 1_500],
     dropEveryMs: [500, 1_500],
     stallEveryMs: [1_000, 3_000],

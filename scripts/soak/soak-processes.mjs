@@ -96,16 +96,16 @@ export class SoakRedis {
     this.dir = dir;
     this.child = undefined;
     this.stderrHead = '';
-    /** `appendfsync` the running server was started with. */
-    this.fsync = 'always';
+    /** `always` or `everysec` (AOF with that `appendfsync`), or `rdb` (the dump only). */
+    this.persistence = 'always';
   }
 
-  static async start(fsync) {
+  static async start(persistence) {
     const redis = new SoakRedis(
       await freePort(),
       mkdtempSync(join(tmpdir(), 'agentsocket-soak-redis-')),
     );
-    await redis.launch(fsync);
+    await redis.launch(persistence);
     return redis;
   }
 
@@ -117,9 +117,14 @@ export class SoakRedis {
     return this.child?.pid;
   }
 
-  /** Starts redis-server with AOF (`appendfsync` = `fsync`) on the same port and dir. */
-  async launch(fsync) {
-    this.fsync = fsync;
+  /**
+   * Starts redis-server on the same port and dir: with the AOF (`always`,
+   * `everysec`: the `appendfsync`), or without it (`rdb`: it loads the last
+   * `dump.rdb`, as a server with only snapshots would after a crash).
+   */
+  async launch(persistence) {
+    this.persistence = persistence;
+    const aof = persistence === 'rdb' ? ['no'] : ['yes', '--appendfsync', persistence];
     this.stderrHead = '';
     const child = spawn(
       'redis-server',
@@ -133,9 +138,7 @@ export class SoakRedis {
         '--save',
         '',
         '--appendonly',
-        'yes',
-        '--appendfsync',
-        fsync,
+        ...aof,
         '--protected-mode',
         'no',
         '--loglevel',

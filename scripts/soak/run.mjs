@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SoakChaos } from './soak-chaos.mjs';
 import { SoakDevice } from './soak-device.mjs';
-import { SoakMonitor } from './soak-monitor.mjs';
+import { SoakMonitor, peakTrend } from './soak-monitor.mjs';
 import { HELP, chaosPlan, parseSoakOptions } from './soak-options.mjs';
 import { SoakNode, SoakRedis, freePort } from './soak-processes.mjs';
 import { SoakPublisher } from './soak-publisher.mjs';
@@ -155,7 +155,9 @@ monitor.stop();
 
 const check = checkUsers(users);
 const counters = monitor.totals();
-const rss = monitor.rssSeries(plan.rssWarmupMs);
+const rss = monitor.rssSeries(plan.rssMinLifeMs);
+/** Incarnations that lived a minute reached their plateau (the RSS series show it). */
+const rssPeakTrend = peakTrend(rss, 60_000);
 const elapsed = Date.now() - startedAt;
 const reasons = failures(check, {
   chaosFailures: chaos.failures,
@@ -165,6 +167,7 @@ const reasons = failures(check, {
 for (const line of renderReport({
   check,
   rss,
+  rssPeakTrend,
   counters,
   chaos: chaos.actions,
   publisher: { ...publisher.counts, unexpectedSamples: publisher.unexpected },
@@ -197,8 +200,11 @@ log(
     redelivered: t.redelivered,
     caughtUp,
     chaos: chaos.actions.reduce((a, x) => ({ ...a, [x.action]: (a[x.action] ?? 0) + 1 }), {}),
+    nodePeakTrendMiBPer10Min: rssPeakTrend,
     nodePeakRssMiB: Math.max(0, ...nodeRss.map((p) => p.peakMiB)),
-    nodeMaxDriftMiBPerMin: Math.max(0, ...nodeRss.map((p) => p.driftMiBPerMin ?? 0)),
+    nodeMaxDriftMiBPerMin: nodeRss.some((p) => p.driftMiBPerMin !== null)
+      ? Math.max(...nodeRss.filter((p) => p.driftMiBPerMin !== null).map((p) => p.driftMiBPerMin))
+      : null,
     errors: counters.errors,
     elapsedS: Math.round(elapsed / 1000),
   }),

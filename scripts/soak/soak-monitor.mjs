@@ -18,6 +18,8 @@ const METRICS = [
   'agentsocket_closes_total',
   'agentsocket_handshakes_total',
   'agentsocket_events_published_total',
+  'agentsocket_events_delivered_total',
+  'agentsocket_events_replayed_total',
   'agentsocket_task_runs_total',
 ];
 /** The label each of these counters is split by in the report. */
@@ -137,10 +139,12 @@ export class SoakMonitor {
 
   /**
    * Per process (node slot + incarnation, and redis): samples, first, peak,
-   * last, and the drift: the least-squares slope of RSS over the process's
-   * life after its first `warmupMs`, in MiB per minute.
+   * last, and the drift: the least-squares slope of RSS over the second half
+   * of the process's life, in MiB per minute, for a process that lived at
+   * least `minLifeMs` (a node takes about a minute to fill its heap with its
+   * share of connections and history: the first half is warm-up, not drift).
    */
-  rssSeries(warmupMs) {
+  rssSeries(minLifeMs) {
     const byProcess = new Map();
     for (const sample of this.rss) {
       const key =
@@ -150,7 +154,8 @@ export class SoakMonitor {
     }
     const mib = (bytes) => Math.round((bytes / 1_048_576) * 10) / 10;
     return [...byProcess.entries()].map(([key, samples]) => {
-      const settled = samples.filter((s) => s.t - samples[0].t >= warmupMs);
+      const lifeMs = samples[samples.length - 1].t - samples[0].t;
+      const settled = samples.filter((s) => s.t - samples[0].t >= lifeMs / 2);
       return {
         process: key,
         pid: samples[0].pid,
@@ -159,11 +164,32 @@ export class SoakMonitor {
         firstMiB: mib(samples[0].rss),
         peakMiB: mib(Math.max(...samples.map((s) => s.rss))),
         lastMiB: mib(samples[samples.length - 1].rss),
-        driftMiBPerMin: settled.length >= 3 ? Math.round(slope(settled) * 100) / 100 : null,
+        driftMiBPerMin:
+          lifeMs >= minLifeMs && settled.length >= 3
+            ? Math.round(slope(settled) * 100) / 100
+            : null,
         seriesMiB: samples.map((s) => mib(s.rss)),
       };
     });
   }
+}
+
+/**
+ * The trend of the nodes' ceiling over the run: the least-squares slope of
+ * each node incarnation's peak RSS against its start time, in MiB per 10
+ * minutes, over incarnations that lived `minLifeMs` (a short-lived one never
+ * reached its plateau). Nodes are SIGKILLed every 20-40 s, so no single
+ * process lives the whole run; a leak shows as later incarnations peaking
+ * higher. Null with fewer than 3 such incarnations.
+ */
+export function peakTrend(series, minLifeMs) {
+  const lived = series.filter(
+    (p) => p.process.startsWith('node') && (p.toS - p.fromS) * 1000 >= minLifeMs,
+  );
+  if (lived.length < 3) return null;
+  const perTenMinutes =
+    slope(lived.map((p) => ({ t: p.fromS * 1000, rss: p.peakMiB * 1_048_576 }))) * 10;
+  return Math.round(perTenMinutes * 10) / 10;
 }
 
 /** Least-squares slope of rss (MiB) over t (minutes). */

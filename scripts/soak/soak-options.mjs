@@ -99,6 +99,7 @@ export function chaosPlan({ minutes, everysecRestart, rdbRestart }) {
     stallMaxMs: 15_000,
     // RSS and counters: often enough to see each node incarnation (20-40 s) grow or not.
     sampleMs: minutes <= 2 ? 2_000 : 5_000,
-    rssWarmupMs: 10_000,
+    // Drift is only measured on processes that lived this long (second half of their life).
+    rssMinLifeMs: Math.min(120_000, runMs / 2),
   };
 }

@@ -133,6 +133,7 @@ const pad = (value, width) => String(value).padStart(width);
 export function renderReport({
   check,
   rss,
+  rssPeakTrend,
   counters,
   chaos,
   publisher,
@@ -175,12 +176,18 @@ export function renderReport({
   for (const a of chaos.filter((x) => !['drop socket', 'stall reader'].includes(x.action))) {
     lines.push(`  +${a.t}s ${a.action} ${a.detail}`);
   }
-  lines.push('', '=== soak: RSS per process (MiB; drift = slope after 10 s of life, MiB/min) ===');
+  lines.push(
+    '',
+    '=== soak: RSS per process (MiB; drift = slope over the second half of a long life, MiB/min) ===',
+  );
   for (const p of rss) {
     lines.push(
       `${p.process.padEnd(14)} pid ${pad(p.pid, 7)} ${pad(p.fromS, 4)}-${pad(p.toS, 4)}s first ${pad(p.firstMiB, 6)} peak ${pad(p.peakMiB, 6)} last ${pad(p.lastMiB, 6)} drift ${pad(p.driftMiBPerMin ?? 'n/a', 6)}  [${p.seriesMiB.join(' ')}]`,
     );
   }
+  lines.push(
+    `trend of the node incarnations' peak RSS over the run (lived >= 60 s): ${rssPeakTrend ?? 'n/a'} MiB per 10 min`,
+  );
   lines.push('', '=== soak: node counters (sum over every node incarnation) ===');
   lines.push(`errors (/v1/stats) ${JSON.stringify(counters.errors)}`);
   lines.push(`events (/v1/stats) ${JSON.stringify(counters.events)}`);

@@ -16,7 +16,7 @@ import { SoakMonitor, peakTrend } from './soak-monitor.mjs';
 import { HELP, chaosPlan, parseSoakOptions } from './soak-options.mjs';
 import { SoakNode, SoakRedis, freePort } from './soak-processes.mjs';
 import { SoakPublisher } from './soak-publisher.mjs';
-import { checkUsers, failures, renderReport } from './soak-report.mjs';
+import { caughtUp as deviceCaughtUp, checkUsers, failures, renderReport } from './soak-report.mjs';
 
 const DIST = new URL('../../dist/', import.meta.url);
 /** Devices connecting at once while the run starts. */
@@ -145,7 +145,7 @@ await chaos.stop();
 const unanswered = await publisher.drain(Date.now() + DRAIN_MS);
 log(`soak: publisher drained (${unanswered} events never answered); clients catching up`);
 const caughtUp = await waitUntil(
-  () => users.every((user) => user.devices.every((d) => d.connected && hasAll(user, d))),
+  () => users.every((user) => user.devices.every((d) => d.connected && deviceCaughtUp(user, d))),
   options.catchUpMs,
   null,
 );
@@ -210,12 +210,6 @@ log(
   }),
 );
 process.exit(reasons.length === 0 ? 0 : 1);
-
-/** Every confirmed event of the user reached the device. */
-function hasAll(user, device) {
-  for (const n of user.confirmed.keys()) if (!device.deliveredSet.has(n)) return false;
-  return true;
-}
 
 /** Polls `condition` every 100 ms; resolves true when met, false (or throws with `what`) at the deadline. */
 async function waitUntil(condition, timeoutMs, what) {

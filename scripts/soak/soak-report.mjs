@@ -15,6 +15,23 @@
  *   is not counted as lost (nobody was told it was stored), only reported.
  */
 
+/**
+ * True when an event confirmed in `epoch` and missing on `device` went with
+ * a stream the device was told it lost: it left that epoch through a
+ * `gap: true` welcome of a new epoch.
+ */
+export function lostInNewEpochGap(device, epoch) {
+  return epoch !== device.epoch && device.gaps.some((g) => g.explained && g.reason === 'new epoch');
+}
+
+/** True when the device holds every confirmed event of its user it can still get. */
+export function caughtUp(user, device) {
+  for (const [n, { epoch }] of user.confirmed) {
+    if (!device.deliveredSet.has(n) && !lostInNewEpochGap(device, epoch)) return false;
+  }
+  return true;
+}
+
 export function checkUsers(users) {
   const totals = {
     users: users.length,
@@ -52,12 +69,11 @@ export function checkUsers(users) {
     totals.unconfirmed += row.unconfirmed;
     totals.refused += user.refused.length;
     for (const device of user.devices) {
-      const explainedNewEpoch = device.gaps.some((g) => g.explained && g.reason === 'new epoch');
       let lost = 0;
       let lostInExplainedGap = 0;
       for (const [n, { epoch }] of user.confirmed) {
         if (device.deliveredSet.has(n)) continue;
-        if (explainedNewEpoch && epoch !== device.epoch) lostInExplainedGap++;
+        if (lostInNewEpochGap(device, epoch)) lostInExplainedGap++;
         else lost++;
       }
       let unconfirmedReceived = 0;

@@ -51,7 +51,14 @@ const { checkUsers } = (await import(scriptUrl('soak-report.mjs'))) as {
 const users: User[] = [];
 
 function user(): User {
-  const u: User = { id: 'u1', token: 't', devices: [], issued: [], confirmed: new Map(), refused: [] };
+  const u: User = {
+    id: 'u1',
+    token: 't',
+    devices: [],
+    issued: [],
+    confirmed: new Map(),
+    refused: [],
+  };
   u.devices.push(new SoakDevice(u, 0, () => 'ws://127.0.0.1:1/v1/ws'));
   users.push(u);
   return u;

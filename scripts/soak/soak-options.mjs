@@ -99,7 +99,8 @@ export function chaosPlan({ minutes, everysecRestart, rdbRestart }) {
     stallMaxMs: 15_000,
     // RSS and counters: often enough to see each node incarnation (20-40 s) grow or not.
     sampleMs: minutes <= 2 ? 2_000 : 5_000,
-    // Drift is only measured on processes that lived this long (second half of their life).
-    rssMinLifeMs: Math.min(120_000, runMs / 2),
+    // Drift is only measured on processes that lived this long (over the second
+    // half of their life): a node spends its first minute filling its heap.
+    rssMinLifeMs: 120_000,
   };
 }

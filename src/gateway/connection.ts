@@ -42,6 +42,8 @@ export interface ConnectionHost {
   acked(connection: Connection, seq: number, awaited: readonly StreamEvent[]): void;
   /** An awaited event was written to this connection. */
   written(connection: Connection, event: StreamEvent): void;
+  /** `count` events were written from history (a replay): counted as replayed and delivered. */
+  replayed(count: number): void;
   /** Verifies a `refresh` token; rejects with a `forbidden` `GatewayError` when the user is blocked. */
   verifyRefresh(token: string): Promise<VerifiedUser>;
   /** The socket is gone. */
@@ -321,10 +323,7 @@ export class Connection implements RegisteredConnection, Corkable {
       this.writeEvent(event, this.host.wireFrame(event));
       written++;
     }
-    if (written > 0) {
-      this.host.metrics.eventsReplayed.inc(written);
-      this.host.metrics.eventsDelivered.inc(written);
-    }
+    if (written > 0) this.host.replayed(written);
   }
 
   /** Replay done: flush what arrived live meanwhile, through the same seq rules. */

@@ -383,6 +383,14 @@ export class GatewayNode implements Gateway, ConnectionHost {
     this.report(connection, event, 'written');
   }
 
+  replayed(count: number): void {
+    // `/v1/stats` and `/metrics` count the same thing: delivered includes replay.
+    this.counters.replayed += count;
+    this.counters.delivered += count;
+    this.metrics.eventsReplayed.inc(count);
+    this.metrics.eventsDelivered.inc(count);
+  }
+
   async verifyRefresh(token: string): Promise<VerifiedUser> {
     const user = await this.options.authenticator.verify(token);
     // A user blocked since the handshake must not extend its connection by

@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -182,7 +183,7 @@ function handshake(
 ): Promise<{ answer: Answer; socket: WebSocket }> {
   const socket = new WebSocket(url, options.protocols ?? [], { headers: options.headers });
   return new Promise((resolve, reject) => {
-    const fromMessage = (res: import('node:http').IncomingMessage, body: string): Answer => ({
+    const fromMessage = (res: IncomingMessage, body: string): Answer => ({
       status: res.statusCode ?? 0,
       header: (name) => {
         const value = res.headers[name.toLowerCase()];

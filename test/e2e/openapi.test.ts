@@ -24,9 +24,15 @@ import WebSocket from 'ws';
 import { parse as parseYaml } from 'yaml';
 import { ApiKeys } from '../../src/auth/api-keys.js';
 import { mintDevToken } from '../../src/auth/dev-token.js';
-import { createApiHandler, type ApiDependencies } from '../../src/http/api-routes.js';
+import {
+  MAX_PUBLISH_WAIT_MS,
+  createApiHandler,
+  type ApiDependencies,
+} from '../../src/http/api-routes.js';
 import { Router } from '../../src/http/router.js';
+import { EVENT_NAME_PATTERN } from '../../src/protocol/agent-events.js';
 import { ERROR_CODES } from '../../src/protocol/error-codes.js';
+import { REF_PATTERN } from '../../src/protocol/event-input.js';
 import { parseServeConfig, type RawFlags } from '../../src/server/config.js';
 import { startServer, type RunningServer } from '../../src/server/standalone.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -298,6 +304,15 @@ describe('the document', () => {
   it('lists every error code an HTTP answer can carry', () => {
     const codes = Object.keys(ERROR_CODES).filter((code) => !FRAME_ONLY_CODES.includes(code));
     expect(at(fileDocument, '#/components/schemas/ErrorCode/enum')).toEqual(codes);
+  });
+
+  it('gives the patterns and bounds of the code', () => {
+    const schema = (name: string): Json => at(fileDocument, `#/components/schemas/${name}`) as Json;
+    expect(schema('EventName').pattern).toBe(EVENT_NAME_PATTERN.source);
+    expect(schema('Ref').pattern).toBe(REF_PATTERN.source);
+    const parameters = at(fileDocument, `#/paths/${escapePointer(PUBLISH)}/post/parameters`);
+    const wait = (parameters as Json[]).find((parameter) => parameter.name === 'wait');
+    expect((wait?.schema as Json).maximum).toBe(MAX_PUBLISH_WAIT_MS);
   });
 
   it('describes exactly the routes the HTTP API registers, and the WebSocket endpoint', () => {
@@ -1056,6 +1071,23 @@ describe('the hardening rules the document states (skipped until the code has th
     expect(answer.status).toBe(400);
     expect(checker.errorsAt('#/components/schemas/UserId', '...')).not.toBeNull();
     checker.check({ method: 'POST', path: PUBLISH }, answer);
+  });
+
+  it('refuses data nested deeper than the depth limit', async (ctx) => {
+    if (!(await hardened())) ctx.skip();
+    const DEFAULT_MAX_DATA_DEPTH = 64;
+    const nested = (depth: number): unknown => (depth === 0 ? 0 : [nested(depth - 1)]);
+    for (const [depth, status] of [
+      [DEFAULT_MAX_DATA_DEPTH, 202],
+      [DEFAULT_MAX_DATA_DEPTH + 1, 400],
+    ] as const) {
+      const answer = await send({ ...cases[0]!, body: { event: 'deep', data: nested(depth) } });
+      expect(answer.status, `depth ${depth}`).toBe(status);
+      checker.check({ method: 'POST', path: PUBLISH }, answer);
+      if (status === 400) {
+        expect((JSON.parse(answer.body) as { error: { field?: string } }).error.field).toBe('data');
+      }
+    }
   });
 
   it('refuses a user token without exp', async (ctx) => {

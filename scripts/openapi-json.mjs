@@ -12,6 +12,7 @@ const jsonPath = fileURLToPath(new URL('../docs/openapi.json', import.meta.url))
 
 const document = parse(readFileSync(yamlPath, 'utf8'));
 // Formatted as `prettier --check .` wants it, so lint passes on the generated file.
-const text = await prettier.format(JSON.stringify(document), { parser: 'json' });
+const options = await prettier.resolveConfig(jsonPath);
+const text = await prettier.format(JSON.stringify(document), { ...options, filepath: jsonPath });
 writeFileSync(jsonPath, text);
 console.log(`wrote ${jsonPath}`);

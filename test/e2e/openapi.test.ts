@@ -283,7 +283,9 @@ describe('the document', () => {
 
   it('is generated as docs/openapi.json (node scripts/openapi-json.mjs)', () => {
     const json = JSON.parse(readFileSync(new URL('docs/openapi.json', root), 'utf8')) as Json;
-    expect(json).toEqual(fileDocument);
+    expect(json, 'docs/openapi.json is stale: run node scripts/openapi-json.mjs').toEqual(
+      fileDocument,
+    );
   });
 
   it('is served at GET /v1/openapi.json with the node’s batch limit', () => {

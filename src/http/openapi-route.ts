@@ -30,11 +30,6 @@ export function createOpenApiRoute(maxBatchEvents: number): RouteHandler {
   let loaded: Promise<unknown> | null = null;
   return async ({ res }) => {
     loaded ??= loadOpenApiDocument(maxBatchEvents);
-    // A failed read is not kept: the next request tries again.
-    const document = await loaded.catch((error: unknown) => {
-      loaded = null;
-      throw error;
-    });
-    sendJson(res, 200, document);
+    sendJson(res, 200, await loaded);
   };
 }

@@ -109,9 +109,19 @@ type Target = { method: string; path: string } | 'unmatched';
 
 class DocumentChecker {
   readonly covered = new Set<string>();
-  private readonly ajv = new Ajv2020({ strict: false, allErrors: true });
+  // Strict about keywords (a misspelt one fails the compile instead of being
+  // ignored), not about JSON Schema style (`required` of a property an `allOf`
+  // defines).
+  private readonly ajv = new Ajv2020({
+    strict: true,
+    strictTypes: false,
+    strictRequired: false,
+    allErrors: true,
+  });
 
   constructor(readonly document: Json) {
+    // The document's own fields, which sit around the schemas, and the OpenAPI schema keywords.
+    this.ajv.addVocabulary([...Object.keys(document), 'example']);
     this.ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
     this.ajv.addSchema(document, 'openapi');
   }
@@ -168,6 +178,8 @@ class DocumentChecker {
       const mediaType = (answer.header('content-type') ?? '').split(';')[0]?.trim() ?? '';
       expect(Object.keys(content), `${label}: content type`).toContain(mediaType);
       const schemaPointer = `${response.pointer}/content/${escapePointer(mediaType)}/schema`;
+      // The document's general rule, for every answer with a body.
+      expect(answer.header('cache-control'), `${label}: Cache-Control`).toBe('no-store');
       const body: unknown =
         mediaType === 'application/json' ? JSON.parse(answer.body) : answer.body;
       expect(this.errorsAt(schemaPointer, body), `${label}: body ${answer.body}`).toBeNull();

@@ -3,7 +3,7 @@
  * connections, tickets, stats, health, readiness and metrics.
  *
  * Contracts:
- * - Every route but `/healthz`, `/readyz` and `POST /v1/tickets` needs
+ * - Every route but `/healthz`, `/readyz`, `/v1/openapi.json` and `POST /v1/tickets` needs
  *   `Authorization: Bearer <api-key>`; a user token is never accepted there,
  *   and `POST /v1/tickets` accepts only a user token.
  * - Every error is `{"error":{"code","message","field?"}}` with the status of
@@ -31,6 +31,7 @@ import type { JsonValue } from '../protocol/frames.js';
 import { isValidUserId } from '../protocol/user-id.js';
 import type { Supervisor } from '../tasks/supervisor.js';
 import { sendError, sendJson } from './json-response.js';
+import { createOpenApiRoute } from './openapi-route.js';
 import { readJsonBody } from './read-json-body.js';
 import { Router, type RouteContext } from './router.js';
 
@@ -224,6 +225,8 @@ export function createApiHandler(
       error: { code: 'unavailable', message: `not ready: ${reasons.join('; ')}` },
     });
   });
+
+  router.on('GET', '/v1/openapi.json', createOpenApiRoute(limits.maxBatchEvents));
 
   router.on('GET', '/metrics', async (ctx) => {
     requireApiKey(ctx);

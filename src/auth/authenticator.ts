@@ -7,7 +7,7 @@
  */
 
 export interface VerifiedUser {
-  /** The token's `sub`: 1-128 chars of `[A-Za-z0-9._:@-]`. */
+  /** The token's `sub`: 1-128 chars of `[A-Za-z0-9._:@-]`, not only dots (`protocol/user-id.ts`). */
   userId: string;
   /** When the token stops being valid, in ms since the epoch (exp + leeway); null if it has no `exp`. */
   expiresAt: number | null;

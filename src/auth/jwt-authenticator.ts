@@ -19,7 +19,7 @@ import {
   type JWTPayload,
   type JWTVerifyOptions,
 } from 'jose';
-import { isValidUserId } from '../protocol/user-id.js';
+import { isValidUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import { AuthError, type UserAuthenticator, type VerifiedUser } from './authenticator.js';
 
 /** The shortest HS256 secret accepted: 256 bits, the size of the HMAC-SHA-256 output (RFC 7518 3.2). */
@@ -212,7 +212,7 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): UserAu
         throw toAuthError(error, remote);
       }
       if (!isValidUserId(payload.sub)) {
-        throw new AuthError('invalid_subject', 'token sub must be 1-128 chars of [A-Za-z0-9._:@-]');
+        throw new AuthError('invalid_subject', `token sub must be ${USER_ID_RULE}`);
       }
       return {
         userId: payload.sub,

@@ -84,6 +84,16 @@ function toGatewayError(error: unknown, requestId: string): GatewayError {
     );
   }
   if (error instanceof AuthError) {
+    // The token may be fine: the keys to check it could not be fetched. As at
+    // the handshake, that is an outage to retry, not a refusal of the user.
+    if (error.reason === 'key_unavailable') {
+      return new GatewayError(
+        'unavailable',
+        'the token keys could not be fetched; retry later',
+        undefined,
+        RETRY_AFTER_SECONDS,
+      );
+    }
     return new GatewayError('unauthorized', `token refused: ${error.reason}`);
   }
   return new GatewayError('internal', `unexpected server error (request ${requestId})`);

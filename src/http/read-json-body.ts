@@ -17,7 +17,6 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 
-
 /** Throws 415 unless the request declares a JSON body in UTF-8. */
 export function checkJsonContentType(contentType: string | undefined): void {
   const [type = '', ...params] = (contentType ?? '').split(';');

@@ -87,6 +87,7 @@ describe('a node on a JWKS', () => {
   });
 
   it('refuses a token whose jku points at another key set, without fetching it', async () => {
+    jwksUp = true;
     let fetched = 0;
     const evil = createServer((_req, res) => {
       fetched++;

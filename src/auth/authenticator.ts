@@ -7,9 +7,12 @@
  */
 
 export interface VerifiedUser {
-  /** The token's `sub`: 1-128 chars of `[A-Za-z0-9._:@-]`. */
+  /** The token's `sub`: 1-128 chars of `[A-Za-z0-9._:@-]`, not only dots (`protocol/user-id.ts`). */
   userId: string;
-  /** When the token stops being valid, in ms since the epoch (exp + leeway); null if it has no `exp`. */
+  /**
+   * When the token stops being valid, in ms since the epoch (exp + leeway);
+   * null only for a token without `exp` accepted under `allowNoExp`.
+   */
   expiresAt: number | null;
 }
 
@@ -22,6 +25,12 @@ export type AuthFailureReason =
   | 'algorithm_not_allowed'
   | 'expired'
   | 'not_yet_valid'
+  /** `iat` later than now + leeway: the issuer's clock is wrong, or the token is forged. */
+  | 'issued_in_future'
+  /** A claim the configuration requires is absent: `exp` (and `iat` under `maxLifetimeSeconds`). */
+  | 'missing_claim'
+  /** `exp - iat` over `maxLifetimeSeconds`. */
+  | 'lifetime_too_long'
   | 'claim_mismatch'
   | 'invalid_subject'
   | 'key_unavailable';

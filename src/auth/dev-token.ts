@@ -3,13 +3,13 @@
  * demo page. Production tokens come from the application's identity provider.
  */
 import { SignJWT } from 'jose';
-import { isValidUserId } from '../protocol/user-id.js';
+import { isValidUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import { MIN_SECRET_BYTES } from './jwt-authenticator.js';
 
 export interface DevTokenOptions {
   /** The gateway's HS256 secret, at least 32 bytes. */
   secret: string;
-  /** Becomes `sub`: 1-128 chars of `[A-Za-z0-9._:@-]`. */
+  /** Becomes `sub`: 1-128 chars of `[A-Za-z0-9._:@-]`, not only dots. */
   userId: string;
   /** Lifetime in seconds. Default 3600. */
   ttlSeconds?: number;
@@ -29,7 +29,7 @@ export async function mintDevToken(options: DevTokenOptions): Promise<string> {
     throw new TypeError(`secret must be a string of at least ${MIN_SECRET_BYTES} bytes`);
   }
   if (!isValidUserId(userId)) {
-    throw new TypeError('userId must be 1-128 chars of [A-Za-z0-9._:@-]');
+    throw new TypeError(`userId must be ${USER_ID_RULE}`);
   }
   if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) {
     throw new TypeError('ttlSeconds must be a positive integer');

@@ -4,6 +4,13 @@
  *
  * Contract of `verify(token)`:
  * - resolves with the token's `sub` and its expiry (exp + leeway, in ms);
+ * - a token without `exp` is refused (`missing_claim`) unless `allowNoExp`:
+ *   its connection would never expire;
+ * - an `iat` later than now + leeway is refused (`issued_in_future`); with
+ *   `maxLifetimeSeconds`, so is `exp - iat` past it (`lifetime_too_long`) and
+ *   a token without `iat` (`missing_claim`: its lifetime cannot be known);
+ * - only the configured key verifies: header parameters that name or carry a
+ *   key (`jku`, `x5u`, `jwk`, `x5c`) are never fetched nor used;
  * - rejects with an `AuthError` whose `reason` says why, for every kind of
  *   failure, and whose message never contains the token (nor any claim value);
  * - the header's `alg` is checked against the allow-list before anything else,
@@ -19,7 +26,7 @@ import {
   type JWTPayload,
   type JWTVerifyOptions,
 } from 'jose';
-import { isValidUserId } from '../protocol/user-id.js';
+import { isValidUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import { AuthError, type UserAuthenticator, type VerifiedUser } from './authenticator.js';
 
 /** The shortest HS256 secret accepted: 256 bits, the size of the HMAC-SHA-256 output (RFC 7518 3.2). */
@@ -45,8 +52,19 @@ export interface JwtAuthenticatorOptions {
   issuer?: string;
   /** Required `aud` (one of them, for an array) when set. */
   audience?: string | string[];
-  /** Clock skew tolerated on `exp` and `nbf`, in seconds. Default 5. */
+  /** Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds. Default 5. */
   leewaySeconds?: number;
+  /**
+   * Accept tokens without `exp` (their connections then never expire). Default false: such a
+   * token is refused with `missing_claim`. Cannot be combined with `maxLifetimeSeconds`.
+   */
+  allowNoExp?: boolean;
+  /**
+   * Longest lifetime a token may declare, `exp - iat`, in seconds (both claims come from the
+   * issuer's clock, so no leeway applies). A longer one is refused with `lifetime_too_long`,
+   * one without `iat` with `missing_claim`. Default: no maximum.
+   */
+  maxLifetimeSeconds?: number;
   /** Longer tokens are refused before any parsing, with `too_long`. Default 8192. */
   maxTokenLength?: number;
   /** JWKS fetch timeout, in ms. Default 5000. */
@@ -109,6 +127,18 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): UserAu
     DEFAULT_MAX_TOKEN_LENGTH,
     1,
   );
+  if (options.allowNoExp !== undefined && typeof options.allowNoExp !== 'boolean') {
+    throw new TypeError('options.allowNoExp must be a boolean');
+  }
+  const allowNoExp = options.allowNoExp ?? false;
+  const maxLifetimeSeconds =
+    options.maxLifetimeSeconds === undefined
+      ? null
+      : checkInteger(options.maxLifetimeSeconds, 'maxLifetimeSeconds', 0, 1);
+  if (allowNoExp && maxLifetimeSeconds !== null) {
+    // A token without exp has no bounded lifetime: the two cannot both hold.
+    throw new TypeError('options.allowNoExp and options.maxLifetimeSeconds exclude each other');
+  }
 
   let key: KeySource;
   let allowed: readonly string[];
@@ -211,8 +241,9 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): UserAu
       } catch (error) {
         throw toAuthError(error, remote);
       }
+      checkLifetime(payload, leewaySeconds, allowNoExp, maxLifetimeSeconds);
       if (!isValidUserId(payload.sub)) {
-        throw new AuthError('invalid_subject', 'token sub must be 1-128 chars of [A-Za-z0-9._:@-]');
+        throw new AuthError('invalid_subject', `token sub must be ${USER_ID_RULE}`);
       }
       return {
         userId: payload.sub,
@@ -220,6 +251,37 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): UserAu
       };
     },
   };
+}
+
+/**
+ * The checks on `exp` and `iat` that jose leaves to the caller (it has already refused an
+ * expired token, an early `nbf`, and an `exp` or `iat` that is not a number). Seconds are
+ * read as jose reads them, so the edges agree.
+ */
+function checkLifetime(
+  payload: JWTPayload,
+  leewaySeconds: number,
+  allowNoExp: boolean,
+  maxLifetimeSeconds: number | null,
+): void {
+  const { exp, iat } = payload;
+  if (exp === undefined && !allowNoExp) {
+    throw new AuthError('missing_claim', 'token has no exp claim');
+  }
+  const now = Math.floor(Date.now() / 1000);
+  if (iat !== undefined && iat > now + leewaySeconds) {
+    throw new AuthError('issued_in_future', 'token iat is in the future');
+  }
+  if (maxLifetimeSeconds === null || exp === undefined) return;
+  if (iat === undefined) {
+    throw new AuthError('missing_claim', 'token has no iat claim; its lifetime is unknown');
+  }
+  if (exp - iat > maxLifetimeSeconds) {
+    throw new AuthError(
+      'lifetime_too_long',
+      `token lifetime (exp - iat) is over ${maxLifetimeSeconds} seconds`,
+    );
+  }
 }
 
 /**

@@ -9,9 +9,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, resolve, sep } from 'node:path';
+import { splitRequestTarget, unknownQueryParameter } from '../http/router.js';
 import type { ErrorBody, ErrorCode } from '../protocol/error-codes.js';
 import { statusOf } from '../protocol/error-codes.js';
-import { isValidUserId } from '../protocol/user-id.js';
+import { isValidUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import { runSimulatedAgent } from './simulated-agent.js';
 import type { PublishFn } from './simulated-agent.js';
 
@@ -45,6 +46,7 @@ const WEB_FILES: Readonly<Record<string, string>> = {
   '/app.js': 'app.js',
   '/styles.css': 'styles.css',
 };
+const NO_QUERY: ReadonlySet<string> = new Set();
 const SDK_FOLDERS = new Set(['client', 'protocol']);
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -192,7 +194,7 @@ export function createDemoHandler(
     const body = await readJsonBody(req);
     const userId = body.userId ?? `user-${randomBytes(6).toString('hex')}`;
     if (!isValidUserId(userId)) {
-      throw new HttpError('bad_request', 'userId must be 1-128 of [A-Za-z0-9._:@-]', 'userId');
+      throw new HttpError('bad_request', `userId must be ${USER_ID_RULE}`, 'userId');
     }
     const token = await options.mintToken(userId);
     sendJson(res, 200, { userId, token });
@@ -201,7 +203,7 @@ export function createDemoHandler(
   async function startRun(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJsonBody(req);
     if (!isValidUserId(body.userId)) {
-      throw new HttpError('bad_request', 'userId must be 1-128 of [A-Za-z0-9._:@-]', 'userId');
+      throw new HttpError('bad_request', `userId must be ${USER_ID_RULE}`, 'userId');
     }
     const prompt = body.prompt;
     if (
@@ -282,6 +284,15 @@ export function createDemoHandler(
     }
     if (pathname === '/demo/session' || pathname === '/demo/run') {
       if (method !== 'POST') return methodNotAllowed(res, 'POST');
+      // Like the API: these routes take no query parameters, and say so (never echoing a value).
+      const unknown = unknownQueryParameter(splitRequestTarget(req.url ?? '/').query, NO_QUERY);
+      if (unknown !== undefined) {
+        sendError(
+          res,
+          new HttpError('bad_request', `query parameter "${unknown}" is not taken`, unknown),
+        );
+        return true;
+      }
       answer(res, pathname === '/demo/session' ? createSession(req, res) : startRun(req, res));
       return true;
     }

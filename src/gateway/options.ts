@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { UserAuthenticator } from '../auth/authenticator.js';
 import type { TicketStore } from '../auth/ticket-store.js';
 import type { Broker } from '../broker/broker.js';
+import { DEFAULT_MAX_DATA_DEPTH } from '../protocol/event-input.js';
 
 export interface GatewayLimits {
   /** Open connections per user. Default 20. */
@@ -42,6 +43,8 @@ export interface GatewayLimits {
   maxBufferedBytes: number;
   /** Serialized `data` of one event. Default 256 KiB. */
   maxDataBytes: number;
+  /** Nesting of arrays and objects in `data` (`[[0]]` is 2); past it 400. Default 64. */
+  maxDataDepth: number;
   /** HTTP body. Default 1 MiB. */
   maxBodyBytes: number;
   /** Events in one batch publish. Default 1000. */
@@ -66,6 +69,7 @@ export const DEFAULT_LIMITS: Readonly<GatewayLimits> = {
   badFrameWindowMs: 10_000,
   maxBufferedBytes: 4 * 1024 * 1024,
   maxDataBytes: 256 * 1024,
+  maxDataDepth: DEFAULT_MAX_DATA_DEPTH,
   maxBodyBytes: 1024 * 1024,
   maxBatchEvents: 1000,
   maxReplayBuffer: 10_000,

@@ -184,7 +184,8 @@ export class Publisher {
   }
 
   private validate(input: unknown, prefix: string): ValidEvent {
-    const checked = validateEventInput(input, this.ctx.options.limits.maxDataBytes);
+    const { maxDataBytes, maxDataDepth } = this.ctx.options.limits;
+    const checked = validateEventInput(input, maxDataBytes, maxDataDepth);
     if (!checked.ok) {
       const { field, message, tooLarge } = checked.failure;
       throw new GatewayError(

@@ -26,14 +26,19 @@ import type { BatchItem, Gateway } from '../gateway/gateway-types.js';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../gateway/options.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { EVENT_NAME_PATTERN } from '../protocol/agent-events.js';
-import { utf8ByteLength, validateEventInput, type EventInput } from '../protocol/event-input.js';
+import {
+  DEFAULT_MAX_DATA_DEPTH,
+  validateEventData,
+  validateEventInput,
+  type EventInput,
+} from '../protocol/event-input.js';
 import type { JsonValue } from '../protocol/frames.js';
-import { isValidUserId } from '../protocol/user-id.js';
+import { isValidUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import type { Supervisor } from '../tasks/supervisor.js';
 import { sendError, sendJson } from './json-response.js';
 import { createOpenApiRoute } from './openapi-route.js';
 import { readJsonBody } from './read-json-body.js';
-import { Router, type RouteContext } from './router.js';
+import { Router, splitRequestTarget, unknownQueryParameter, type RouteContext } from './router.js';
 
 /** The longest `?wait=` of a publish, in ms (PROTOCOL.md section 5): the gateway's own bound. */
 export { MAX_PUBLISH_WAIT_MS };
@@ -55,13 +60,12 @@ export interface ApiDependencies {
   /** Origins allowed to call `POST /v1/tickets` from a browser. Default: any. */
   allowedOrigins?: readonly string[];
   /** Body, batch and data limits. Default: `DEFAULT_LIMITS`. */
-  limits?: Partial<Pick<GatewayLimits, 'maxBodyBytes' | 'maxBatchEvents' | 'maxDataBytes'>>;
+  limits?: Partial<
+    Pick<GatewayLimits, 'maxBodyBytes' | 'maxBatchEvents' | 'maxDataBytes' | 'maxDataDepth'>
+  >;
   /** Request logs (route, status, duration; never headers or query). Default: none. */
   logger?: Logger;
 }
-
-/** Query parameters that would carry a credential into access logs: refused with 400. */
-const CREDENTIAL_PARAMS = ['access_token', 'token', 'api_key', 'apikey', 'key', 'ticket'];
 
 const BEARER = /^Bearer +(\S+)$/i;
 
@@ -81,6 +85,16 @@ function toGatewayError(error: unknown, requestId: string): GatewayError {
     );
   }
   if (error instanceof AuthError) {
+    // The token may be fine: the keys to check it could not be fetched. As at
+    // the handshake, that is an outage to retry, not a refusal of the user.
+    if (error.reason === 'key_unavailable') {
+      return new GatewayError(
+        'unavailable',
+        'the token keys could not be fetched; retry later',
+        undefined,
+        RETRY_AFTER_SECONDS,
+      );
+    }
     return new GatewayError('unauthorized', `token refused: ${error.reason}`);
   }
   return new GatewayError('internal', `unexpected server error (request ${requestId})`);
@@ -112,11 +126,7 @@ export function createApiHandler(
   const userIdParam = (ctx: RouteContext): string => {
     const userId = ctx.params.userId;
     if (!isValidUserId(userId)) {
-      throw new GatewayError(
-        'bad_request',
-        'userId must be 1-128 characters of [A-Za-z0-9._:@-]',
-        'userId',
-      );
+      throw new GatewayError('bad_request', `userId must be ${USER_ID_RULE}`, 'userId');
     }
     return userId;
   };
@@ -159,21 +169,26 @@ export function createApiHandler(
     sendJson(ctx.res, 201, { ticket: issued.ticket, expiresAt: issued.expiresAt });
   });
 
-  router.on('POST', '/v1/users/{userId}/events', async (ctx) => {
-    requireApiKey(ctx);
-    const userId = userIdParam(ctx);
-    const waitMs = parseWait(ctx.query);
-    const body = await readJsonBody(ctx.req, limits.maxBodyBytes);
-    const checked = validateEventInput(body, limits.maxDataBytes);
-    if (!checked.ok) throw validationError(checked.failure);
-    const result = await deps.gateway.publish(userId, body as EventInput, { waitMs });
-    sendJson(ctx.res, 202, result);
-  });
+  router.on(
+    'POST',
+    '/v1/users/{userId}/events',
+    async (ctx) => {
+      requireApiKey(ctx);
+      const userId = userIdParam(ctx);
+      const waitMs = parseWait(ctx.query);
+      const body = await readJsonBody(ctx.req, limits.maxBodyBytes);
+      const checked = validateEventInput(body, limits.maxDataBytes, limits.maxDataDepth);
+      if (!checked.ok) throw validationError(checked.failure);
+      const result = await deps.gateway.publish(userId, body as EventInput, { waitMs });
+      sendJson(ctx.res, 202, result);
+    },
+    { query: ['wait'] },
+  );
 
   router.on('POST', '/v1/events', async (ctx) => {
     requireApiKey(ctx);
     const body = await readJsonBody(ctx.req, limits.maxBodyBytes);
-    const items = parseBatch(body, limits.maxBatchEvents, limits.maxDataBytes);
+    const items = parseBatch(body, limits.maxBatchEvents, limits.maxDataBytes, limits.maxDataDepth);
     const results = await deps.gateway.publishBatch(items);
     sendJson(ctx.res, 202, { results });
   });
@@ -181,7 +196,7 @@ export function createApiHandler(
   router.on('POST', '/v1/broadcast', async (ctx) => {
     requireApiKey(ctx);
     const body = await readJsonBody(ctx.req, limits.maxBodyBytes);
-    const { event, data } = parseBroadcast(body, limits.maxDataBytes);
+    const { event, data } = parseBroadcast(body, limits.maxDataBytes, limits.maxDataDepth);
     const result = await deps.gateway.broadcast(event, data);
     sendJson(ctx.res, 202, result);
   });
@@ -243,8 +258,8 @@ export function createApiHandler(
     const started = performance.now();
     const requestId = randomUUID();
     const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const match = router.match(method, url.pathname);
+    const { pathname, query } = splitRequestTarget(req.url ?? '/');
+    const match = router.match(method, pathname);
     // A closed set of labels: the route table's templates and methods, never the raw path.
     const route =
       match.kind === 'found'
@@ -282,23 +297,24 @@ export function createApiHandler(
       fail(new GatewayError('method_not_allowed', `${match.route} does not take ${method}`));
       return;
     }
-    for (const name of CREDENTIAL_PARAMS) {
-      if (url.searchParams.has(name)) {
-        fail(
-          new GatewayError(
-            'bad_request',
-            'credentials are not accepted in the query string; use the Authorization header',
-            name,
-          ),
-        );
-        return;
-      }
+    // Before authentication: a credential in the query is refused whether or
+    // not the header is valid, and the value is never echoed.
+    const unknown = unknownQueryParameter(query, match.query);
+    if (unknown !== undefined) {
+      fail(
+        new GatewayError(
+          'bad_request',
+          `query parameter "${unknown}" is not taken by ${match.route}; credentials go in the Authorization header`,
+          unknown,
+        ),
+      );
+      return;
     }
     const ctx: RouteContext = {
       req,
       res,
       params: match.params,
-      query: url.searchParams,
+      query,
       route: match.route,
       requestId,
     };
@@ -339,7 +355,12 @@ function validationError(failure: { field: string; message: string; tooLarge?: b
  * is published; the first bad one refuses the whole batch, naming
  * `events[i].field`.
  */
-export function parseBatch(body: unknown, maxEvents: number, maxDataBytes: number): BatchItem[] {
+export function parseBatch(
+  body: unknown,
+  maxEvents: number,
+  maxDataBytes: number,
+  maxDataDepth: number = DEFAULT_MAX_DATA_DEPTH,
+): BatchItem[] {
   if (!isRecord(body))
     throw new GatewayError('bad_request', 'the body must be a JSON object', 'body');
   for (const key of Object.keys(body)) {
@@ -367,13 +388,9 @@ export function parseBatch(body: unknown, maxEvents: number, maxDataBytes: numbe
     if (!isRecord(item)) throw new GatewayError('bad_request', `${at} must be an object`, at);
     const { userId, ...input } = item;
     if (!isValidUserId(userId)) {
-      throw new GatewayError(
-        'bad_request',
-        `${at}.userId must be 1-128 characters of [A-Za-z0-9._:@-]`,
-        `${at}.userId`,
-      );
+      throw new GatewayError('bad_request', `${at}.userId must be ${USER_ID_RULE}`, `${at}.userId`);
     }
-    const checked = validateEventInput(input, maxDataBytes);
+    const checked = validateEventInput(input, maxDataBytes, maxDataDepth);
     if (!checked.ok) {
       const { field, message, tooLarge } = checked.failure;
       throw validationError({ field: `${at}.${field}`, message, tooLarge });
@@ -382,10 +399,11 @@ export function parseBatch(body: unknown, maxEvents: number, maxDataBytes: numbe
   });
 }
 
-/** `{event, data?}` of a broadcast. */
+/** `{event, data?}` of a broadcast; `data` goes through the same check as an event's. */
 export function parseBroadcast(
   body: unknown,
   maxDataBytes: number,
+  maxDataDepth: number = DEFAULT_MAX_DATA_DEPTH,
 ): { event: string; data?: JsonValue } {
   if (!isRecord(body))
     throw new GatewayError('bad_request', 'the body must be a JSON object', 'body');
@@ -403,13 +421,7 @@ export function parseBroadcast(
     throw new GatewayError('bad_request', 'event must match ^[a-z][a-z0-9_.:-]{0,63}$', 'event');
   }
   if (data === undefined) return { event };
-  const bytes = utf8ByteLength(JSON.stringify(data));
-  if (bytes > maxDataBytes) {
-    throw new GatewayError(
-      'payload_too_large',
-      `data is ${bytes} bytes serialized; the limit is ${maxDataBytes}`,
-      'data',
-    );
-  }
-  return { event, data: data as JsonValue };
+  const checked = validateEventData(data, maxDataBytes, maxDataDepth);
+  if (!checked.ok) throw validationError(checked.failure);
+  return { event, data: checked.value.data };
 }

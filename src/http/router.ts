@@ -6,6 +6,14 @@
  * that does not decode is no match. The template (never the raw path) is what
  * metrics and logs name a request by, so client-controlled ids never become
  * label values.
+ *
+ * Paths are matched as sent (`splitRequestTarget`), never normalized: a URL
+ * parser would fold `/v1/users/%2e%2e/events` into `/v1/events`, so a dot
+ * segment reaches the route as the parameter it is and is refused there.
+ *
+ * Each route declares the query parameters it takes (none by default); any
+ * other one is refused (`unknownQueryParameter`), so a credential under any
+ * name (`?apiKey=`) is refused rather than served and logged by a proxy.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -26,8 +34,20 @@ export interface RouteContext {
 
 export type RouteHandler = (ctx: RouteContext) => void | Promise<void>;
 
+export interface RouteOptions {
+  /** Query parameters the route takes. Default: none. */
+  query?: readonly string[];
+}
+
 export type RouteMatch =
-  | { kind: 'found'; route: string; params: Record<string, string>; handler: RouteHandler }
+  | {
+      kind: 'found';
+      route: string;
+      params: Record<string, string>;
+      handler: RouteHandler;
+      /** The query parameters this route takes. */
+      query: ReadonlySet<string>;
+    }
   /** The path exists, not with this method: answer 405 with `Allow`. */
   | { kind: 'method_not_allowed'; route: string; allow: HttpMethod[] }
   | { kind: 'not_found' };
@@ -35,7 +55,7 @@ export type RouteMatch =
 interface Route {
   template: string;
   segments: readonly Segment[];
-  handlers: Map<HttpMethod, RouteHandler>;
+  handlers: Map<HttpMethod, { handler: RouteHandler; query: ReadonlySet<string> }>;
 }
 
 type Segment = { literal: string } | { param: string };
@@ -61,14 +81,19 @@ export class Router {
   private readonly routes: Route[] = [];
 
   /** Registers `handler` for `method` on `template`; a second handler for the same pair throws. */
-  on(method: HttpMethod, template: string, handler: RouteHandler): this {
+  on(
+    method: HttpMethod,
+    template: string,
+    handler: RouteHandler,
+    options: RouteOptions = {},
+  ): this {
     let route = this.routes.find((r) => r.template === template);
     if (!route) {
       route = { template, segments: parseTemplate(template), handlers: new Map() };
       this.routes.push(route);
     }
     if (route.handlers.has(method)) throw new TypeError(`route ${method} ${template} is taken`);
-    route.handlers.set(method, handler);
+    route.handlers.set(method, { handler, query: new Set(options.query ?? []) });
     return this;
   }
 
@@ -78,8 +103,8 @@ export class Router {
     for (const route of this.routes) {
       const params = matchSegments(route.segments, parts);
       if (!params) continue;
-      const handler = route.handlers.get(method as HttpMethod);
-      if (handler) return { kind: 'found', route: route.template, params, handler };
+      const entry = route.handlers.get(method as HttpMethod);
+      if (entry) return { kind: 'found', route: route.template, params, ...entry };
       return {
         kind: 'method_not_allowed',
         route: route.template,
@@ -111,4 +136,48 @@ function matchSegments(
     }
   }
   return params;
+}
+
+/**
+ * The path (as sent, not normalized) and the query of a request target. An
+ * origin-form target (`/path?query`) is split as is; any other form (absolute
+ * `http://host/path`, `*`) goes through the URL parser.
+ */
+export function splitRequestTarget(target: string): { pathname: string; query: URLSearchParams } {
+  if (target.startsWith('/')) {
+    const end = target.search(/[?#]/);
+    if (end === -1) return { pathname: target, query: new URLSearchParams() };
+    const rest = target.slice(end);
+    const hash = rest.indexOf('#');
+    return {
+      pathname: target.slice(0, end),
+      query: new URLSearchParams(hash === -1 ? rest : rest.slice(0, hash)),
+    };
+  }
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    // Not a URL at all: a path no route has.
+    return { pathname: '', query: new URLSearchParams() };
+  }
+  return { pathname: url.pathname, query: url.searchParams };
+}
+
+/** Query parameter names that may be echoed in an error: a token sent as `?<jwt>` is a name. */
+const PLAIN_NAME = /^[A-Za-z_]{1,32}$/;
+
+/**
+ * The first query parameter of `query` that `allowed` lacks, as it may be
+ * shown in an error: its name when that is a plain word, else `query`. Never
+ * its value, which may be a credential. Undefined when every one is allowed.
+ */
+export function unknownQueryParameter(
+  query: URLSearchParams,
+  allowed: ReadonlySet<string>,
+): string | undefined {
+  for (const name of query.keys()) {
+    if (!allowed.has(name)) return PLAIN_NAME.test(name) ? name : 'query';
+  }
+  return undefined;
 }

@@ -41,6 +41,15 @@ export type Validated<T> = { ok: true; value: T } | { ok: false; failure: Valida
 /** Ids, run ids and thread ids: short, printable, no whitespace. */
 export const REF_PATTERN = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
+/**
+ * How deep `data` may nest arrays and objects: `[]` and `{}` are 1 deep,
+ * `[[0]]` is 2 (docs/security.md, `limits.maxDataDepth`). Agent payloads are
+ * a few levels deep; 64 leaves room for tool arguments and results while
+ * keeping every parser downstream (the broker, the browser) far from its
+ * stack limit.
+ */
+export const DEFAULT_MAX_DATA_DEPTH = 64;
+
 function fail(field: string, message: string, tooLarge = false): Validated<never> {
   return { ok: false, failure: { field, message, tooLarge } };
 }
@@ -62,6 +71,81 @@ export function utf8ByteLength(text: string): number {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Checks how deep `data` nests, without recursion: a recursive walk, like
+ * `JSON.stringify` itself, overflows the stack on data nested some thousands
+ * deep, which a body under the size limit can be. Depth first, so it stops
+ * at the first container past `maxDepth` (a cyclic object of the in-process
+ * API included). Each container serializes to at least 2 bytes, so past
+ * `maxDataBytes / 2` of them the data cannot fit its limit: that bounds the
+ * walk even for in-process objects that share one child many times over.
+ */
+function checkDataNesting(
+  data: unknown,
+  maxDepth: number,
+  maxDataBytes: number,
+): ValidationFailure | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const maxContainers = Math.floor(maxDataBytes / 2);
+  const containers: object[] = [data];
+  const depths: number[] = [1];
+  let seen = 1;
+  while (containers.length > 0) {
+    const container = containers.pop() as object;
+    const depth = depths.pop() as number;
+    if (depth > maxDepth) {
+      return {
+        field: 'data',
+        message: `data nests arrays and objects more than ${maxDepth} deep`,
+      };
+    }
+    const children: unknown[] = Array.isArray(container) ? container : Object.values(container);
+    for (const child of children) {
+      if (typeof child !== 'object' || child === null) continue;
+      if (++seen > maxContainers) {
+        return {
+          field: 'data',
+          message: `data holds more than ${maxContainers} arrays and objects; it cannot fit the limit of ${maxDataBytes} bytes`,
+          tooLarge: true,
+        };
+      }
+      containers.push(child);
+      depths.push(depth + 1);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Validates the `data` of an event or a broadcast: nesting (`maxDataDepth`),
+ * JSON-serializable, and at most `maxDataBytes` serialized. The one check of
+ * `data` for every route and the in-process API; the failure names `data`.
+ */
+export function validateEventData(
+  data: unknown,
+  maxDataBytes: number,
+  maxDataDepth: number = DEFAULT_MAX_DATA_DEPTH,
+): Validated<{ data: JsonValue; dataJson: string }> {
+  const nesting = checkDataNesting(data, maxDataDepth, maxDataBytes);
+  if (nesting) return { ok: false, failure: nesting };
+  const value: JsonValue = data === undefined ? null : (data as JsonValue);
+  let dataJson: string;
+  try {
+    dataJson = JSON.stringify(value);
+  } catch {
+    return fail('data', 'data must be JSON-serializable');
+  }
+  // `undefined`, a function or a symbol serialize to nothing: not JSON.
+  if (typeof dataJson !== 'string') return fail('data', 'data must be JSON-serializable');
+  // Byte length, not string length: the limit is on the wire size. A string
+  // a third of the limit long cannot exceed it, so most events skip the count.
+  const bytes = dataJson.length * 3 <= maxDataBytes ? dataJson.length : utf8ByteLength(dataJson);
+  if (bytes > maxDataBytes) {
+    return fail('data', `data is ${bytes} bytes serialized; the limit is ${maxDataBytes}`, true);
+  }
+  return { ok: true, value: { data: value, dataJson } };
 }
 
 const ALLOWED_FIELDS = new Set(['event', 'data', 'runId', 'threadId', 'critical', 'id']);
@@ -108,9 +192,14 @@ function checkAgentData(event: string, data: unknown): ValidationFailure | undef
 
 /**
  * Validates one event input. `maxDataBytes` bounds the serialized `data`
- * (default 256 KiB, PROTOCOL.md limits table).
+ * (default 256 KiB, PROTOCOL.md limits table), `maxDataDepth` its nesting
+ * (`validateEventData`).
  */
-export function validateEventInput(input: unknown, maxDataBytes: number): Validated<ValidEvent> {
+export function validateEventInput(
+  input: unknown,
+  maxDataBytes: number,
+  maxDataDepth: number = DEFAULT_MAX_DATA_DEPTH,
+): Validated<ValidEvent> {
   if (!isRecord(input)) return fail('body', 'an event must be a JSON object');
   for (const key in input) {
     if (!ALLOWED_FIELDS.has(key)) return fail(key, `unknown field "${key.slice(0, 64)}"`);
@@ -139,23 +228,12 @@ export function validateEventInput(input: unknown, maxDataBytes: number): Valida
   }
   const agentFailure = checkAgentData(event, data);
   if (agentFailure) return { ok: false, failure: agentFailure };
-  const value: JsonValue = data === undefined ? null : (data as JsonValue);
-  let dataJson: string;
-  try {
-    dataJson = JSON.stringify(value);
-  } catch {
-    return fail('data', 'data must be JSON-serializable');
-  }
-  // Byte length, not string length: the limit is on the wire size. A string
-  // a third of the limit long cannot exceed it, so most events skip the count.
-  const bytes = dataJson.length * 3 <= maxDataBytes ? dataJson.length : utf8ByteLength(dataJson);
-  if (bytes > maxDataBytes) {
-    return fail('data', `data is ${bytes} bytes serialized; the limit is ${maxDataBytes}`, true);
-  }
+  const checkedData = validateEventData(data, maxDataBytes, maxDataDepth);
+  if (!checkedData.ok) return checkedData;
   const valid: ValidEvent = {
     event,
-    data: value,
-    dataJson,
+    data: checkedData.value.data,
+    dataJson: checkedData.value.dataJson,
     critical: typeof critical === 'boolean' ? critical : defaultCritical(event),
   };
   // Assigned one by one rather than spread: this runs once per publish.

@@ -9,9 +9,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HistoryRead, ReadCursor } from '../../src/broker/broker.js';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { GatewayError } from '../../src/errors.js';
+import { createGateway } from '../../src/gateway/gateway.js';
+import type { JsonValue } from '../../src/protocol/frames.js';
 import { startGateway, type Harness } from '../helpers/gateway-harness.js';
 import { expectRefusal, TestClient } from '../helpers/test-client.js';
 import { waitFor } from '../helpers/wait-for.js';
+
+/** Never called: the gateway refuses its options before it authenticates anyone. */
+const NO_AUTH = {
+  verify: (): Promise<never> => Promise.reject(new Error('not used')),
+};
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -132,6 +139,59 @@ describe('publish limits', () => {
     expect((await h.gateway.publish('big', { event: 'e', data: atLimit })).seq).toBe(1);
     await client.waitForEvents(1);
     expect(client.seqs()).toEqual([1]);
+  });
+
+  it('data nested past maxDataDepth is refused with 400 naming data by publish, batch and broadcast', async () => {
+    h = await startGateway();
+    const client = await h.connect('deep');
+    // 200 000 arrays deep: JSON.stringify alone overflows the stack on it.
+    const deep = JSON.parse(`${'['.repeat(200_000)}0${']'.repeat(200_000)}`) as JsonValue;
+    const refusals = {
+      publish: await rejection(h.gateway.publish('deep', { event: 'e', data: deep })),
+      batch: await rejection(h.gateway.publishBatch([{ userId: 'deep', event: 'e', data: deep }])),
+      broadcast: await rejection(h.gateway.broadcast('e', deep)),
+    };
+    for (const [kind, error] of Object.entries(refusals)) {
+      expect({ kind, status: error.status, code: error.code }).toEqual({
+        kind,
+        status: 400,
+        code: 'bad_request',
+      });
+      expect(error.message).toContain('more than 64 deep');
+    }
+    expect(refusals.publish.field).toBe('data');
+    expect(refusals.batch.field).toBe('events[0].data');
+    expect(refusals.broadcast.field).toBe('data');
+    // A cyclic object of the in-process API is refused the same way, not looped over.
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const cycle = await rejection(
+      h.gateway.publish('deep', { event: 'e', data: cyclic as JsonValue }),
+    );
+    expect(cycle.field).toBe('data');
+    // 64 deep, the default limit, is published.
+    const atLimit = JSON.parse(`${'['.repeat(64)}0${']'.repeat(64)}`) as JsonValue;
+    expect((await h.gateway.publish('deep', { event: 'e', data: atLimit })).seq).toBe(1);
+    await client.waitForEvents(1);
+    expect(client.seqs()).toEqual([1]);
+  });
+
+  it('maxDataDepth is a limit of its own, and shared references cannot blow up the check', async () => {
+    h = await startGateway({ limits: { maxDataDepth: 2 } });
+    expect((await h.gateway.publish('d', { event: 'e', data: [[1]] })).seq).toBe(1);
+    expect((await rejection(h.gateway.publish('d', { event: 'e', data: [[[1]]] }))).message).toBe(
+      'data nests arrays and objects more than 2 deep',
+    );
+    await h.close();
+    // 40 levels, each object holding the one below twice: 2^40 paths, 80 objects.
+    h = await startGateway();
+    let shared: JsonValue = { leaf: 1 };
+    for (let i = 0; i < 40; i++) shared = { a: shared, b: shared };
+    const error = await rejection(h.gateway.publish('d', { event: 'e', data: shared }));
+    expect({ status: error.status, field: error.field }).toEqual({ status: 413, field: 'data' });
+    expect(() => createGateway({ authenticator: NO_AUTH, limits: { maxDataDepth: 0 } })).toThrow(
+      'option limits.maxDataDepth must be a positive integer, got 0',
+    );
   });
 
   it('a batch over maxBatchEvents is refused with 400 and publishes nothing', async () => {

@@ -209,6 +209,37 @@ describe('handshake refusals: 401 unauthorized', () => {
     expect(h.gateway.connectionCount).toBe(0);
   });
 
+  it('refuses a sub made only of dots (a path step on the HTTP API), admits dots among letters', async () => {
+    h = await startGateway();
+    for (const sub of ['.', '..', '...']) {
+      const token = await h.token(sub, { claims: { sub } });
+      const refusal = await refused(401, 'unauthorized', { token }, sub);
+      expectNotEchoed(refusal, token);
+    }
+    const dotted = await h.connect('a..b');
+    expect((await dotted.welcome()).userId).toBe('a..b');
+  });
+
+  it('refuses a token without exp, and one issued in the future beyond the leeway', async () => {
+    h = await startGateway();
+    const now = Math.floor(Date.now() / 1000);
+    const noExp = await new SignJWT({ sub: 'alice' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuedAt(now)
+      .sign(h.secret);
+    // Past the authenticator's 5 s leeway.
+    const future = await new SignJWT({ sub: 'alice' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuedAt(now + 60)
+      .setExpirationTime(now + 3600)
+      .sign(h.secret);
+    for (const [kind, token] of Object.entries({ noExp, future })) {
+      const refusal = await refused(401, 'unauthorized', { token }, kind);
+      expectNotEchoed(refusal, token);
+    }
+    expect(h.gateway.connectionCount).toBe(0);
+  });
+
   it('refuses an unknown ticket', async () => {
     h = await startGateway();
     const ticket = randomBytes(32).toString('base64url');

@@ -3,6 +3,7 @@
  * process started by the CLI, driven over HTTP and WebSocket on 127.0.0.1.
  */
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../src/auth/api-keys.js';
 import { mintDevToken } from '../../src/auth/dev-token.js';
@@ -127,6 +128,7 @@ describe('API keys', () => {
     const answer = await api('GET', `/v1/stats?api_key=${API_KEY}`);
     expect(answer.status).toBe(400);
     expect(answer.body.error).toMatchObject({ code: 'bad_request', field: 'api_key' });
+    expect(JSON.stringify(answer.body)).not.toContain(API_KEY);
   });
 });
 
@@ -316,6 +318,130 @@ describe('POST /v1/events (batch)', () => {
     });
     expect(big.status).toBe(413);
     expect(big.body.error).toMatchObject({ field: 'events[0].data' });
+  });
+});
+
+/**
+ * A request with its path sent byte for byte: `fetch` would fold `%2e%2e`
+ * the way the server must not.
+ */
+function rawRequest(method: string, path: string, body?: unknown): Promise<Answer> {
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  const { hostname, port } = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: hostname,
+      port,
+      method,
+      path,
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        ...(text === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+    });
+    req.on('response', (res) => {
+      let answer = '';
+      res.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: new Headers(),
+          body: answer === '' ? {} : (JSON.parse(answer) as Answer['body']),
+        }),
+      );
+    });
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+/** `data` nested `depth` arrays deep: `[[[…0…]]]`. */
+function nested(depth: number): unknown {
+  return JSON.parse(`${'['.repeat(depth)}0${']'.repeat(depth)}`);
+}
+
+describe('hardening: ids, query parameters, data depth, media type', () => {
+  it('refuses user ids made only of dots with 400, however the path spells them', async () => {
+    for (const path of [
+      '/v1/users/%2e%2e/events',
+      '/v1/users/../events',
+      '/v1/users/%2E/events',
+      '/v1/users/.../events',
+    ]) {
+      const answer = await rawRequest('POST', path, { event: 'note' });
+      expect({ path, status: answer.status, error: answer.body.error }).toMatchObject({
+        path,
+        status: 400,
+        error: { code: 'bad_request', field: 'userId' },
+      });
+    }
+    for (const method of ['GET', 'DELETE']) {
+      const answer = await rawRequest(method, '/v1/users/%2e%2e/connections');
+      expect(answer.status).toBe(400);
+      expect(answer.body.error?.field).toBe('userId');
+    }
+    const batch = await api('POST', '/v1/events', {
+      body: { events: [{ userId: '..', event: 'note' }] },
+    });
+    expect(batch.body.error).toMatchObject({ code: 'bad_request', field: 'events[0].userId' });
+    // Dots among other characters are an ordinary id.
+    expect((await rawRequest('POST', '/v1/users/a..b/events', { event: 'note' })).status).toBe(202);
+  });
+
+  it('refuses every query parameter a route does not take, never echoing the value', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['GET', `/v1/stats?apiKey=${API_KEY}`, 'apiKey'],
+      ['GET', '/v1/stats?verbose=1', 'verbose'],
+      ['GET', '/healthz?probe=1', 'probe'],
+      ['GET', `/metrics?${API_KEY}`, 'query'],
+      ['GET', '/v1/users/alice/connections?all=1', 'all'],
+      ['POST', '/v1/events?wait=100', 'wait'],
+      ['POST', `/v1/broadcast?auth=${API_KEY}`, 'auth'],
+      ['POST', `/v1/users/alice/events?wait=0&apiKey=${API_KEY}`, 'apiKey'],
+    ];
+    for (const [method, path, field] of cases) {
+      // A valid API key in the header: the refusal is about the query alone.
+      const answer = await api(method, path, method === 'POST' ? { body: { event: 'x' } } : {});
+      expect({ path, status: answer.status, error: answer.body.error }).toMatchObject({
+        path,
+        status: 400,
+        error: { code: 'bad_request', field },
+      });
+      expect(JSON.stringify(answer.body)).not.toContain(API_KEY);
+    }
+    // The parameters a route does take still work.
+    const waited = await api('POST', '/v1/users/q-user/events?wait=1', { body: { event: 'x' } });
+    expect(waited.status).toBe(202);
+  });
+
+  it('refuses data nested deeper than the limit with 400 naming data, on every route', async () => {
+    const deep = nested(65);
+    const answers = {
+      user: await api('POST', '/v1/users/deep/events', { body: { event: 'x', data: deep } }),
+      batch: await api('POST', '/v1/events', {
+        body: { events: [{ userId: 'deep', event: 'x', data: deep }] },
+      }),
+      broadcast: await api('POST', '/v1/broadcast', { body: { event: 'x', data: deep } }),
+    };
+    expect(answers.user.body.error).toMatchObject({ code: 'bad_request', field: 'data' });
+    expect(answers.batch.body.error).toMatchObject({
+      code: 'bad_request',
+      field: 'events[0].data',
+    });
+    expect(answers.broadcast.body.error).toMatchObject({ code: 'bad_request', field: 'data' });
+    for (const answer of Object.values(answers)) expect(answer.status).toBe(400);
+    // As deep as the limit is fine.
+    const atLimit = await api('POST', '/v1/broadcast', { body: { event: 'x', data: nested(64) } });
+    expect(atLimit.status).toBe(202);
+  });
+
+  it('answers 415 to application/vnd.api+json', async () => {
+    const answer = await api('POST', '/v1/users/u-vnd/events', {
+      rawBody: '{"event":"x"}',
+      headers: { 'content-type': 'application/vnd.api+json' },
+    });
+    expect(answer.status).toBe(415);
+    expect(answer.body.error).toMatchObject({ code: 'unsupported_media_type' });
   });
 });
 

@@ -62,7 +62,7 @@ describe('parseBatch', () => {
     );
     expect(badUser.toBody().error).toEqual({
       code: 'bad_request',
-      message: 'events[1].userId must be 1-128 characters of [A-Za-z0-9._:@-]',
+      message: 'events[1].userId must be 1-128 characters of [A-Za-z0-9._:@-], not only dots',
       field: 'events[1].userId',
     });
     const badEvent = caught(() =>
@@ -130,5 +130,23 @@ describe('parseBroadcast', () => {
     expect(big.status).toBe(413);
     // Bytes, not characters: 60 two-byte characters and two quotes.
     expect(big.message).toBe('data is 122 bytes serialized; the limit is 100');
+  });
+
+  it('checks data as an event does: 200 000 arrays deep is a 400 naming data, not a stack overflow', () => {
+    const deep: unknown = JSON.parse(`${'['.repeat(200_000)}0${']'.repeat(200_000)}`);
+    const error = caught(() => parseBroadcast({ event: 'x', data: deep }, 1024 * 1024));
+    expect(error.toBody().error).toEqual({
+      code: 'bad_request',
+      message: 'data nests arrays and objects more than 64 deep',
+      field: 'data',
+    });
+    expect(error.status).toBe(400);
+    const shallow = caught(() => parseBroadcast({ event: 'x', data: [[[0]]] }, 1024, 2));
+    expect(shallow.toBody().error.field).toBe('data');
+    expect(parseBroadcast({ event: 'x', data: [[0]] }, 1024, 2).data).toEqual([[0]]);
+    const inBatch = caught(() =>
+      parseBatch({ events: [{ userId: 'a', event: 'x', data: deep }] }, 10, 1024 * 1024),
+    );
+    expect(inBatch.toBody().error).toMatchObject({ code: 'bad_request', field: 'events[0].data' });
   });
 });

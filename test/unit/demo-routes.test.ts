@@ -157,6 +157,17 @@ describe('demo routes: endpoints', () => {
     expect(await big.json()).toMatchObject({ error: { code: 'payload_too_large' } });
   });
 
+  it('refuses a user id made only of dots and any query parameter, never echoing its value', async () => {
+    const dots = await post('/demo/session', { userId: '..' });
+    expect(dots.status).toBe(400);
+    expect(await dots.json()).toMatchObject({ error: { code: 'bad_request', field: 'userId' } });
+    const query = await post('/demo/session?secret=s3cr3t-value', { userId: 'alice' });
+    expect(query.status).toBe(400);
+    const text = await query.text();
+    expect(JSON.parse(text)).toMatchObject({ error: { code: 'bad_request', field: 'secret' } });
+    expect(text).not.toContain('s3cr3t-value');
+  });
+
   it('answers 405 with Allow for a wrong method', async () => {
     const res = await fetch(`${base}/demo/run`);
     expect(res.status).toBe(405);

@@ -28,7 +28,10 @@ describe('mintDevToken', () => {
 
   it.each([
     [{ secret: 'short', userId: 'alice' }, 'secret must be a string of at least 32 bytes'],
-    [{ secret: SECRET, userId: 'a b' }, 'userId must be 1-128 chars of [A-Za-z0-9._:@-]'],
+    [
+      { secret: SECRET, userId: 'a b' },
+      'userId must be 1-128 characters of [A-Za-z0-9._:@-], not only dots',
+    ],
     [{ secret: SECRET, userId: 'alice', ttlSeconds: 0 }, 'ttlSeconds must be a positive integer'],
   ])('refuses %o', async (options, message) => {
     await expect(mintDevToken(options)).rejects.toThrow(new TypeError(message));

@@ -101,12 +101,22 @@ describe('createJwtAuthenticator: accepted tokens', () => {
     expect(user).toEqual({ userId: 'alice', expiresAt: (exp + 5) * 1000 });
   });
 
-  it('returns expiresAt null for a token without exp', async () => {
+  it('returns expiresAt null for a token without exp only under allowNoExp', async () => {
     const payload = good();
     delete payload.exp;
-    expect(await hs.verify(await sign(payload, bytes(SECRET), 'HS256'))).toEqual({
-      userId: 'alice',
-      expiresAt: null,
+    const token = await sign(payload, bytes(SECRET), 'HS256');
+    const lax = createJwtAuthenticator({
+      secret: SECRET,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      allowNoExp: true,
+    });
+    expect(await lax.verify(token)).toEqual({ userId: 'alice', expiresAt: null });
+    // The default refuses it: its connection would never expire.
+    const error = await refusal(hs.verify(token), token);
+    expect({ reason: error.reason, message: error.message }).toEqual({
+      reason: 'missing_claim',
+      message: 'token has no exp claim',
     });
   });
 
@@ -287,12 +297,13 @@ describe('createJwtAuthenticator: refused tokens', () => {
 
   it('accepts any of several configured audiences, in a string or an array aud', async () => {
     const auth = createJwtAuthenticator({ secret: SECRET, audience: ['a', 'b'] });
+    const exp = nowSeconds() + 600;
     expect(
-      (await auth.verify(await sign({ sub: 'x', aud: 'b' }, bytes(SECRET), 'HS256'))).userId,
+      (await auth.verify(await sign({ sub: 'x', aud: 'b', exp }, bytes(SECRET), 'HS256'))).userId,
     ).toBe('x');
-    const both = await sign({ sub: 'y', aud: ['c', 'a'] }, bytes(SECRET), 'HS256');
+    const both = await sign({ sub: 'y', aud: ['c', 'a'], exp }, bytes(SECRET), 'HS256');
     expect((await auth.verify(both)).userId).toBe('y');
-    const neither = await sign({ sub: 'z', aud: ['c'] }, bytes(SECRET), 'HS256');
+    const neither = await sign({ sub: 'z', aud: ['c'], exp }, bytes(SECRET), 'HS256');
     expect((await refusal(auth.verify(neither), neither)).reason).toBe('claim_mismatch');
   });
 
@@ -329,7 +340,7 @@ describe('createJwtAuthenticator: leeway edges (Date frozen)', () => {
   const t = frozen / 1000;
   const auth = createJwtAuthenticator({ secret: SECRET });
   const token = (claims: JWTPayload): Promise<string> =>
-    sign({ sub: 'alice', ...claims }, bytes(SECRET), 'HS256');
+    sign({ sub: 'alice', exp: t + 3600, ...claims }, bytes(SECRET), 'HS256');
 
   afterEach(() => {
     vi.useRealTimers();
@@ -354,6 +365,42 @@ describe('createJwtAuthenticator: leeway edges (Date frozen)', () => {
     vi.setSystemTime(frozen);
     expect((await auth.verify(inside)).userId).toBe('alice');
     expect((await refusal(auth.verify(outside), outside)).reason).toBe('not_yet_valid');
+  });
+
+  it('accepts iat at now + leeway, refuses it at now + leeway + 1 s', async () => {
+    const [inside, outside] = await Promise.all([token({ iat: t + 5 }), token({ iat: t + 5 + 1 })]);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(frozen);
+    expect((await auth.verify(inside)).userId).toBe('alice');
+    const error = await refusal(auth.verify(outside), outside);
+    expect({ reason: error.reason, message: error.message }).toEqual({
+      reason: 'issued_in_future',
+      message: 'token iat is in the future',
+    });
+  });
+
+  it('with maxLifetimeSeconds, accepts exp - iat at the maximum, refuses a second more or no iat', async () => {
+    const bounded = createJwtAuthenticator({ secret: SECRET, maxLifetimeSeconds: 3600 });
+    const [exact, longer, noIat, old] = await Promise.all([
+      token({ iat: t - 10, exp: t - 10 + 3600 }),
+      token({ iat: t - 10, exp: t - 10 + 3601 }),
+      token({ exp: t + 60 }),
+      // Issued long ago with a short life: only exp - iat counts, not the age.
+      token({ iat: t - 86_400, exp: t + 60 }),
+    ]);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(frozen);
+    expect((await bounded.verify(exact)).userId).toBe('alice');
+    const tooLong = await refusal(bounded.verify(longer), longer);
+    expect({ reason: tooLong.reason, message: tooLong.message }).toEqual({
+      reason: 'lifetime_too_long',
+      message: 'token lifetime (exp - iat) is over 3600 seconds',
+    });
+    expect((await refusal(bounded.verify(noIat), noIat)).reason).toBe('missing_claim');
+    expect((await refusal(bounded.verify(old), old)).reason).toBe('lifetime_too_long');
+    // Without the option, lifetimes are not bounded.
+    expect((await auth.verify(longer)).userId).toBe('alice');
+    expect((await auth.verify(noIat)).userId).toBe('alice');
   });
 
   it('holds the same edges on the real clock with margins of several seconds', async () => {
@@ -448,6 +495,21 @@ describe('createJwtAuthenticator: options', () => {
       'a zero maxTokenLength',
       { secret: SECRET, maxTokenLength: 0 },
       'options.maxTokenLength must be an integer >= 1',
+    ],
+    [
+      'a non-boolean allowNoExp',
+      { secret: SECRET, allowNoExp: 'yes' as unknown as boolean },
+      'options.allowNoExp must be a boolean',
+    ],
+    [
+      'a zero maxLifetimeSeconds',
+      { secret: SECRET, maxLifetimeSeconds: 0 },
+      'options.maxLifetimeSeconds must be an integer >= 1',
+    ],
+    [
+      'allowNoExp with maxLifetimeSeconds',
+      { secret: SECRET, allowNoExp: true, maxLifetimeSeconds: 60 },
+      'options.allowNoExp and options.maxLifetimeSeconds exclude each other',
     ],
     [
       'an empty issuer',

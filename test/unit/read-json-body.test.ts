@@ -63,11 +63,11 @@ describe('readJsonBody', () => {
     expect(answer).toMatchObject({ status: 200, body: { echo: { a: [1, 'é'] } } });
   });
 
-  it('accepts application/*+json and a UTF-8 charset', async () => {
-    const vendor = await send(port, [Buffer.from('1')], {
-      'content-type': 'application/vnd.api+json',
+  it('accepts application/json in any case, with a UTF-8 charset', async () => {
+    const upper = await send(port, [Buffer.from('1')], {
+      'content-type': 'Application/JSON ; charset=utf8',
     });
-    expect(vendor.body.echo).toBe(1);
+    expect(upper.body.echo).toBe(1);
     const charset = await send(port, [Buffer.from('2')], {
       'content-type': 'application/json; charset="UTF-8"',
     });
@@ -78,6 +78,10 @@ describe('readJsonBody', () => {
     for (const headers of [
       { 'content-type': 'text/plain' },
       { 'content-type': 'application/x-www-form-urlencoded' },
+      // Structured-syntax JSON types are not application/json (docs/operations.md).
+      { 'content-type': 'application/vnd.api+json' },
+      { 'content-type': 'application/problem+json; charset=utf-8' },
+      { 'content-type': 'application/jsonx' },
       {} as Record<string, string>,
       { 'content-type': 'application/json; charset=latin1' },
     ]) {

@@ -340,20 +340,21 @@ export function foldRunEvent(
   run.sizeBytes ??= measureRunSnapshot(run);
   const isDelta =
     (record.event === 'agent_thinking' || record.event === 'agent_text') && isRecord(record.data);
-  if (isDelta) {
-    appendDelta(run, record.event, record.data as DataRecord, first);
-  } else {
-    const headBefore = headBytes(run);
-    applyEvent(run, record, first);
-    if (run.threadId === undefined && record.threadId !== undefined) run.threadId = record.threadId;
-    run.upToSeq = record.seq;
-    run.updatedAt = record.ts;
-    run.epoch = record.epoch;
-    run.sizeBytes += headBytes(run) - headBefore;
-  }
-  // For a delta the head changes only in these numbers' digits: SIZE_SLACK covers them.
+  // The head (everything but the parts) is measured around any change but the
+  // common one, a delta that only moves `upToSeq`/`updatedAt` (SIZE_SLACK
+  // covers their digits).
+  const headChanges =
+    !isDelta ||
+    run.epoch !== record.epoch ||
+    (run.threadId === undefined && record.threadId !== undefined);
+  const headBefore = headChanges ? headBytes(run) : 0;
+  if (isDelta) appendDelta(run, record.event, record.data as DataRecord, first);
+  else applyEvent(run, record, first);
+  if (run.threadId === undefined && record.threadId !== undefined) run.threadId = record.threadId;
+  run.epoch = record.epoch;
   run.upToSeq = record.seq;
   run.updatedAt = record.ts;
+  if (headChanges) run.sizeBytes += headBytes(run) - headBefore;
   if (run.sizeBytes > maxBytes) truncate(run, maxBytes);
   return run;
 }

@@ -8,7 +8,9 @@
  * The state is written by hand rather than with `cjson.encode`, which turns an
  * empty list into `{}`; ids go through `cjson.encode` one by one, so they are
  * escaped as JSON strings (cjson also escapes `/` as `\/`, which JSON readers
- * read back as `/`).
+ * read back as `/`). Its keys come in one order, `finished` first (as
+ * `encodeRunGrammarState` writes them too): a delta, the common event, is
+ * checked by looking at that prefix, without decoding the state.
  */
 import {
   RUN_MAX_OPEN_TOOL_CALLS,
@@ -63,6 +65,15 @@ local function run_grammar_check(state_json, event, arg)
       return 0, 'run_not_started', 'the first event of a run must be agent_started, not ' .. event
     end
     return 1, run_grammar_encode(false, {}, {}), ''
+  end
+  if event ~= 'agent_started' and event ~= 'tool_executing' and event ~= 'tool_completed'
+    and event ~= 'agent_completed' then
+    -- Deltas and other events need only \`finished\`, the state's first field
+    -- in the one way both encoders write it: no decode per delta.
+    if string.sub(state_json, 1, 16) == '{"finished":true' then
+      return 0, 'run_finished', 'the run already ended with agent_completed; ' .. event .. ' cannot follow it'
+    end
+    return 1, state_json, ''
   end
   local state = cjson.decode(state_json)
   if state.finished then

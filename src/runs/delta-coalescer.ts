@@ -183,7 +183,9 @@ function positiveInteger(name: string, value: number): number {
 }
 
 /**
- * One connection's pending frames, merging deltas as they are pushed.
+ * One connection's pending frames, merging deltas as they are pushed. While
+ * anything is pending, every frame of the connection must go through the
+ * queue (a frame written around it would overtake what is pending).
  *
  * @example
  * const queue = new DeltaCoalescer();

@@ -26,6 +26,12 @@
  * - ids are 1-128 characters (`MAX_AGENT_REF_LENGTH`, checked at validation),
  *   so the state is at most about 2 × 1024 × 128 characters plus escapes.
  * A finished run's state forgets its tool calls: only `finished` matters then.
+ *
+ * For the engines: an idempotent repeat (an `id` already published) is
+ * answered before the grammar is asked, so it is never a violation; a refused
+ * event consumes no seq and its state is not written. Keep a run's state at
+ * least as long as its snapshot (its TTL refreshed per event): a state that
+ * expires mid-run makes the run's next event `run_not_started`.
  */
 import type { ErrorCode } from '../protocol/error-codes.js';
 import type { JsonValue } from '../protocol/frames.js';

@@ -1,5 +1,5 @@
 /**
- * Typed helpers for the five events of an agent run (PROTOCOL.md section 4),
+ * Typed helpers for the events of an agent run (PROTOCOL.md section 4),
  * so a Node backend cannot misspell an event or forget the `runId`.
  */
 import type {
@@ -15,6 +15,8 @@ export interface AgentRun {
   readonly runId: string;
   started(data: AgentStartedData, options?: PublishWaitOptions): Promise<PublishResult>;
   thinking(text: string): Promise<PublishResult>;
+  /** A delta of the visible answer; deltas of one `messageId` form one message. */
+  text(text: string, messageId?: string): Promise<PublishResult>;
   toolExecuting(data: ToolExecutingData): Promise<PublishResult>;
   toolCompleted(data: ToolCompletedData): Promise<PublishResult>;
   completed(data: AgentCompletedData): Promise<PublishResult>;
@@ -27,6 +29,7 @@ export interface AgentRun {
  * const run = agentRun(gateway, 'alice', 'r1', { threadId: 't1' });
  * await run.started({ agent: 'researcher' }, { waitMs: 5000 }); // waits for the user's socket
  * await run.thinking('Looking at the question…');
+ * await run.text('The answer is ', 'm1');
  * await run.completed({ status: 'succeeded', result: 'done' });
  */
 export function agentRun(
@@ -42,6 +45,8 @@ export function agentRun(
     runId,
     started: (data, wait) => send({ event: 'agent_started', data: data }, wait),
     thinking: (text) => send({ event: 'agent_thinking', data: { text } }),
+    text: (text, messageId) =>
+      send({ event: 'agent_text', data: messageId === undefined ? { text } : { text, messageId } }),
     toolExecuting: (data) => send({ event: 'tool_executing', data: data }),
     toolCompleted: (data) => send({ event: 'tool_completed', data: data }),
     completed: (data) => send({ event: 'agent_completed', data: data }),

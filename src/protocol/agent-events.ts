@@ -1,5 +1,6 @@
 /**
- * The five events of an agent run (PROTOCOL.md section 4) and their `data`.
+ * The events of an agent run (PROTOCOL.md section 4, plus `agent_text` of
+ * protocol 1.1) and their `data`.
  */
 import type { JsonValue } from './frames.js';
 
@@ -15,6 +16,11 @@ export type AgentStartedData = {
 };
 export type AgentThinkingData = {
   text: string;
+};
+/** A delta of the visible answer; consecutive deltas of one `messageId` form one message. */
+export type AgentTextData = {
+  text: string;
+  messageId?: string;
 };
 export type ToolExecutingData = {
   toolCallId: string;
@@ -40,6 +46,7 @@ export type AgentCompletedData = {
 export interface AgentEventDataMap {
   agent_started: AgentStartedData;
   agent_thinking: AgentThinkingData;
+  agent_text: AgentTextData;
   tool_executing: ToolExecutingData;
   tool_completed: ToolCompletedData;
   agent_completed: AgentCompletedData;
@@ -51,6 +58,7 @@ export type AgentEventName = keyof AgentEventDataMap;
 export const AGENT_EVENT_CRITICAL: Readonly<Record<AgentEventName, boolean>> = {
   agent_started: true,
   agent_thinking: false,
+  agent_text: false,
   tool_executing: false,
   tool_completed: true,
   agent_completed: true,

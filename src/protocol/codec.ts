@@ -82,6 +82,13 @@ export function decodeServerFrame(text: string): Decoded<ServerFrame> {
   if (obj.type === 'event' && !isSeq(obj.seq)) {
     return { ok: false, message: 'event.seq must be a non-negative integer' };
   }
+  if (
+    obj.type === 'event' &&
+    obj.seqFrom !== undefined &&
+    !(isSeq(obj.seqFrom) && obj.seqFrom <= (obj.seq as number))
+  ) {
+    return { ok: false, message: 'event.seqFrom must be a non-negative integer not above seq' };
+  }
   return { ok: true, frame: obj as unknown as ServerFrame };
 }
 

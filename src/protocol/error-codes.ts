@@ -17,6 +17,27 @@ export const ERROR_CODES = {
   method_not_allowed: { status: 405, meaning: 'the route exists but not with this method' },
   payload_too_large: { status: 413, meaning: 'body, batch or event data over its limit' },
   unsupported_media_type: { status: 415, meaning: 'body is not application/json' },
+  // The run grammar (protocol 1.1, src/runs/run-grammar.ts): an event with a
+  // `runId` that its run cannot take. Nothing is delivered and no seq is used.
+  run_finished: { status: 409, meaning: 'the run already ended with agent_completed' },
+  run_already_started: { status: 409, meaning: 'the run already has its agent_started' },
+  run_not_started: { status: 409, meaning: 'the first event of a run must be agent_started' },
+  tool_call_duplicate: {
+    status: 409,
+    meaning: 'tool_executing with a toolCallId this run already used',
+  },
+  tool_call_unknown: {
+    status: 409,
+    meaning: 'tool_completed without an open tool_executing of that toolCallId',
+  },
+  tool_calls_open: {
+    status: 409,
+    meaning: 'agent_completed succeeded while tool calls are open; the message lists them',
+  },
+  tool_calls_limit: {
+    status: 409,
+    meaning: 'tool_executing while 1024 tool calls of the run are open',
+  },
   too_many_connections: {
     status: 429,
     meaning: 'per-user or per-IP connection limit reached',

@@ -150,7 +150,14 @@ export function validateEventData(
 
 const ALLOWED_FIELDS = new Set(['event', 'data', 'runId', 'threadId', 'critical', 'id']);
 
-/** Checks the shape of `data` for the five agent events. Other events take any JSON. */
+/**
+ * The longest `toolCallId` and `messageId`: the run grammar keeps tool call ids
+ * in its per-run state and snapshots use message ids as part ids, so both are
+ * bounded like the other references.
+ */
+export const MAX_AGENT_REF_LENGTH = 128;
+
+/** Checks the shape of `data` for the agent events. Other events take any JSON. */
 function checkAgentData(event: string, data: unknown): ValidationFailure | undefined {
   if (!isAgentEventName(event)) return undefined;
   if (!isRecord(data)) return { field: 'data', message: `${event} needs an object as data` };
@@ -158,14 +165,26 @@ function checkAgentData(event: string, data: unknown): ValidationFailure | undef
     typeof data[key] === 'string'
       ? undefined
       : { field: `data.${key}`, message: `${event} needs data.${key} as a string` };
+  const ref = (key: string, optional = false): ValidationFailure | undefined => {
+    const value = data[key];
+    if (optional && value === undefined) return undefined;
+    return typeof value === 'string' && value.length >= 1 && value.length <= MAX_AGENT_REF_LENGTH
+      ? undefined
+      : {
+          field: `data.${key}`,
+          message: `data.${key} must be a string of 1-${MAX_AGENT_REF_LENGTH} characters`,
+        };
+  };
   switch (event) {
     case 'agent_started':
       return str('agent');
     case 'agent_thinking':
       return str('text');
+    case 'agent_text':
+      return str('text') ?? ref('messageId', true);
     case 'tool_executing':
       return (
-        str('toolCallId') ??
+        ref('toolCallId') ??
         str('tool') ??
         (data.args === undefined
           ? { field: 'data.args', message: 'tool_executing needs data.args' }
@@ -173,7 +192,7 @@ function checkAgentData(event: string, data: unknown): ValidationFailure | undef
       );
     case 'tool_completed':
       return (
-        str('toolCallId') ??
+        ref('toolCallId') ??
         str('tool') ??
         (data.durationMs !== undefined &&
         !(typeof data.durationMs === 'number' && data.durationMs >= 0)

@@ -38,6 +38,12 @@ export interface WelcomeFrame {
 export interface EventFrame {
   type: 'event';
   seq: number;
+  /**
+   * Protocol 1.1: on a merged delta (`merged-frame.ts`), the first seq it
+   * stands for. The frame covers every seq from `seqFrom` to `seq`; it is not
+   * a gap, and a cumulative ack of `seq` covers them all.
+   */
+  seqFrom?: number;
   id: string;
   event: string;
   runId?: string;

@@ -9,3 +9,4 @@ export * from './error-codes.js';
 export * from './agent-events.js';
 export * from './event-input.js';
 export * from './user-id.js';
+export * from './merged-frame.js';

@@ -22,8 +22,14 @@ export interface ReasoningPart {
 /** A message of the visible answer: consecutive `agent_text` deltas of one `messageId`. */
 export interface TextPart {
   kind: 'text';
-  /** The deltas' `messageId`, or `m<seq>` of the first delta when they carry none. */
+  /**
+   * The deltas' `messageId`, or `m<seq>` of the first delta when they carry
+   * none. A message that comes back after another kind of event opens a new
+   * part, `<messageId>:<seq>` of its first delta, so part ids stay unique.
+   */
   id: string;
+  /** The deltas' `messageId`, when they carry one. */
+  messageId?: string;
   text: string;
   open: boolean;
 }
@@ -71,4 +77,10 @@ export interface RunSnapshot {
   completed?: RunCompletion;
   /** True when the snapshot's size cap cut text out of it. */
   truncated?: boolean;
+  /**
+   * The snapshot's size as JSON, in UTF-8 bytes: an upper bound (by a few
+   * bytes) kept by the fold as it goes, so the size cap is checked without
+   * serializing the snapshot per event. Measured afresh when missing.
+   */
+  sizeBytes?: number;
 }

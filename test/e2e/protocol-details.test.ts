@@ -36,6 +36,7 @@ describe('protocol details on the wire', () => {
     const data = {
       agent_started: { agent: 'a' },
       agent_thinking: { text: 't' },
+      agent_text: { text: 'a' },
       tool_executing: { toolCallId: 'c', tool: 'x', args: {} },
       tool_completed: { toolCallId: 'c', tool: 'x' },
       agent_completed: { status: 'succeeded' },
@@ -50,19 +51,20 @@ describe('protocol details on the wire', () => {
       data: { text: 'y' },
       critical: true,
     });
-    const events = await client.waitForEvents(7);
-    expect(Object.fromEntries(events.slice(0, 5).map((e) => [e.event, e.critical]))).toEqual({
+    const events = await client.waitForEvents(8);
+    expect(Object.fromEntries(events.slice(0, 6).map((e) => [e.event, e.critical]))).toEqual({
       ...AGENT_EVENT_CRITICAL,
     });
     expect(AGENT_EVENT_CRITICAL).toEqual({
       agent_started: true,
       agent_thinking: false,
+      agent_text: false,
       tool_executing: false,
       tool_completed: true,
       agent_completed: true,
     });
-    expect(events[5]?.critical).toBe(false);
-    expect(events[6]?.critical).toBe(true); // the publisher's word wins
+    expect(events[6]?.critical).toBe(false);
+    expect(events[7]?.critical).toBe(true); // the publisher's word wins
   });
 
   it('ends a ticket’s connection with 4401 when the token it was issued for expires', async () => {

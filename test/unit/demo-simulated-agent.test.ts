@@ -33,7 +33,8 @@ describe('runSimulatedAgent', () => {
     });
     expect(result.status).toBe('succeeded');
     const names = published.map((p) => p.input.event);
-    expect(phases(names)).toEqual(AGENT_EVENT_NAMES);
+    // The demo does not stream an `agent_text` answer (yet): every other agent event, in order.
+    expect(phases(names)).toEqual(AGENT_EVENT_NAMES.filter((name) => name !== 'agent_text'));
     expect(names.filter((n) => n === 'agent_thinking').length).toBeGreaterThanOrEqual(5);
     for (const { userId, input } of published) {
       expect(userId).toBe('alice');

@@ -120,7 +120,7 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
   #tokenTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resets the reconnect attempt count once a connection has stayed open one heartbeat. */
   #stableTimer: ReturnType<typeof setTimeout> | undefined;
-  #lastClose: { code: number; reason: string } = { code: 1006, reason: '' };
+  #lastClose: { code: number; reason: string } = { code: CloseCode.AbnormalClosure, reason: '' };
   #duplicates = 0;
 
   constructor(options: AgentSocketClientOptions) {
@@ -238,7 +238,10 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
   close(): void {
     if (this.#state === 'closed') return;
     this.#acks?.flush();
-    this.#finish({ code: 1000, reason: 'client closed', advice: 'stop' }, 1000);
+    this.#finish(
+      { code: CloseCode.Normal, reason: 'client closed', advice: 'stop' },
+      CloseCode.Normal,
+    );
   }
 
   /**
@@ -364,7 +367,10 @@ export class AgentSocketClient extends TypedEmitter<ClientEventMap> {
     } catch (cause) {
       if (generation !== this.#generation) return;
       this.#emitError({ kind: 'transport', message: (cause as Error).message, cause });
-      this.#finish({ code: 1006, reason: 'no WebSocket implementation', advice: 'stop' }, 1000);
+      this.#finish(
+        { code: CloseCode.AbnormalClosure, reason: 'no WebSocket implementation', advice: 'stop' },
+        CloseCode.Normal,
+      );
       return;
     }
     if (generation !== this.#generation) return;

@@ -4,6 +4,7 @@ import {
   CLOSE_CODES,
   CloseCode,
   ERROR_CODES,
+  closeCodeInfo,
   decodeClientFrame,
   reconnectAdvice,
 } from '../../src/protocol/index.js';
@@ -25,6 +26,21 @@ describe('error and close code tables', () => {
       expect(CloseCode[info.name]).toBe(info.code);
     }
     expect(CLOSE_CODES).toHaveLength(Object.keys(CloseCode).length);
+  });
+
+  it('documents no close code that the table lacks', () => {
+    const documented = [...doc.matchAll(/^\| (\d{4}) \| (\w+) \|/gm)].map((row) => [
+      Number(row[1]),
+      row[2],
+    ]);
+    expect(documented).toEqual(CLOSE_CODES.map((info) => [info.code, info.name]));
+  });
+
+  it('names the codes ws sends and the one a client reports for a dropped socket', () => {
+    expect(CloseCode.ProtocolError).toBe(1002);
+    expect(CloseCode.AbnormalClosure).toBe(1006);
+    expect(CloseCode.InvalidPayload).toBe(1007);
+    expect(closeCodeInfo(1006)?.name).toBe('AbnormalClosure');
   });
 
   it('advises reconnecting after transport failures and stopping after policy closes', () => {

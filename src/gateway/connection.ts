@@ -536,7 +536,12 @@ export class Connection implements RegisteredConnection, Corkable {
     this.sendFrame({ type: 'refreshed', expiresAt: user.expiresAt });
   }
 
-  private badFrame(now: number, reason: string, message: string, code: ErrorCode = 'bad_frame'): void {
+  private badFrame(
+    now: number,
+    reason: string,
+    message: string,
+    code: ErrorCode = 'bad_frame',
+  ): void {
     this.host.metrics.badFrames.inc({ reason });
     const { maxBadFrames, badFrameWindowMs } = this.host.options.limits;
     // A bucket rather than a fixed window: no burst of twice the limit across

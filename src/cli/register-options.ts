@@ -5,23 +5,15 @@
  * and its environment variable go through the same reader.
  */
 import { Option, type Command } from 'commander';
-import { helpText, type OptionSpec } from '../options/option-spec.js';
+import { helpText, usage, type OptionSpec } from '../options/option-spec.js';
 
 export function registerOptions(command: Command, specs: readonly OptionSpec[]): Command {
   for (const spec of specs) {
-    const help = helpText(spec);
-    if (spec.kind === 'boolean') {
-      command.addOption(new Option(spec.flag, help));
-    } else if (spec.repeatable === true) {
-      command.addOption(
-        new Option(`${spec.flag} <value>`, help).argParser((value: string, previous?: string[]) => [
-          ...(previous ?? []),
-          value,
-        ]),
-      );
-    } else {
-      command.addOption(new Option(`${spec.flag} <value>`, help));
+    const option = new Option(usage(spec), helpText(spec));
+    if (spec.repeatable === true) {
+      option.argParser((value: string, previous?: string[]) => [...(previous ?? []), value]);
     }
+    command.addOption(option);
   }
   return command;
 }

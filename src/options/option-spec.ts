@@ -59,7 +59,7 @@ export interface FoundText {
 }
 
 /** The text of `spec` from the flags or the environment; undefined when neither gives one. */
-export function findText(
+function findText(
   spec: OptionSpec,
   flags: RawFlags,
   env: NodeJS.ProcessEnv,
@@ -115,6 +115,31 @@ export function defaultText(spec: OptionSpec): string {
   return spec.default === undefined
     ? ''
     : formatKind(spec.kind, spec.default as KindValues[typeof spec.kind]);
+}
+
+/** What `--help` shows a flag takes, by kind. */
+const PLACEHOLDERS: { readonly [K in OptionKind]: string } = {
+  port: 'port',
+  string: 'text',
+  secret: 'secret',
+  'pem-key': 'pem-or-path',
+  url: 'url',
+  list: 'list',
+  origins: 'origins',
+  'ip-addresses': 'addresses',
+  'api-keys': 'key',
+  'positive-integer': 'n',
+  'non-negative-integer': 'n',
+  duration: 'duration',
+  seconds: 'seconds',
+  size: 'size',
+  boolean: '',
+  enum: 'choice',
+};
+
+/** The flag as `--help` writes it: `--port <port>`, `--dev`. */
+export function usage(spec: OptionSpec): string {
+  return spec.kind === 'boolean' ? spec.flag : `${spec.flag} <${PLACEHOLDERS[spec.kind]}>`;
 }
 
 /** The `--help` line of an option: its description, variable, aliases and default. */

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../src/auth/api-keys.js';
-import { helpText } from '../../src/options/option-spec.js';
+import { helpText, usage } from '../../src/options/option-spec.js';
 import { SERVE_OPTIONS } from '../../src/server/serve-options.js';
 import { runCli, startCliServer, type CliServer } from '../helpers/cli-process.js';
 import { expectRefusal, TestClient } from '../helpers/test-client.js';
@@ -84,8 +84,7 @@ describe('agentsocket serve: configuration', () => {
     // Commander wraps long lines; compare with the whitespace folded.
     const text = help.stdout.replace(/\s+/g, ' ');
     for (const spec of SERVE_OPTIONS) {
-      const usage = spec.kind === 'boolean' ? spec.flag : `${spec.flag} <value>`;
-      expect(text, spec.flag).toContain(`${usage} ${helpText(spec)}`);
+      expect(text, spec.flag).toContain(`${usage(spec)} ${helpText(spec)}`);
     }
     expect(text).toContain('(env AGENTSOCKET_API_KEY or AGENTSOCKET_API_KEYS)');
     expect(text).toContain('(env AGENTSOCKET_HISTORY_TTL, default 1h)');

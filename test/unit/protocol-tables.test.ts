@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   CLOSE_CODES,
   CloseCode,
@@ -7,6 +7,8 @@ import {
   closeCodeInfo,
   decodeClientFrame,
   reconnectAdvice,
+  type ErrorCode,
+  type ErrorFrame,
 } from '../../src/protocol/index.js';
 
 const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
@@ -16,6 +18,13 @@ describe('error and close code tables', () => {
     for (const [code, { status, meaning }] of Object.entries(ERROR_CODES)) {
       expect(doc).toContain(`| \`${code}\` | ${status} | ${meaning}`);
     }
+  });
+
+  it('types the code of an error frame as a code of the table', () => {
+    // Checked by tsc (tsconfig.json covers test/): a bare string no longer fits.
+    expectTypeOf<ErrorFrame['code']>().toEqualTypeOf<ErrorCode>();
+    const frame: ErrorFrame = { type: 'error', code: 'bad_ack', message: 'unknown seq' };
+    expect(ERROR_CODES[frame.code].status).toBe(400);
   });
 
   it('documents every close code with its advice', () => {

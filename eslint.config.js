@@ -2,6 +2,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * Every specifier but `./x` inside src/client/ and `../protocol/x`, with no
+ * `..` step after them: packages, `node:` modules and the server's folders.
+ */
+const CLIENT_IMPORT_OUTSIDE = '^(?!\\./(?!.*\\.\\.)|\\.\\./protocol/(?!.*\\.\\.))';
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test-results/**', 'web/vendor/**'] },
   js.configs.recommended,
@@ -40,6 +46,24 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': ['error', { allow: ['warn', 'error'] }],
       eqeqeq: ['error', 'always'],
+    },
+  },
+  {
+    // The client SDK builds for browsers with no Node types: it may import only
+    // its own files and the wire contract in src/protocol/ (STYLE.md, rule 9).
+    files: ['src/client/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: CLIENT_IMPORT_OUTSIDE,
+              message: 'src/client/ may import only from src/client/ and src/protocol/.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -16,6 +16,7 @@ export {
   type HandshakeServerOptions,
 } from './gateway/harden-server.js';
 export { GatewayError } from './errors.js';
+export { OptionError } from './options/validators.js';
 export { MemoryBroker, type MemoryBrokerOptions } from './broker/memory-broker.js';
 export {
   BrokerUnavailableError,

@@ -3,7 +3,7 @@
  * The `agentsocket` command (PROTOCOL.md section 6):
  *
  * - `agentsocket serve [flags]`: runs a gateway node; every flag has an
- *   environment variable (`SERVE_OPTIONS`). SIGTERM or SIGINT drains and
+ *   environment variable (`SERVE_OPTIONS`, which also writes `--help`). SIGTERM or SIGINT drains and
  *   exits 0; a second signal, or a drain longer than `--shutdown-timeout`,
  *   exits 1.
  * - `agentsocket token --user U [--secret S] [--ttl 1h]`: prints a dev token.
@@ -14,19 +14,16 @@
  * failed start), 2 bad usage or configuration.
  */
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { mintDevToken } from '../auth/dev-token.js';
 import { createLogger } from '../observability/logger.js';
 import { MAX_PUBLISH_WAIT_MS } from '../http/api-routes.js';
-import {
-  ConfigError,
-  parseDuration,
-  parseServeConfig,
-  SERVE_OPTIONS,
-  type RawFlags,
-  type ServerConfig,
-} from '../server/config.js';
+import { readOptions, type RawFlags } from '../options/option-spec.js';
+import { OptionError, parseDuration } from '../options/validators.js';
+import { parseServeConfig, type ServerConfig } from '../server/config.js';
+import { API_KEY_OPTION, JWT_SECRET_ENV, SERVE_OPTIONS } from '../server/serve-options.js';
 import { startServer } from '../server/standalone.js';
+import { registerOptions } from './register-options.js';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -61,7 +58,7 @@ async function serve(flags: RawFlags): Promise<void> {
   try {
     config = parseServeConfig(flags, process.env);
   } catch (error) {
-    if (error instanceof ConfigError) die(error.message, EXIT_USAGE);
+    if (error instanceof OptionError) die(error.message, EXIT_USAGE);
     throw error;
   }
   const logger = createLogger({ level: config.logLevel });
@@ -108,9 +105,9 @@ interface TokenFlags {
 }
 
 async function token(flags: TokenFlags): Promise<void> {
-  const secret = flags.secret ?? process.env.AGENTSOCKET_JWT_SECRET;
+  const secret = flags.secret ?? process.env[JWT_SECRET_ENV];
   if (secret === undefined || secret === '') {
-    die('--secret (or AGENTSOCKET_JWT_SECRET) is required', EXIT_USAGE);
+    die(`--secret (or ${JWT_SECRET_ENV}) is required`, EXIT_USAGE);
   }
   const ttlMs = parseDuration(flags.ttl);
   if (ttlMs === null || ttlMs < 1000 || ttlMs % 1000 !== 0) {
@@ -135,7 +132,8 @@ async function token(flags: TokenFlags): Promise<void> {
 
 interface PublishFlags {
   url: string;
-  apiKey?: string;
+  /** `--api-key`, given once or more (the first is used). */
+  apiKey?: string[];
   user: string;
   event: string;
   data?: string;
@@ -146,11 +144,27 @@ interface PublishFlags {
   wait?: string;
 }
 
-async function publish(flags: PublishFlags): Promise<void> {
-  const apiKey = flags.apiKey ?? process.env.AGENTSOCKET_API_KEY;
-  if (apiKey === undefined || apiKey === '') {
-    die('--api-key (or AGENTSOCKET_API_KEY) is required', EXIT_USAGE);
+/**
+ * The API key of `publish`: the setting `serve` reads (`API_KEY_OPTION`), same
+ * flag, same variable and alias; of a list, the first key.
+ */
+function publishApiKey(flags: PublishFlags): string {
+  let apiKeys: readonly string[];
+  try {
+    apiKeys = readOptions([API_KEY_OPTION], { apiKey: flags.apiKey }, process.env).values.apiKeys;
+  } catch (error) {
+    if (error instanceof OptionError) die(error.message, EXIT_USAGE);
+    throw error;
   }
+  const [apiKey] = apiKeys;
+  if (apiKey === undefined) {
+    die(`${API_KEY_OPTION.flag} (or ${API_KEY_OPTION.env}) is required`, EXIT_USAGE);
+  }
+  return apiKey;
+}
+
+async function publish(flags: PublishFlags): Promise<void> {
+  const apiKey = publishApiKey(flags);
   let data: unknown;
   if (flags.data !== undefined) {
     try {
@@ -214,46 +228,33 @@ function buildProgram(): Command {
       process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);
     });
 
-  const serveCommand = program
-    .command('serve')
-    .description('run a gateway node (every flag has an environment variable)');
-  for (const spec of SERVE_OPTIONS) {
-    const defaults = 'defaultText' in spec ? `, default ${spec.defaultText}` : '';
-    const help = `${spec.description} (env ${spec.env}${defaults})`;
-    if (spec.kind === 'boolean') {
-      serveCommand.addOption(new Option(spec.flag, help));
-    } else if ('repeatable' in spec && spec.repeatable) {
-      serveCommand.addOption(
-        new Option(`${spec.flag} <value>`, help).argParser((value: string, previous?: string[]) => [
-          ...(previous ?? []),
-          value,
-        ]),
-      );
-    } else {
-      serveCommand.addOption(new Option(`${spec.flag} <value>`, help));
-    }
-  }
-  serveCommand.action((flags: RawFlags) => serve(flags));
+  registerOptions(
+    program
+      .command('serve')
+      .description('run a gateway node (every flag has an environment variable)'),
+    SERVE_OPTIONS,
+  ).action((flags: RawFlags) => serve(flags));
 
   program
     .command('token')
     .description('print an HS256 user token for development')
     .requiredOption('--user <userId>', 'the user id (sub)')
-    .option('--secret <secret>', 'HS256 secret (env AGENTSOCKET_JWT_SECRET)')
+    .option('--secret <secret>', `HS256 secret (env ${JWT_SECRET_ENV})`)
     .option('--ttl <duration>', 'lifetime, like 15m or 1h', '1h')
     .option('--issuer <iss>', 'iss claim')
     .option('--audience <aud>', 'aud claim')
     .action((flags: TokenFlags) => token(flags));
 
-  program
+  const publishCommand = program
     .command('publish')
     .description('publish one event to a user through the HTTP API and print the answer')
     .option(
       '--url <url>',
       'base URL of the gateway (env AGENTSOCKET_URL)',
       process.env.AGENTSOCKET_URL ?? 'http://127.0.0.1:8080',
-    )
-    .option('--api-key <key>', 'API key (env AGENTSOCKET_API_KEY)')
+    );
+  registerOptions(publishCommand, [{ ...API_KEY_OPTION, description: 'API key' }]);
+  publishCommand
     .requiredOption('--user <userId>', 'the user to publish to')
     .requiredOption('--event <name>', 'event name, e.g. agent_thinking')
     .option('--data <json>', 'event data as JSON')

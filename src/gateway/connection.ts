@@ -19,6 +19,7 @@ import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { decodeClientFrame } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import type { ErrorCode } from '../protocol/error-codes.js';
 import { PROTOCOL_VERSION, type ServerFrame, type WelcomeFrame } from '../protocol/frames.js';
 import { CriticalAcks } from './critical-acks.js';
 import type { ConnectionSnapshot, ConnectionState } from './gateway-types.js';
@@ -534,7 +535,12 @@ export class Connection implements RegisteredConnection, Corkable {
     this.sendFrame({ type: 'refreshed', expiresAt: user.expiresAt });
   }
 
-  private badFrame(now: number, reason: string, message: string, code = 'bad_frame'): void {
+  private badFrame(
+    now: number,
+    reason: string,
+    message: string,
+    code: ErrorCode = 'bad_frame',
+  ): void {
     this.host.metrics.badFrames.inc({ reason });
     const { maxBadFrames, badFrameWindowMs } = this.host.options.limits;
     // A bucket rather than a fixed window: no burst of twice the limit across
@@ -581,9 +587,9 @@ function wsErrorCloseCode(error: Error): number | null {
     case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
       return CloseCode.PolicyViolation;
     case 'WS_ERR_INVALID_UTF8':
-      return 1007;
+      return CloseCode.InvalidPayload;
     default:
-      return 1002;
+      return CloseCode.ProtocolError;
   }
 }
 

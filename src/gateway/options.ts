@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import type { UserAuthenticator } from '../auth/authenticator.js';
 import type { TicketStore } from '../auth/ticket-store.js';
 import type { Broker } from '../broker/broker.js';
+import { HISTORY_DEFAULTS } from '../broker/stream-defaults.js';
+import { OptionError, positiveInteger } from '../options/validators.js';
 import { DEFAULT_MAX_DATA_DEPTH } from '../protocol/event-input.js';
 
 export interface GatewayLimits {
@@ -76,6 +78,13 @@ export const DEFAULT_LIMITS: Readonly<GatewayLimits> = {
   handshakeTimeoutMs: 10_000,
 };
 
+/** Defaults of the gateway's timers (the CLI's defaults come from here too). */
+export const DEFAULT_TIMING = {
+  heartbeatMs: 25_000,
+  ackTimeoutMs: 10_000,
+  closeTimeoutMs: 5_000,
+} as const;
+
 export interface GatewayOptions {
   /** Verifies user tokens. Required. */
   authenticator: UserAuthenticator;
@@ -123,29 +132,28 @@ export interface ResolvedOptions {
   isUserBlocked: ((userId: string) => boolean | Promise<boolean>) | null;
 }
 
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`option ${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
-
-/** Applies defaults and checks every option; throws `TypeError` naming the first bad one. */
+/**
+ * Applies defaults and checks every option; throws `OptionError` (a
+ * `TypeError`) naming the first bad one.
+ */
 export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (!options || typeof options.authenticator?.verify !== 'function') {
-    throw new TypeError('option authenticator is required: an object with verify(token)');
+    throw new OptionError('option authenticator is required: an object with verify(token)');
   }
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...options.limits };
   for (const [key, value] of Object.entries(limits)) {
     if (key === 'userConnectionPolicy') continue;
-    positiveInteger(`limits.${key}`, value as number);
+    positiveInteger(`option limits.${key}`, value as number);
   }
   if (limits.userConnectionPolicy !== 'reject' && limits.userConnectionPolicy !== 'evict-oldest') {
-    throw new TypeError('option limits.userConnectionPolicy must be "reject" or "evict-oldest"');
+    throw new OptionError('option limits.userConnectionPolicy must be "reject" or "evict-oldest"');
   }
-  const heartbeatMs = positiveInteger('heartbeatMs', options.heartbeatMs ?? 25_000);
+  const heartbeatMs = positiveInteger(
+    'option heartbeatMs',
+    options.heartbeatMs ?? DEFAULT_TIMING.heartbeatMs,
+  );
   const path = options.path ?? '/v1/ws';
-  if (!path.startsWith('/')) throw new TypeError('option path must start with "/"');
+  if (!path.startsWith('/')) throw new OptionError('option path must start with "/"');
   const origins = options.allowedOrigins;
   return {
     authenticator: options.authenticator,
@@ -157,13 +165,25 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     path,
     heartbeatMs,
     heartbeatTimeoutMs: positiveInteger(
-      'heartbeatTimeoutMs',
+      'option heartbeatTimeoutMs',
       options.heartbeatTimeoutMs ?? heartbeatMs * 2,
     ),
-    ackTimeoutMs: positiveInteger('ackTimeoutMs', options.ackTimeoutMs ?? 10_000),
-    historySize: positiveInteger('historySize', options.historySize ?? 1000),
-    historyTtlMs: positiveInteger('historyTtlMs', options.historyTtlMs ?? 3_600_000),
-    closeTimeoutMs: positiveInteger('closeTimeoutMs', options.closeTimeoutMs ?? 5_000),
+    ackTimeoutMs: positiveInteger(
+      'option ackTimeoutMs',
+      options.ackTimeoutMs ?? DEFAULT_TIMING.ackTimeoutMs,
+    ),
+    historySize: positiveInteger(
+      'option historySize',
+      options.historySize ?? HISTORY_DEFAULTS.historySize,
+    ),
+    historyTtlMs: positiveInteger(
+      'option historyTtlMs',
+      options.historyTtlMs ?? HISTORY_DEFAULTS.historyTtlMs,
+    ),
+    closeTimeoutMs: positiveInteger(
+      'option closeTimeoutMs',
+      options.closeTimeoutMs ?? DEFAULT_TIMING.closeTimeoutMs,
+    ),
     limits,
     isUserBlocked: options.isUserBlocked ?? null,
   };

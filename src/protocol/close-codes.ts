@@ -1,8 +1,11 @@
 /**
  * WebSocket close codes of protocol v1 (PROTOCOL.md section 2, "Close codes").
  *
- * One table shared by the server and the client SDK. `reconnect` tells a
- * client what to do after the close, so the SDK never hard-codes a code.
+ * One table (`CLOSE_CODE_TABLE`) shared by the server and the client SDK:
+ * `CloseCode` (name → number) and `CLOSE_CODES` (the rows, in code order) are
+ * read from it, and `docs/errors.md` mirrors it (test/unit/protocol-tables.test.ts).
+ * `reconnect` tells a client what to do after the close, so the SDK never
+ * hard-codes a code.
  */
 
 /** What a client does after a close. */
@@ -14,91 +17,104 @@ export type ReconnectAdvice =
   /** Get a fresh token first, then reconnect and resume. */
   | 'refresh-token';
 
-export interface CloseCodeInfo {
+interface CloseCodeRow {
   readonly code: number;
-  readonly name: CloseCodeName;
   readonly meaning: string;
   readonly reconnect: ReconnectAdvice;
 }
 
-export const CloseCode = {
-  Normal: 1000,
-  GoingAway: 1001,
-  PolicyViolation: 1008,
-  StreamReset: 1012,
-  MessageTooBig: 1009,
-  TokenExpired: 4401,
-  Forbidden: 4403,
-  Timeout: 4408,
-  Replaced: 4409,
-  SlowConsumer: 4429,
-  ClientReconnect: 4000,
-} as const;
-
-export type CloseCodeName = keyof typeof CloseCode;
-export type CloseCodeValue = (typeof CloseCode)[CloseCodeName];
-
-export const CLOSE_CODES: readonly CloseCodeInfo[] = [
-  { code: 1000, name: 'Normal', meaning: 'normal closure', reconnect: 'stop' },
-  {
+/** Every close code the gateway, ws or the client SDK uses, by name. */
+const CLOSE_CODE_TABLE = {
+  Normal: { code: 1000, meaning: 'normal closure', reconnect: 'stop' },
+  GoingAway: {
     code: 1001,
-    name: 'GoingAway',
     meaning: 'server draining or shutting down',
     reconnect: 'reconnect',
   },
-  {
+  ProtocolError: {
+    code: 1002,
+    meaning: 'WebSocket protocol violation in a client frame (sent by ws)',
+    reconnect: 'reconnect',
+  },
+  AbnormalClosure: {
+    code: 1006,
+    meaning:
+      'the connection dropped without a close frame (never sent: reported locally, also by the client when it has no WebSocket)',
+    reconnect: 'reconnect',
+  },
+  InvalidPayload: {
+    code: 1007,
+    meaning: 'a client text frame is not valid UTF-8 (sent by ws)',
+    reconnect: 'reconnect',
+  },
+  PolicyViolation: {
     code: 1008,
-    name: 'PolicyViolation',
     meaning: 'repeated bad frames or frame rate exceeded',
     reconnect: 'stop',
   },
-  { code: 1009, name: 'MessageTooBig', meaning: 'client frame too large', reconnect: 'stop' },
-  {
+  MessageTooBig: { code: 1009, meaning: 'client frame too large', reconnect: 'stop' },
+  StreamReset: {
     code: 1012,
-    name: 'StreamReset',
     meaning: 'stream reset or broker lost: reconnect and resume; the welcome tells the gap',
     reconnect: 'reconnect',
   },
-  {
+  ClientReconnect: {
     code: 4000,
-    name: 'ClientReconnect',
     meaning:
       'sent by the client: it left the socket itself (dead connection, connect timeout, reconnect())',
     reconnect: 'reconnect',
   },
-  {
+  TokenExpired: {
     code: 4401,
-    name: 'TokenExpired',
     meaning: 'token expired or revoked',
     reconnect: 'refresh-token',
   },
-  {
+  Forbidden: {
     code: 4403,
-    name: 'Forbidden',
     meaning: 'forbidden: refresh for another user, or user blocked',
     reconnect: 'stop',
   },
-  { code: 4408, name: 'Timeout', meaning: 'heartbeat or ack timeout', reconnect: 'reconnect' },
-  {
+  Timeout: { code: 4408, meaning: 'heartbeat or ack timeout', reconnect: 'reconnect' },
+  Replaced: {
     code: 4409,
-    name: 'Replaced',
     meaning: 'evicted by the per-user connection limit',
     reconnect: 'stop',
   },
-  {
+  SlowConsumer: {
     code: 4429,
-    name: 'SlowConsumer',
     meaning: 'slow consumer: send buffer over its limit',
     reconnect: 'reconnect',
   },
-];
+} as const satisfies Record<string, CloseCodeRow>;
+
+export type CloseCodeName = keyof typeof CLOSE_CODE_TABLE;
+
+export interface CloseCodeInfo extends CloseCodeRow {
+  readonly name: CloseCodeName;
+}
+
+/** Close codes by name, e.g. `CloseCode.StreamReset` (1012). */
+export const CloseCode = Object.freeze(
+  Object.fromEntries(Object.entries(CLOSE_CODE_TABLE).map(([name, row]) => [name, row.code])) as {
+    readonly [N in CloseCodeName]: (typeof CLOSE_CODE_TABLE)[N]['code'];
+  },
+);
+
+export type CloseCodeValue = (typeof CloseCode)[CloseCodeName];
+
+/** The rows of the table, in code order. */
+export const CLOSE_CODES: readonly CloseCodeInfo[] = (
+  Object.entries(CLOSE_CODE_TABLE) as [CloseCodeName, CloseCodeRow][]
+)
+  .map(([name, row]) => ({ name, ...row }))
+  .sort((a, b) => a.code - b.code);
 
 const byCode = new Map<number, CloseCodeInfo>(CLOSE_CODES.map((info) => [info.code, info]));
 
 /**
  * What a client should do after a close with `code`. Codes outside the table
- * (1006 abnormal closure, 1011 server error, proxies' codes) mean the transport
- * failed, so the answer is to reconnect.
+ * (1011 server error, proxies' codes) mean the transport failed, so the answer
+ * is to reconnect.
  */
 export function reconnectAdvice(code: number): ReconnectAdvice {
   return byCode.get(code)?.reconnect ?? 'reconnect';

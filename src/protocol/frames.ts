@@ -2,6 +2,7 @@
  * The frames of protocol v1 (PROTOCOL.md section 2, "Frames"): one JSON object
  * per text frame, discriminated by `type`.
  */
+import type { ErrorCode } from './error-codes.js';
 
 /** The protocol version carried in `welcome`. */
 export const PROTOCOL_VERSION = 1;
@@ -73,7 +74,7 @@ export interface RefreshedFrame {
 }
 export interface ErrorFrame {
   type: 'error';
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 

@@ -7,12 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../src/auth/api-keys.js';
+import { helpText, usage } from '../../src/options/option-spec.js';
+import { SERVE_OPTIONS } from '../../src/server/serve-options.js';
 import { runCli, startCliServer, type CliServer } from '../helpers/cli-process.js';
 import { expectRefusal, TestClient } from '../helpers/test-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const SECRET = randomBytes(32).toString('base64url');
 const API_KEY = ApiKeys.generate();
+/** `AGENTSOCKET_API_KEYS`: the old name, still read as an alias of `AGENTSOCKET_API_KEY`. */
 const ENV = { AGENTSOCKET_JWT_SECRET: SECRET, AGENTSOCKET_API_KEYS: API_KEY };
 
 let servers: CliServer[] = [];
@@ -73,6 +76,36 @@ describe('agentsocket serve: configuration', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('at least one API key is required');
     expect(missing.stderr).not.toContain(SECRET);
+  });
+
+  it('prints --help from the option schema: every flag, its variables and its default', async () => {
+    const help = await runCli(['serve', '--help']);
+    expect(help.code).toBe(0);
+    // Commander wraps long lines; compare with the whitespace folded.
+    const text = help.stdout.replace(/\s+/g, ' ');
+    for (const spec of SERVE_OPTIONS) {
+      expect(text, spec.flag).toContain(`${usage(spec)} ${helpText(spec)}`);
+    }
+    expect(text).toContain('(env AGENTSOCKET_API_KEY or AGENTSOCKET_API_KEYS)');
+    expect(text).toContain('(env AGENTSOCKET_HISTORY_TTL, default 1h)');
+  });
+
+  it('starts with a JWT leeway of 0 and the API key in AGENTSOCKET_API_KEY, the name publish reads', async () => {
+    const server = await serve([], {
+      AGENTSOCKET_JWT_SECRET: SECRET,
+      AGENTSOCKET_API_KEY: API_KEY,
+      AGENTSOCKET_JWT_LEEWAY: '0',
+    });
+    expect((await statsOf(server)).events.published).toBe(0);
+    // publish reads the same variable, and the old name as an alias.
+    for (const name of ['AGENTSOCKET_API_KEY', 'AGENTSOCKET_API_KEYS']) {
+      const run = await runCli(
+        ['publish', '--url', server.url, '--user', 'u', '--event', 'note', '--no-critical'],
+        { [name]: API_KEY },
+      );
+      expect(run.code, name).toBe(0);
+    }
+    expect((await statsOf(server)).events.published).toBe(2);
   });
 
   it('prints the bound URL of --port 0 in a parseable log line', async () => {

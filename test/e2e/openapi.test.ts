@@ -33,7 +33,8 @@ import { Router } from '../../src/http/router.js';
 import { EVENT_NAME_PATTERN } from '../../src/protocol/agent-events.js';
 import { ERROR_CODES } from '../../src/protocol/error-codes.js';
 import { REF_PATTERN } from '../../src/protocol/event-input.js';
-import { parseServeConfig, type RawFlags } from '../../src/server/config.js';
+import type { RawFlags } from '../../src/options/option-spec.js';
+import { parseServeConfig } from '../../src/server/config.js';
 import { startServer, type RunningServer } from '../../src/server/standalone.js';
 import { waitFor } from '../helpers/wait-for.js';
 

@@ -2,15 +2,27 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
-import { SERVE_OPTIONS } from '../../src/server/config.js';
+import { defaultText } from '../../src/options/option-spec.js';
+import { SERVE_OPTIONS } from '../../src/server/serve-options.js';
 
 const doc = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
 
 describe('docs/operations.md', () => {
-  it('lists every flag of serve with its variable and default', () => {
+  it('lists every flag of serve with its variable, default and description', () => {
     for (const spec of SERVE_OPTIONS) {
-      const defaults = 'defaultText' in spec ? spec.defaultText : '';
-      expect(doc, spec.flag).toContain(`| \`${spec.flag}\` | \`${spec.env}\` | ${defaults} |`);
+      expect(doc, spec.flag).toContain(
+        `| \`${spec.flag}\` | \`${spec.env}\` | ${defaultText(spec)} | ${spec.description} |`,
+      );
+    }
+  });
+
+  it('names every old variable as an alias of the one read now', () => {
+    const aliased = SERVE_OPTIONS.flatMap((spec) =>
+      'aliases' in spec ? spec.aliases.map((alias) => [alias, spec.env] as const) : [],
+    );
+    expect(aliased.length).toBeGreaterThan(0);
+    for (const [alias, env] of aliased) {
+      expect(doc, alias).toContain(`| \`${alias}\` | \`${env}\` |`);
     }
   });
 

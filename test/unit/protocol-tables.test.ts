@@ -1,11 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   CLOSE_CODES,
   CloseCode,
   ERROR_CODES,
+  closeCodeInfo,
   decodeClientFrame,
   reconnectAdvice,
+  type ErrorCode,
+  type ErrorFrame,
 } from '../../src/protocol/index.js';
 
 const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
@@ -17,6 +20,13 @@ describe('error and close code tables', () => {
     }
   });
 
+  it('types the code of an error frame as a code of the table', () => {
+    // Checked by tsc (tsconfig.json covers test/): a bare string no longer fits.
+    expectTypeOf<ErrorFrame['code']>().toEqualTypeOf<ErrorCode>();
+    const frame: ErrorFrame = { type: 'error', code: 'bad_ack', message: 'unknown seq' };
+    expect(ERROR_CODES[frame.code].status).toBe(400);
+  });
+
   it('documents every close code with its advice', () => {
     for (const info of CLOSE_CODES) {
       expect(doc).toContain(
@@ -25,6 +35,21 @@ describe('error and close code tables', () => {
       expect(CloseCode[info.name]).toBe(info.code);
     }
     expect(CLOSE_CODES).toHaveLength(Object.keys(CloseCode).length);
+  });
+
+  it('documents no close code that the table lacks', () => {
+    const documented = [...doc.matchAll(/^\| (\d{4}) \| (\w+) \|/gm)].map((row) => [
+      Number(row[1]),
+      row[2],
+    ]);
+    expect(documented).toEqual(CLOSE_CODES.map((info) => [info.code, info.name]));
+  });
+
+  it('names the codes ws sends and the one a client reports for a dropped socket', () => {
+    expect(CloseCode.ProtocolError).toBe(1002);
+    expect(CloseCode.AbnormalClosure).toBe(1006);
+    expect(CloseCode.InvalidPayload).toBe(1007);
+    expect(closeCodeInfo(1006)?.name).toBe('AbnormalClosure');
   });
 
   it('advises reconnecting after transport failures and stopping after policy closes', () => {

@@ -3,15 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  ConfigError,
-  flagProperty,
-  parseDuration,
-  parseServeConfig,
-  parseSize,
-  SERVE_OPTIONS,
-  type RawFlags,
-} from '../../src/server/config.js';
+import { flagProperty, type RawFlags } from '../../src/options/option-spec.js';
+import { OptionError, parseDuration, parseSize } from '../../src/options/validators.js';
+import { parseServeConfig } from '../../src/server/config.js';
+import { SERVE_OPTIONS } from '../../src/server/serve-options.js';
 
 const SECRET = 's'.repeat(32);
 const KEY = 'k'.repeat(16);
@@ -26,10 +21,10 @@ function message(flags: RawFlags, env: NodeJS.ProcessEnv = {}, base: RawFlags = 
   try {
     parseServeConfig({ ...base, ...flags }, env);
   } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toBeInstanceOf(OptionError);
     return (error as Error).message;
   }
-  throw new Error('expected a ConfigError');
+  throw new Error('expected an OptionError');
 }
 
 describe('parseDuration and parseSize', () => {
@@ -328,7 +323,11 @@ describe('parseServeConfig', () => {
       {},
       '--heartbeat-timeout must be longer than --heartbeat',
     ],
-    [{ jwtLeeway: '1500ms' }, {}, '--jwt-leeway must be a whole number of seconds, got "1500ms"'],
+    [
+      { jwtLeeway: '1500ms' },
+      {},
+      '--jwt-leeway must be a whole number of seconds like 0, 5s or 2m, got "1500ms"',
+    ],
     [
       { maxBodySize: '1MB' },
       {},
@@ -386,12 +385,67 @@ describe('parseServeConfig', () => {
     else expect(text).toBe(expected);
   });
 
+  it('takes a JWT leeway of zero, written 0, 0s or in the environment (issue 17)', () => {
+    expect(parse({ jwtLeeway: '0' }).jwt.leewaySeconds).toBe(0);
+    expect(parse({ jwtLeeway: '0s' }).jwt.leewaySeconds).toBe(0);
+    expect(parse({}, { AGENTSOCKET_JWT_LEEWAY: '0' }).jwt.leewaySeconds).toBe(0);
+    expect(parse({ jwtLeeway: '30' }).jwt.leewaySeconds).toBe(30);
+    expect(parse({ jwtLeeway: '2m' }).jwt.leewaySeconds).toBe(120);
+  });
+
+  it('maps the token settings of the hardening issue onto the authenticator', () => {
+    expect(parse({}).jwt.allowNoExp).toBeUndefined();
+    expect(parse({}).jwt.maxLifetimeSeconds).toBeUndefined();
+    expect(parse({ jwtAllowNoExp: true }).jwt.allowNoExp).toBe(true);
+    expect(parse({ jwtMaxLifetime: '1h' }).jwt.maxLifetimeSeconds).toBe(3600);
+    expect(parse({}, { AGENTSOCKET_JWT_MAX_LIFETIME: '900' }).jwt.maxLifetimeSeconds).toBe(900);
+    expect(parse({ jwtMaxLifetime: '0' }).jwt.maxLifetimeSeconds).toBeUndefined();
+    expect(parse({ maxDataDepth: '8' }).limits.maxDataDepth).toBe(8);
+    expect(parse({}).limits.maxDataDepth).toBe(64);
+    expect(message({ maxDataDepth: '0' })).toMatch(/--max-data-depth/);
+  });
+
+  it.each(
+    SERVE_OPTIONS.filter((spec) => spec.kind === 'duration' || spec.kind === 'seconds').map(
+      (spec) => [spec.flag] as const,
+    ),
+  )('%s: its error message shows only examples the setting accepts', (flag) => {
+    const property = flagProperty(flag);
+    // A heartbeat short enough that every example of --heartbeat-timeout is longer.
+    const context: RawFlags = flag === '--heartbeat-timeout' ? { heartbeat: '1ms' } : {};
+    const text = message({ ...context, [property]: 'forever' });
+    const examples = /like (.+), got "forever"$/.exec(text)?.[1]?.split(/, | or /) ?? [];
+    expect(examples.length, text).toBeGreaterThanOrEqual(3);
+    for (const example of examples) {
+      expect(() => parse({ ...context, [property]: example }), example).not.toThrow();
+    }
+  });
+
+  it('reads the API key from AGENTSOCKET_API_KEY, the name publish reads, and the old name as an alias (issue 15)', () => {
+    const other = 'o'.repeat(16);
+    expect(parseServeConfig({ jwtSecret: SECRET }, { AGENTSOCKET_API_KEY: KEY }).apiKeys).toEqual([
+      KEY,
+    ]);
+    expect(
+      parseServeConfig({ jwtSecret: SECRET }, { AGENTSOCKET_API_KEYS: `${KEY},${other}` }).apiKeys,
+    ).toEqual([KEY, other]);
+    // The current name wins over the alias.
+    expect(
+      parseServeConfig(
+        { jwtSecret: SECRET },
+        { AGENTSOCKET_API_KEY: other, AGENTSOCKET_API_KEYS: KEY },
+      ).apiKeys,
+    ).toEqual([other]);
+    const spec = SERVE_OPTIONS.find((option) => option.flag === '--api-key');
+    expect(spec).toMatchObject({ env: 'AGENTSOCKET_API_KEY', aliases: ['AGENTSOCKET_API_KEYS'] });
+  });
+
   it('requires a token key and an API key outside --dev', () => {
     expect(message({}, {}, { apiKey: [KEY] })).toBe(
       'a user token key is required: --jwt-secret, --jwt-public-key or --jwks-url (or --dev)',
     );
     expect(message({}, {}, { jwtSecret: SECRET })).toBe(
-      'at least one API key is required: --api-key or AGENTSOCKET_API_KEYS (or --dev)',
+      'at least one API key is required: --api-key or AGENTSOCKET_API_KEY (or --dev)',
     );
   });
 

@@ -1,0 +1,2 @@
+/** Engine defaults shared by the engines, the gateway options and the CLI. */
+export const HISTORY_DEFAULTS = { historySize: 1000, historyTtlMs: 3_600_000 } as const;

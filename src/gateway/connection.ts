@@ -14,13 +14,20 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/authenticator.js';
-import type { HistoryRead, ReadCursor, StreamEvent } from '../broker/broker.js';
+import type {
+  HistoryRead,
+  ReadCursor,
+  StreamEngine,
+  StreamEvent,
+} from '../broker/stream-engine.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { decodeClientFrame } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { PROTOCOL_VERSION, type ServerFrame, type WelcomeFrame } from '../protocol/frames.js';
 import { CriticalAcks } from './critical-acks.js';
+import type { DeliveryReports } from './delivery-reports.js';
+import type { EventFramer } from './event-framer.js';
 import type { ConnectionSnapshot, ConnectionState } from './gateway-types.js';
 import type { ResolvedOptions } from './options.js';
 import type { RegisteredConnection } from './registry.js';
@@ -28,20 +35,19 @@ import { TokenBucket } from './token-bucket.js';
 import { encodeTextFrame } from './wire-frame.js';
 import type { Corkable, WriteCoalescer } from './write-coalescer.js';
 
-/** What a connection needs from the gateway: injected, so the connection holds no globals. */
+/** What a connection works with on its node: injected, so the connection holds no globals. */
 export interface ConnectionHost {
   readonly options: ResolvedOptions;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly nodeId: string;
   readonly coalescer: WriteCoalescer;
-  readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead>;
-  /** The event as a complete WebSocket frame, shared by every connection of a fan-out. */
-  wireFrame(event: StreamEvent): Buffer;
-  /** The connection's cumulative ack moved to `seq`. */
-  acked(connection: Connection, seq: number, awaited: readonly StreamEvent[]): void;
-  /** An awaited event was written to this connection. */
-  written(connection: Connection, event: StreamEvent): void;
+  /** History reads (open, resync). */
+  readonly streams: StreamEngine;
+  /** Events as frames, shared by every connection of a fan-out. */
+  readonly framer: EventFramer;
+  /** Acks and delivery reports of awaited events. */
+  readonly reports: DeliveryReports;
   /** Verifies a `refresh` token; rejects with a `forbidden` `GatewayError` when the user is blocked. */
   verifyRefresh(token: string): Promise<VerifiedUser>;
   /** The socket is gone. */
@@ -218,7 +224,7 @@ export class Connection implements RegisteredConnection, Corkable {
   /** Reads history; when the broker fails, closes with 1012 so the client resumes elsewhere. */
   private async readOrReset(cursor: ReadCursor, step: string): Promise<HistoryRead | null> {
     try {
-      return await this.host.readHistory(this.userId, cursor);
+      return await this.host.streams.readHistory(this.userId, cursor);
     } catch (error) {
       this.host.logger.error(
         { connectionId: this.id, userId: this.userId, step, err: (error as Error).message },
@@ -318,7 +324,7 @@ export class Connection implements RegisteredConnection, Corkable {
     for (const event of events) {
       if (event.seq <= this.sentSeq) continue;
       if (this.state !== 'open') break;
-      this.writeEvent(event, this.host.wireFrame(event));
+      this.writeEvent(event, this.host.framer.wire(event));
       written++;
     }
     if (written > 0) {
@@ -337,7 +343,7 @@ export class Connection implements RegisteredConnection, Corkable {
     this.replaying = false;
     let delivered = 0;
     for (const { event, epoch } of buffered) {
-      if (this.deliverLive(event, this.host.wireFrame(event), epoch)) delivered++;
+      if (this.deliverLive(event, this.host.framer.wire(event), epoch)) delivered++;
       if (this.replaying) return; // a gap started another resync; it takes over
     }
     if (delivered > 0) this.host.metrics.eventsDelivered.inc(delivered);
@@ -365,13 +371,13 @@ export class Connection implements RegisteredConnection, Corkable {
   }
 
   private writeEvent(event: StreamEvent, frame: Buffer): void {
-    this.writeFrame(frame, event.frame);
+    this.writeFrame(frame, this.socket === null ? this.host.framer.text(event) : '');
     this.sentSeq = event.seq;
     // Past the bound of unacked critical events the connection is as good as
     // timed out (closed after this turn); the write itself still counts.
     if (event.critical && !this.trackCritical(event.seq)) this.ackTimedOut(event.seq);
     if (event.awaitedBy !== undefined) {
-      this.host.written(this, event);
+      this.host.reports.written(this, event);
       if (event.critical) (this.awaitedUnacked ??= []).push(event);
     }
     this.checkBackpressure();
@@ -502,7 +508,7 @@ export class Connection implements RegisteredConnection, Corkable {
       awaited = this.awaitedUnacked.filter((event) => event.seq <= seq);
       this.awaitedUnacked = this.awaitedUnacked.filter((event) => event.seq > seq);
     }
-    this.host.acked(this, seq, awaited);
+    this.host.reports.acked(this, seq, awaited);
   }
 
   private async onRefresh(token: string): Promise<void> {

@@ -25,10 +25,11 @@ import {
 } from '../../src/broker/broker.js';
 import type { JsonValue } from '../../src/protocol/frames.js';
 import {
-  validateEventInput,
-  type EventInput,
-  type ValidEvent,
-} from '../../src/protocol/event-input.js';
+  encodeEvent,
+  encodeEventFrame,
+  type EncodedEvent,
+} from '../../src/protocol/event-frame.js';
+import { validateEventInput, type EventInput } from '../../src/protocol/event-input.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -61,13 +62,13 @@ function newUser(label: string): string {
   return `${label}-${RUN}-${++userCounter}`;
 }
 
-function validEvent(input: EventInput): ValidEvent {
+function validEvent(input: EventInput): EncodedEvent {
   const result = validateEventInput(input, 256 * 1024);
   if (!result.ok) throw new Error(`test event is invalid: ${result.failure.message}`);
-  return result.value;
+  return encodeEvent(result.value);
 }
 
-function note(data: JsonValue, id?: string): ValidEvent {
+function note(data: JsonValue, id?: string): EncodedEvent {
   return validEvent({ event: 'note', data, ...(id !== undefined ? { id } : {}) });
 }
 
@@ -76,7 +77,7 @@ function range(from: number, to: number): number[] {
 }
 
 function dataOf(event: StreamEvent): unknown {
-  return (JSON.parse(event.frame) as { data: unknown }).data;
+  return (JSON.parse(encodeEventFrame(event)) as { data: unknown }).data;
 }
 
 async function publishMany(broker: Broker, userId: string, count: number): Promise<void> {
@@ -513,7 +514,7 @@ export function describeBrokerContract(
     });
 
     describe('frames', () => {
-      it('builds an event frame that is the event as JSON, data exact to the code unit', async () => {
+      it('carries the payload unchanged: its frame is the event as JSON, data exact to the code unit', async () => {
         const { broker, handlers } = await open();
         const user = newUser('frame');
         await broker.subscribe(user);
@@ -556,7 +557,7 @@ export function describeBrokerContract(
         });
         expect(live.ts).toBeGreaterThanOrEqual(before);
         expect(live.ts).toBeLessThanOrEqual(after);
-        expect(JSON.parse(live.frame)).toEqual({
+        expect(JSON.parse(encodeEventFrame(live))).toEqual({
           type: 'event',
           seq: outcome.seq,
           id: outcome.id,
@@ -568,7 +569,7 @@ export function describeBrokerContract(
           data,
         });
         const read = await broker.readHistory(user, { kind: 'acked' });
-        expect(read.events[0]?.frame).toBe(live.frame);
+        expect(read.events[0]?.payload).toBe(live.payload);
       });
 
       it('leaves runId and threadId out of the frame when the event has none', async () => {
@@ -576,7 +577,7 @@ export function describeBrokerContract(
         const user = newUser('frame-bare');
         await broker.publish(user, validEvent({ event: 'ping.me' }));
         const read = await broker.readHistory(user, { kind: 'acked' });
-        const frame = JSON.parse(read.events[0]!.frame) as Record<string, unknown>;
+        const frame = JSON.parse(encodeEventFrame(read.events[0]!)) as Record<string, unknown>;
         expect(Object.keys(frame).sort()).toEqual(
           ['critical', 'data', 'event', 'id', 'seq', 'ts', 'type'].sort(),
         );

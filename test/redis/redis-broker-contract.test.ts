@@ -3,7 +3,7 @@
  * every broker of the factory is a node of one Redis.
  */
 import { afterAll, beforeAll, describe } from 'vitest';
-import { RedisBroker } from '../../src/broker/redis-broker.js';
+import { RedisBroker } from '../../src/broker/redis/redis-broker.js';
 import { describeBrokerContract } from '../contract/broker-contract.js';
 import { RedisServer, redisServerMissing } from '../helpers/redis-server.js';
 

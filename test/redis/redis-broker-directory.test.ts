@@ -9,7 +9,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionRecord } from '../../src/broker/broker.js';
-import { RedisBroker } from '../../src/broker/redis-broker.js';
+import { RedisBroker } from '../../src/broker/redis/redis-broker.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';
 import { RedisServer, redisServerMissing } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -133,7 +133,7 @@ describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
     // writes as soon as the first command of A's step is answered (a test hook
     // on A's command link). A step of several commands prunes on a stale read
     // there; one script leaves no such moment.
-    const link = (a as unknown as { command: Redis }).command;
+    const link = (a as unknown as { links: { command: Redis } }).links.command;
     const send = link.sendCommand.bind(link);
     let interleaved = false;
     const interleave = async (): Promise<void> => {

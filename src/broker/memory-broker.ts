@@ -23,7 +23,6 @@ import type {
   PublishOptions,
   PublishOutcome,
   ReadCursor,
-  StreamEvent,
   StreamHandlers,
 } from './stream-engine.js';
 

@@ -19,6 +19,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   BrokerUnavailableError,
   type Broker,
+  type ConnectionRecord,
   type DeliveryReport,
   type PublishOutcome,
   type StreamEvent,
@@ -585,6 +586,47 @@ export function describeBrokerContract(
       });
     });
 
+    describe('presence, and connections in the publish outcome', () => {
+      function record(broker: Broker, connectionId: string): ConnectionRecord {
+        return { node: broker.nodeId, connectionId, snapshot: `{"connectionId":"${connectionId}"}` };
+      }
+
+      it("counts the user's recorded connections in the publish step, and none for a duplicate", async () => {
+        const { broker } = await open();
+        const user = newUser('counted');
+        expect((await broker.publish(user, note('nobody'))).connections).toBe(0);
+        await broker.putConnections(user, [record(broker, 'c1'), record(broker, 'c2')], 30_000);
+        const outcome = await broker.publish(user, note('two', 'counted-1'));
+        expect(outcome).toMatchObject({ duplicate: false, connections: 2 });
+        const again = await broker.publish(user, note('two', 'counted-1'));
+        expect(again).toMatchObject({ duplicate: true, connections: 0 });
+        // Another user's records do not count.
+        expect((await broker.publish(newUser('other'), note('x'))).connections).toBe(0);
+        await broker.putConnections(user, [record(broker, 'c2')], 30_000);
+        expect((await broker.publish(user, note('one'))).connections).toBe(1);
+        await broker.putConnections(user, [], 30_000);
+        expect((await broker.publish(user, note('none'))).connections).toBe(0);
+      });
+
+      it("lists a node's records as last written, and its load", async () => {
+        const { broker } = await open();
+        const user = newUser('listed');
+        await broker.putConnections(user, [record(broker, 'c1'), record(broker, 'c2')], 30_000);
+        await broker.putConnections(user, [record(broker, 'c2'), record(broker, 'c3')], 30_000);
+        const listed = await broker.listConnections(user);
+        expect(listed.map((r) => r.connectionId).sort()).toEqual(['c2', 'c3']);
+        expect(listed[0]).toMatchObject({ node: broker.nodeId });
+        await broker.putNodeLoad(7, 5_000);
+        expect((await broker.nodeLoads()).get(broker.nodeId)).toBe(7);
+      });
+
+      it('refuses a ttl that is not a positive integer', async () => {
+        const { broker } = await open();
+        await expect(broker.putConnections(newUser('ttl'), [], 0)).rejects.toThrow(/ttlMs/);
+        await expect(broker.putNodeLoad(1, 1.5)).rejects.toThrow(/ttlMs/);
+      });
+    });
+
     describe('lifecycle (contract 6)', () => {
       it('is healthy once started, and refuses work with BrokerUnavailableError once closed', async () => {
         const { broker } = await open();
@@ -676,6 +718,51 @@ export function describeBrokerContract(
         );
         expect(a.handlers.broadcasts).toHaveLength(1);
         expect(b.handlers.broadcasts).toHaveLength(1);
+      });
+
+      it("counts every node's recorded connections of the user in a publish on any node", async () => {
+        const a = await open();
+        const b = await open();
+        const user = newUser('cross-count');
+        const rec = (node: string, connectionId: string): ConnectionRecord => ({
+          node,
+          connectionId,
+          snapshot: '{}',
+        });
+        await a.broker.putConnections(user, [rec(a.broker.nodeId, 'a1')], 30_000);
+        await b.broker.putConnections(
+          user,
+          [rec(b.broker.nodeId, 'b1'), rec(b.broker.nodeId, 'b2')],
+          30_000,
+        );
+        expect((await a.broker.publish(user, note('x'))).connections).toBe(3);
+        expect((await b.broker.publish(user, note('y'))).connections).toBe(3);
+        expect((await b.broker.listConnections(user)).map((r) => r.connectionId).sort()).toEqual([
+          'a1',
+          'b1',
+          'b2',
+        ]);
+        // A node rewriting its records leaves the other node's alone.
+        await a.broker.putConnections(user, [], 30_000);
+        expect((await b.broker.publish(user, note('z'))).connections).toBe(2);
+        await a.broker.putNodeLoad(1, 5_000);
+        await b.broker.putNodeLoad(2, 5_000);
+        const loads = await a.broker.nodeLoads();
+        expect([loads.get(a.broker.nodeId), loads.get(b.broker.nodeId)]).toEqual([1, 2]);
+      });
+
+      it('hands an operator command to every node', async () => {
+        const a = await open();
+        const b = await open();
+        const message = { kind: 'disconnect' as const, userId: newUser('ctl'), code: 4401 };
+        await a.broker.control(message);
+        await waitFor(
+          () =>
+            a.handlers.controls.some((m) => m.userId === message.userId) &&
+            b.handlers.controls.some((m) => m.userId === message.userId),
+          { what: 'the command on both nodes' },
+        );
+        expect(b.handlers.controls.filter((m) => m.userId === message.userId)).toEqual([message]);
       });
 
       it('hands a delivery report to the awaiting node only', async () => {

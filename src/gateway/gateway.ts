@@ -57,7 +57,7 @@ import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './opt
 import { Publisher } from './publisher.js';
 import { ConnectionRegistry } from './registry.js';
 import { Subscriptions } from './subscriptions.js';
-import { WebSocketEndpoint } from './websocket-endpoint.js';
+import { refuseCompression, WebSocketEndpoint } from './websocket-endpoint.js';
 
 export { MAX_WAIT_MS } from './publisher.js';
 
@@ -104,6 +104,7 @@ export class GatewayNode implements Gateway {
   private readonly publisher: Publisher;
 
   constructor(options: CreateGatewayOptions) {
+    refuseCompression(options);
     this.options = resolveOptions(options);
     this.metrics = options.metrics ?? new GatewayMetrics();
     this.logger = options.logger ?? silentLogger();

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { UserAuthenticator } from '../auth/authenticator.js';
 import type { TicketStore } from '../auth/ticket-store.js';
 import type { Broker } from '../broker/broker.js';
+import { HISTORY_DEFAULTS } from '../broker/stream-defaults.js';
 
 export interface GatewayLimits {
   /** Open connections per user. Default 20. */
@@ -157,8 +158,14 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
       options.heartbeatTimeoutMs ?? heartbeatMs * 2,
     ),
     ackTimeoutMs: positiveInteger('ackTimeoutMs', options.ackTimeoutMs ?? 10_000),
-    historySize: positiveInteger('historySize', options.historySize ?? 1000),
-    historyTtlMs: positiveInteger('historyTtlMs', options.historyTtlMs ?? 3_600_000),
+    historySize: positiveInteger(
+      'historySize',
+      options.historySize ?? HISTORY_DEFAULTS.historySize,
+    ),
+    historyTtlMs: positiveInteger(
+      'historyTtlMs',
+      options.historyTtlMs ?? HISTORY_DEFAULTS.historyTtlMs,
+    ),
     closeTimeoutMs: positiveInteger('closeTimeoutMs', options.closeTimeoutMs ?? 5_000),
     limits,
     isUserBlocked: options.isUserBlocked ?? null,

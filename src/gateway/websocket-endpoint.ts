@@ -25,12 +25,21 @@ import type { Connection } from './connection.js';
  * `perMessageDeflate` is enabled.
  */
 export function createRawFrameServer(options: ServerOptions): WebSocketServer {
-  if (options.perMessageDeflate !== false) {
+  refuseCompression(options);
+  return new WebSocketServer(options);
+}
+
+/**
+ * Throws unless `perMessageDeflate` is absent or false in `options` (a
+ * gateway's or ws's): compressed sockets cannot take frames encoded once for all.
+ */
+export function refuseCompression(options: object): void {
+  const value = (options as { perMessageDeflate?: unknown }).perMessageDeflate;
+  if (value !== undefined && value !== false) {
     throw new TypeError(
       'perMessageDeflate must be false: the gateway writes pre-encoded frames to the socket (src/gateway/wire-frame.ts)',
     );
   }
-  return new WebSocketServer(options);
 }
 
 export class WebSocketEndpoint {

@@ -16,7 +16,11 @@ import {
   type BrokerHealth,
 } from './broker.js';
 import type { ControlMessage, DeliveryReport } from './cluster-bus.js';
-import { InProcessCluster, type BusMember, type InProcessClusterOptions } from './in-process-cluster.js';
+import {
+  InProcessCluster,
+  type BusMember,
+  type InProcessClusterOptions,
+} from './in-process-cluster.js';
 import type { ConnectionRecord } from './presence-store.js';
 import type {
   HistoryRead,
@@ -201,7 +205,11 @@ export class MemoryBroker implements Broker, BusMember {
     if (!Number.isSafeInteger(connections) || connections < 0) {
       throw new RangeError('connections must be an integer >= 0');
     }
-    this.cluster.presence.putLoad(this.nodeId, connections, this.cluster.now() + positiveTtl(ttlMs));
+    this.cluster.presence.putLoad(
+      this.nodeId,
+      connections,
+      this.cluster.now() + positiveTtl(ttlMs),
+    );
   }
 
   async nodeLoads(): Promise<Map<string, number>> {
@@ -234,4 +242,3 @@ export class MemoryBroker implements Broker, BusMember {
     if (this.closed) throw new BrokerUnavailableError('broker closed');
   }
 }
-

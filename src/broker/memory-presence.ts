@@ -49,7 +49,8 @@ export class MemoryPresence {
   list(userId: string, now: number): ConnectionRecord[] {
     const list: ConnectionRecord[] = [];
     for (const [connectionId, record] of this.records.get(userId) ?? []) {
-      if (record.deadline > now) list.push({ node: record.node, connectionId, snapshot: record.snapshot });
+      if (record.deadline > now)
+        list.push({ node: record.node, connectionId, snapshot: record.snapshot });
     }
     return list;
   }

@@ -20,7 +20,11 @@ export interface PresenceStore {
    * removes them). Each record expires `ttlMs` after it was written unless
    * written again.
    */
-  putConnections(userId: string, records: readonly ConnectionRecord[], ttlMs: number): Promise<void>;
+  putConnections(
+    userId: string,
+    records: readonly ConnectionRecord[],
+    ttlMs: number,
+  ): Promise<void>;
   /** Every node's unexpired records of `userId`. */
   listConnections(userId: string): Promise<ConnectionRecord[]>;
   /** Records how many connections this node holds; expires `ttlMs` after it was written. */

@@ -39,7 +39,12 @@ export class BrokerFailures {
   }
 
   /** A background broker step failed (no caller to answer): count and log it. */
-  background(op: string, error: unknown, message: string, fields: Record<string, unknown> = {}): void {
+  background(
+    op: string,
+    error: unknown,
+    message: string,
+    fields: Record<string, unknown> = {},
+  ): void {
     this.metrics.brokerErrors.inc({ op });
     this.logger.warn({ ...fields, err: (error as Error).message }, message);
   }

@@ -161,7 +161,10 @@ export class GatewayNode implements Gateway {
           // Every node gets it, this one too (already done here: it closes nothing more).
           onControl: (message) => operator.onControl(message),
           onHealthChange: (healthy, reason) =>
-            logger[healthy ? 'info' : 'error']({ reason }, healthy ? 'broker healthy' : 'broker unhealthy'),
+            logger[healthy ? 'info' : 'error'](
+              { reason },
+              healthy ? 'broker healthy' : 'broker unhealthy',
+            ),
         }),
       )
       .then(() => {

@@ -20,7 +20,8 @@ import type { ConnectionRegistry } from './registry.js';
 const MAX_CONNECTION_WAITERS = 10_000;
 
 function assertUserId(userId: string): void {
-  if (!isValidUserId(userId)) throw new GatewayError('bad_request', 'userId is malformed', 'userId');
+  if (!isValidUserId(userId))
+    throw new GatewayError('bad_request', 'userId is malformed', 'userId');
 }
 
 export class OperatorApi {

@@ -117,10 +117,9 @@ describe('gateway nodes on an in-process cluster', () => {
     expect(await c.harness.gateway.disconnectUserEverywhere('fay')).toBe(2);
     expect((await onA.waitForClose()).code).toBe(4401);
     expect((await onB.waitForClose()).code).toBe(4401);
-    await waitFor(
-      async () => (await c.harness.gateway.connectionsEverywhere('fay')).length === 0,
-      { what: 'the directory to empty' },
-    );
+    await waitFor(async () => (await c.harness.gateway.connectionsEverywhere('fay')).length === 0, {
+      what: 'the directory to empty',
+    });
   });
 
   it("broadcasts to every node's connections and counts them", async () => {

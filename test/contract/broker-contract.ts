@@ -588,7 +588,11 @@ export function describeBrokerContract(
 
     describe('presence, and connections in the publish outcome', () => {
       function record(broker: Broker, connectionId: string): ConnectionRecord {
-        return { node: broker.nodeId, connectionId, snapshot: `{"connectionId":"${connectionId}"}` };
+        return {
+          node: broker.nodeId,
+          connectionId,
+          snapshot: `{"connectionId":"${connectionId}"}`,
+        };
       }
 
       it("counts the user's recorded connections in the publish step, and none for a duplicate", async () => {

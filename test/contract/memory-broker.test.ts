@@ -210,9 +210,9 @@ describe('MemoryBroker bounds', () => {
     for (let i = 1; i <= 300; i++) epoch = (await broker.publish('long', note({ i }))).epoch;
     const tail = await broker.readHistory('long', { kind: 'position', seq: 260, epoch });
     expect(tail.events.map((e) => e.seq)).toEqual(Array.from({ length: 40 }, (_, k) => 261 + k));
-    expect(tail.events.map((e) => (JSON.parse(encodeEventFrame(e)) as { data: { i: number } }).data.i)).toEqual(
-      tail.events.map((e) => e.seq),
-    );
+    expect(
+      tail.events.map((e) => (JSON.parse(encodeEventFrame(e)) as { data: { i: number } }).data.i),
+    ).toEqual(tail.events.map((e) => e.seq));
     const all = await broker.readHistory('long', { kind: 'position', seq: 0, epoch });
     expect(all).toMatchObject({ headSeq: 300, from: 251, gap: true });
     expect(all.events).toHaveLength(50);

@@ -70,8 +70,14 @@ describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
   it('delivers a control message to every node, and ignores malformed ones', async () => {
     const { broker: a, handlers: onA } = await node('ctl-a');
     const { handlers: onB } = await node('ctl-b');
-    await redis.admin.publish('agentsocket:control', '{"kind":"disconnect","userId":"x","code":1006}');
-    await redis.admin.publish('agentsocket:control', '{"kind":"disconnect","userId":"a b","code":4401}');
+    await redis.admin.publish(
+      'agentsocket:control',
+      '{"kind":"disconnect","userId":"x","code":1006}',
+    );
+    await redis.admin.publish(
+      'agentsocket:control',
+      '{"kind":"disconnect","userId":"a b","code":4401}',
+    );
     await redis.admin.publish('agentsocket:control', 'not json');
     await a.control({ kind: 'disconnect', userId: 'wes', code: 4401 });
     await waitFor(() => onA.controls.length > 0 && onB.controls.length > 0, {

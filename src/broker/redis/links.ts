@@ -224,7 +224,10 @@ export class RedisLinks {
     listener.resubscribed();
     this.setLink('subscriber', 'ready');
     if (generation > 1) {
-      this.options.logger?.info({ channels: channels.length }, 'redis broker: subscriptions restored');
+      this.options.logger?.info(
+        { channels: channels.length },
+        'redis broker: subscriptions restored',
+      );
     }
   }
 

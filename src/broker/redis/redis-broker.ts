@@ -25,12 +25,7 @@ import type { Broker, BrokerHandlers, BrokerHealth } from '../broker.js';
 import type { ControlMessage, DeliveryReport } from '../cluster-bus.js';
 import type { ConnectionRecord } from '../presence-store.js';
 import { HISTORY_DEFAULTS } from '../stream-defaults.js';
-import type {
-  HistoryRead,
-  PublishOptions,
-  PublishOutcome,
-  ReadCursor,
-} from '../stream-engine.js';
+import type { HistoryRead, PublishOptions, PublishOutcome, ReadCursor } from '../stream-engine.js';
 import { RedisBus } from './bus.js';
 import { RedisKeys } from './keys.js';
 import { RedisLinks, type LinkListener } from './links.js';
@@ -122,7 +117,12 @@ export class RedisBroker implements Broker, LinkListener {
     this.nodeId = nodeId;
     this.logger = options.logger;
     const clock = options.clock ?? Date.now;
-    this.links = new RedisLinks({ url: options.url, nodeId, commandTimeoutMs, logger: this.logger });
+    this.links = new RedisLinks({
+      url: options.url,
+      nodeId,
+      commandTimeoutMs,
+      logger: this.logger,
+    });
     this.stream = new RedisStream(this.links, keys, {
       historySize,
       historyTtlMs,

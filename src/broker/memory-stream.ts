@@ -1,6 +1,6 @@
 /**
  * One user stream of the memory broker: epoch, head, acked cursor, history and
- * the idempotency index. It keeps no limits of its own; `MemoryBroker` trims it.
+ * the idempotency index. It keeps no limits of its own; `MemoryStreams` trims it.
  *
  * Invariant: the stored seqs are contiguous and end at `headSeq` or before it
  * (events only leave from the oldest end), so the event after `seq` sits at

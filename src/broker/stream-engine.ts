@@ -29,7 +29,7 @@
  * Events are opaque to the engine: it stores and carries `payload` (built by
  * `protocol/event-frame.ts`) and never builds a frame.
  */
-import type { EncodedEvent } from '../protocol/event-frame.js';
+import type { EncodedEvent, StreamPosition } from '../protocol/event-frame.js';
 
 /** One stored event of a user stream. */
 export interface StreamEvent {
@@ -52,9 +52,8 @@ export interface PublishOptions {
   awaitedBy?: string;
 }
 
-export interface PublishOutcome {
-  seq: number;
-  epoch: string;
+/** Where the event landed (`seq` of stream `epoch`), and what the step saw. */
+export interface PublishOutcome extends StreamPosition {
   id: string;
   /** True when `id` repeated an earlier publish: nothing was sent again. */
   duplicate: boolean;
@@ -68,7 +67,7 @@ export interface PublishOutcome {
 /** Where a reading connection starts. */
 export type ReadCursor =
   /** Resume: events after `seq` of stream `epoch`. */
-  | { kind: 'position'; seq: number; epoch: string }
+  | ({ kind: 'position' } & StreamPosition)
   /** No cursor: events after the user's acked cursor (the recovery queue). */
   | { kind: 'acked' };
 

@@ -64,6 +64,11 @@ export class MemoryPresence {
     return count;
   }
 
+  /** Records held for the user, expired ones included (for bounds tests). */
+  storedOf(userId: string): number {
+    return this.records.get(userId)?.size ?? 0;
+  }
+
   putLoad(node: string, count: number, deadline: number): void {
     this.loads.set(node, { deadline, count });
   }

@@ -2,7 +2,7 @@
  * The composition root of a gateway node: it builds the node's parts and
  * wires them, and holds no logic of its own. The broker owns streams; the
  * parts below own sockets (see docs/architecture.md):
- * - `NodeLifecycle`: start, drain, publishes in flight, readiness;
+ * - `NodeLifecycle`: start, drain, publishes in flight, readiness; `addNodeTasks`: its timers;
  * - `NodeStats` / `BrokerFailures`: counters, and broker failure → `GatewayError`;
  * - `WebSocketEndpoint` + `HandshakeGate`: upgrade, checks, refusals;
  * - `NodeConnections`: a connection from upgrade to close (`ConnectionHost`);
@@ -51,6 +51,7 @@ import type {
 import { HandshakeGate } from './handshake-gate.js';
 import { NodeConnections } from './node-connections.js';
 import { NodeLifecycle } from './node-lifecycle.js';
+import { addNodeTasks } from './node-tasks.js';
 import { NodeStats } from './node-stats.js';
 import { OperatorApi } from './operator-api.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
@@ -149,7 +150,7 @@ export class GatewayNode implements Gateway {
       operator: this.operator,
       stats,
     });
-    this.addTasks();
+    addNodeTasks(this.supervisor, registry, broker, this.tickets, this.options);
     const operator = this.operator;
     this.ready = lifecycle
       .track(
@@ -334,40 +335,5 @@ export class GatewayNode implements Gateway {
     this.endpoint.close();
     if (this.ownsBroker) await this.broker.close();
     this.logger.info('drained');
-  }
-
-  /** The node's own supervised tasks (the directory adds its own). */
-  private addTasks(): void {
-    const { registry, broker, tickets } = this;
-    const sweepEvery = Math.max(10, Math.min(1000, Math.floor(this.options.heartbeatMs / 2)));
-    this.supervisor.add({
-      name: 'heartbeat-sweep',
-      intervalMs: sweepEvery,
-      critical: true,
-      run: () => {
-        const now = Date.now();
-        for (const connection of registry.all()) connection.sweep(now);
-      },
-    });
-    this.supervisor.add({
-      name: 'ticket-expiry',
-      intervalMs: 10_000,
-      run: async () => void (await tickets.sweep(Date.now())),
-    });
-    this.supervisor.add({
-      name: 'history-expiry',
-      intervalMs: Math.min(60_000, Math.max(100, Math.floor(this.options.historyTtlMs / 10))),
-      run: async () => void (await broker.sweep(Date.now())),
-    });
-    this.supervisor.add({
-      name: 'broker-health',
-      intervalMs: 1000,
-      critical: true,
-      failureThreshold: 1,
-      run: () => {
-        const health = broker.health();
-        if (!health.healthy) throw new Error(health.reason ?? 'broker unhealthy');
-      },
-    });
   }
 }

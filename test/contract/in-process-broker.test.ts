@@ -62,4 +62,31 @@ describe('InProcessCluster nodes', () => {
     expect(onB.broadcasts).toEqual(['{"type":"broadcast"}']);
     await b.close();
   });
+
+  it("keeps a user's records only until their deadline: unseen past it, pruned by the next write", async () => {
+    const clock = { t: 1_000_000 };
+    const cluster = new InProcessCluster({ now: () => clock.t });
+    const a = new MemoryBroker({ cluster, nodeId: 'a' });
+    const b = new MemoryBroker({ cluster, nodeId: 'b' });
+    await a.start(new RecordingHandlers());
+    await b.start(new RecordingHandlers());
+    const records = Array.from({ length: 50 }, (_, i) => ({
+      node: 'a',
+      connectionId: `c${i}`,
+      snapshot: '{}',
+    }));
+    await a.putConnections('u', records, 1_000);
+    await a.putNodeLoad(50, 1_000);
+    expect(cluster.presence.countOf('u', clock.t)).toBe(50);
+    clock.t += 1_000; // a stopped writing (stalled): its records and load are past their deadline
+    expect(await b.listConnections('u')).toEqual([]);
+    expect(cluster.presence.countOf('u', clock.t)).toBe(0);
+    expect(await b.nodeLoads()).toEqual(new Map());
+    await b.putConnections('u', [{ node: 'b', connectionId: 'd1', snapshot: '{}' }], 1_000);
+    expect(cluster.presence.storedOf('u')).toBe(1);
+    await b.putConnections('u', [], 1_000);
+    expect(cluster.presence.storedOf('u')).toBe(0);
+    await a.close();
+    await b.close();
+  });
 });

@@ -17,12 +17,33 @@ export {
 } from './gateway/harden-server.js';
 export { GatewayError } from './errors.js';
 export { OptionError } from './options/validators.js';
-export { MemoryBroker, type MemoryBrokerOptions } from './broker/memory-broker.js';
+export {
+  MemoryBroker,
+  type MemoryBrokerOptions,
+  type MemoryBrokerStats,
+} from './broker/memory-broker.js';
+export { InProcessCluster, type InProcessClusterOptions } from './broker/in-process-cluster.js';
+export { HISTORY_DEFAULTS } from './broker/stream-defaults.js';
 export {
   BrokerUnavailableError,
   type Broker,
   type BrokerHandlers,
+  type BrokerHealth,
+  type BusHandlers,
+  type ClusterBus,
+  type ConnectionRecord,
+  type ControlMessage,
+  type DeliveryReport,
+  type EncodedEvent,
+  type HistoryRead,
+  type PresenceStore,
+  type PublishOptions,
+  type PublishOutcome,
+  type ReadCursor,
+  type StreamEngine,
   type StreamEvent,
+  type StreamHandlers,
+  type StreamPosition,
 } from './broker/broker.js';
 export * from './auth/index.js';
 export { GatewayMetrics } from './observability/metrics.js';

@@ -15,7 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { BrokerUnavailableError } from '../broker/broker.js';
-import { RedisKeys } from '../broker/redis-keys.js';
+import { RedisKeys } from '../broker/redis/keys.js';
 import type { VerifiedUser } from './authenticator.js';
 import { TICKET_TTL_MS, type IssuedTicket, type TicketStore } from './ticket-store.js';
 

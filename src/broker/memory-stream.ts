@@ -1,12 +1,12 @@
 /**
  * One user stream of the memory broker: epoch, head, acked cursor, history and
- * the idempotency index. It keeps no limits of its own; `MemoryBroker` trims it.
+ * the idempotency index. It keeps no limits of its own; `MemoryStreams` trims it.
  *
  * Invariant: the stored seqs are contiguous and end at `headSeq` or before it
  * (events only leave from the oldest end), so the event after `seq` sits at
  * index `seq + 1 - firstSeq`.
  */
-import type { StreamEvent } from './broker.js';
+import type { StreamEvent } from './stream-engine.js';
 
 /** Compact the backing arrays once this many dropped slots make up half of them. */
 const COMPACT_AT = 64;
@@ -14,7 +14,7 @@ const COMPACT_AT = 64;
 export class MemoryStream {
   headSeq = 0;
   ackedSeq = 0;
-  /** Bytes of the stored frames (UTF-8). */
+  /** Bytes of the stored payloads (UTF-8). */
   bytes = 0;
   /** Last publish, read or ack, for idle sweeps. */
   usedAt: number;

@@ -1,6 +1,7 @@
 /**
- * One WebSocket of one user: its state, what it was sent and acked, its
- * inbound policing, and the seam between replay and live delivery.
+ * One WebSocket of one user: its state, what it was sent and acked, and the
+ * seam between replay and live delivery. Its inbound frames are policed and
+ * dispatched by `ClientFrames`, its writes go through `SocketWriter`.
  *
  * Delivery invariant kept here (docs/delivery.md): the event frames written
  * to a connection have strictly increasing seq with no gap, except where its
@@ -14,37 +15,43 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/authenticator.js';
-import type { HistoryRead, ReadCursor, StreamEvent } from '../broker/broker.js';
-import { GatewayError } from '../errors.js';
+import type {
+  HistoryRead,
+  ReadCursor,
+  StreamEngine,
+  StreamEvent,
+} from '../broker/stream-engine.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import { decodeClientFrame } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import type { ErrorCode } from '../protocol/error-codes.js';
 import { PROTOCOL_VERSION, type ServerFrame, type WelcomeFrame } from '../protocol/frames.js';
+import { ClientFrames } from './client-frames.js';
 import { CriticalAcks } from './critical-acks.js';
+import type { DeliveryReports } from './delivery-reports.js';
+import type { EventFramer } from './event-framer.js';
 import type { ConnectionSnapshot, ConnectionState } from './gateway-types.js';
+import type { NodeStats } from './node-stats.js';
 import type { ResolvedOptions } from './options.js';
 import type { RegisteredConnection } from './registry.js';
-import { TokenBucket } from './token-bucket.js';
 import { encodeTextFrame } from './wire-frame.js';
-import type { Corkable, WriteCoalescer } from './write-coalescer.js';
+import { CLOSE_REASONS, wsErrorCloseCode } from './socket-close.js';
+import { SocketWriter } from './socket-writer.js';
+import type { WriteCoalescer } from './write-coalescer.js';
 
-/** What a connection needs from the gateway: injected, so the connection holds no globals. */
+/** What a connection works with on its node: injected, so the connection holds no globals. */
 export interface ConnectionHost {
   readonly options: ResolvedOptions;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly nodeId: string;
   readonly coalescer: WriteCoalescer;
-  readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead>;
-  /** The event as a complete WebSocket frame, shared by every connection of a fan-out. */
-  wireFrame(event: StreamEvent): Buffer;
-  /** The connection's cumulative ack moved to `seq`. */
-  acked(connection: Connection, seq: number, awaited: readonly StreamEvent[]): void;
-  /** An awaited event was written to this connection. */
-  written(connection: Connection, event: StreamEvent): void;
-  /** `count` events were written from history (a replay): counted as replayed and delivered. */
-  replayed(count: number): void;
+  /** History reads (open, resync). */
+  readonly streams: StreamEngine;
+  /** Events as frames, shared by every connection of a fan-out. */
+  readonly framer: EventFramer;
+  /** Acks and delivery reports of awaited events. */
+  readonly reports: DeliveryReports;
+  /** The node's counters (`/v1/stats`). */
+  readonly stats: NodeStats;
   /** Verifies a `refresh` token; rejects with a `forbidden` `GatewayError` when the user is blocked. */
   verifyRefresh(token: string): Promise<VerifiedUser>;
   /** The socket is gone. */
@@ -57,22 +64,7 @@ interface BufferedEvent {
   epoch: string;
 }
 
-/** Client frames accepted before the welcome; a client that sends more is closed with 1008. */
-const MAX_EARLY_FRAMES = 32;
-
-/** Close reasons sent with server-initiated closes (short, fixed, nothing from the client). */
-const CLOSE_REASONS: Record<number, string> = {
-  [CloseCode.GoingAway]: 'server shutting down',
-  [CloseCode.PolicyViolation]: 'policy violation',
-  [CloseCode.TokenExpired]: 'token expired or revoked',
-  [CloseCode.Forbidden]: 'forbidden',
-  [CloseCode.Timeout]: 'timeout',
-  [CloseCode.Replaced]: 'connection limit: replaced',
-  [CloseCode.SlowConsumer]: 'slow consumer',
-  [CloseCode.StreamReset]: 'stream reset: reconnect and resume',
-};
-
-export class Connection implements RegisteredConnection, Corkable {
+export class Connection implements RegisteredConnection {
   state: ConnectionState = 'connecting';
   epoch = '';
   /** Last seq written to the socket. */
@@ -87,21 +79,16 @@ export class Connection implements RegisteredConnection, Corkable {
   // Allocated on first use: most connections never need them, and an idle
   // connection's size is what a node's capacity is counted in.
   private buffer: BufferedEvent[] | null = null;
-  /** Client frames that arrived before the welcome went out (bounded by MAX_EARLY_FRAMES). */
-  private early: Array<[Buffer, boolean]> | null = null;
   /** A resync was asked for while the replay was running: do it when the replay is done. */
   private resyncRequested = false;
   private bufferOverflowed = false;
   /** Awaited critical events written and not yet acked (tiny: only publishes with `wait`). */
   private awaitedUnacked: StreamEvent[] | null = null;
   private criticalAcks: CriticalAcks | null = null;
-  private readonly inbound: TokenBucket;
-  /** Bad frames allowed: `maxBadFrames` per `badFrameWindowMs`, as a bucket (created on the first). */
-  private badFrameBudget: TokenBucket | null = null;
+  private readonly inbound: ClientFrames;
   private closeCode: number | null = null;
   private terminateTimer: ReturnType<typeof setTimeout> | null = null;
-  /** The socket is corked until the end of this turn (see WriteCoalescer). */
-  private holding = false;
+  private readonly writer: SocketWriter;
 
   constructor(
     readonly id: string,
@@ -113,18 +100,17 @@ export class Connection implements RegisteredConnection, Corkable {
     private readonly ws: WebSocket,
     private readonly host: ConnectionHost,
     /** The raw socket under `ws`, corked to coalesce writes; null when unknown (adopted sockets). */
-    private readonly socket: Duplex | null = null,
+    socket: Duplex | null = null,
   ) {
-    const { limits } = host.options;
+    this.writer = new SocketWriter(ws, socket, host.coalescer);
     this.expiresAt = user.expiresAt;
     this.lastSeenAt = connectedAt;
     this.lastPingAt = connectedAt;
-    this.inbound = new TokenBucket(limits.framesPerSecond, limits.frameBurst, connectedAt);
-    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    const inbound = (this.inbound = new ClientFrames(this, host, connectedAt));
+    ws.on('message', (data, isBinary) => inbound.onMessage(data as Buffer, isBinary));
     ws.on('close', (code) => this.onClose(code));
-    ws.on('ping', (data) => this.onProtocolPing(data));
-    // Unsolicited pongs cost work too: they count like any client frame.
-    ws.on('pong', () => void this.admitInbound(Date.now()));
+    ws.on('ping', (data) => inbound.onProtocolPing(data));
+    ws.on('pong', () => inbound.onProtocolPong());
     ws.on('error', (error) => {
       // ws reports protocol violations (1002), oversize frames (1009) here and closes itself.
       // It stops reading at once, so the peer's answer never arrives and the socket's
@@ -162,11 +148,7 @@ export class Connection implements RegisteredConnection, Corkable {
     this.sentSeq = first ? first.seq - 1 : read.gap ? read.headSeq : read.from - 1;
     this.writeReplay(read.events);
     this.finishReplay();
-    // Frames the client sent before its welcome are answered after it, so
-    // the welcome stays the first frame (PROTOCOL.md section 2).
-    const early = this.early;
-    this.early = null;
-    for (const [data, isBinary] of early ?? []) this.handleFrame(data, isBinary, Date.now());
+    this.inbound.flushEarly();
   }
 
   /** A live event of this connection's user, of stream `epoch`, in seq order from the broker. */
@@ -221,7 +203,7 @@ export class Connection implements RegisteredConnection, Corkable {
   /** Reads history; when the broker fails, closes with 1012 so the client resumes elsewhere. */
   private async readOrReset(cursor: ReadCursor, step: string): Promise<HistoryRead | null> {
     try {
-      return await this.host.readHistory(this.userId, cursor);
+      return await this.host.streams.readHistory(this.userId, cursor);
     } catch (error) {
       this.host.logger.error(
         { connectionId: this.id, userId: this.userId, step, err: (error as Error).message },
@@ -235,27 +217,9 @@ export class Connection implements RegisteredConnection, Corkable {
   /** Writes a frame encoded once for many connections (broadcasts, pings); `text` is its payload. */
   sendShared(frame: Buffer, text: string): boolean {
     if (this.state !== 'open') return false;
-    this.writeFrame(frame, text);
+    this.writer.writeFrame(frame, text);
     this.checkBackpressure();
     return true;
-  }
-
-  /**
-   * Writes a complete WebSocket frame (`encodeTextFrame`) straight to the
-   * socket; a socket adopted without its raw stream goes through ws with the
-   * payload text instead.
-   */
-  private writeFrame(frame: Buffer, text: string): void {
-    if (this.socket === null) {
-      this.ws.send(text);
-      return;
-    }
-    // Nothing after a close frame, ours or the peer's.
-    if (this.socket.destroyed || this.ws.readyState !== this.ws.OPEN) return;
-    // Coalescing pays for small frames (one syscall for many); a large frame
-    // already fills a syscall, and holding it only adds latency.
-    if (frame.length < COALESCE_BELOW_BYTES) this.hold();
-    this.socket.write(frame);
   }
 
   sendFrame(frame: ServerFrame): void {
@@ -321,10 +285,10 @@ export class Connection implements RegisteredConnection, Corkable {
     for (const event of events) {
       if (event.seq <= this.sentSeq) continue;
       if (this.state !== 'open') break;
-      this.writeEvent(event, this.host.wireFrame(event));
+      this.writeEvent(event, this.host.framer.wire(event));
       written++;
     }
-    if (written > 0) this.host.replayed(written);
+    if (written > 0) this.host.stats.countReplayed(written);
   }
 
   /** Replay done: flush what arrived live meanwhile, through the same seq rules. */
@@ -337,41 +301,26 @@ export class Connection implements RegisteredConnection, Corkable {
     this.replaying = false;
     let delivered = 0;
     for (const { event, epoch } of buffered) {
-      if (this.deliverLive(event, this.host.wireFrame(event), epoch)) delivered++;
+      if (this.deliverLive(event, this.host.framer.wire(event), epoch)) delivered++;
       if (this.replaying) return; // a gap started another resync; it takes over
     }
     if (delivered > 0) this.host.metrics.eventsDelivered.inc(delivered);
     if (again) void this.resync();
   }
 
-  release(): void {
-    if (!this.holding) return;
-    this.holding = false;
-    this.socket?.uncork();
-  }
-
   /** The socket was corked by the handshake: release it with this turn's writes. */
   adoptCork(): void {
-    if (this.holding || !this.socket) return;
-    this.holding = true;
-    this.host.coalescer.hold(this);
-  }
-
-  private hold(): void {
-    if (this.holding || !this.socket) return;
-    this.holding = true;
-    this.socket.cork();
-    this.host.coalescer.hold(this);
+    this.writer.adoptCork();
   }
 
   private writeEvent(event: StreamEvent, frame: Buffer): void {
-    this.writeFrame(frame, event.frame);
+    this.writer.writeFrame(frame, this.writer.needsText ? this.host.framer.text(event) : '');
     this.sentSeq = event.seq;
     // Past the bound of unacked critical events the connection is as good as
     // timed out (closed after this turn); the write itself still counts.
     if (event.critical && !this.trackCritical(event.seq)) this.ackTimedOut(event.seq);
     if (event.awaitedBy !== undefined) {
-      this.host.written(this, event);
+      this.host.reports.written(this, event);
       if (event.critical) (this.awaitedUnacked ??= []).push(event);
     }
     this.checkBackpressure();
@@ -414,87 +363,14 @@ export class Connection implements RegisteredConnection, Corkable {
     this.close(CloseCode.Timeout);
   }
 
-  /** A WebSocket-level ping: a client frame like any other (rate, liveness), then a pong. */
-  private onProtocolPing(data: Buffer): void {
-    if (!this.admitInbound(Date.now())) return;
-    this.hold();
-    this.ws.pong(data);
+  /** Answers a protocol-level ping (admitted by `ClientFrames`). */
+  pong(data: Buffer): void {
+    this.writer.pong(data);
     this.checkBackpressure();
   }
 
-  private onMessage(data: Buffer, isBinary: boolean): void {
-    const now = Date.now();
-    if (!this.admitInbound(now)) return;
-    if (this.state === 'connecting') {
-      this.early ??= [];
-      if (this.early.length >= MAX_EARLY_FRAMES) {
-        this.host.metrics.badFrames.inc({ reason: 'early' });
-        this.close(CloseCode.PolicyViolation, 'too many frames before the welcome');
-        return;
-      }
-      this.early.push([data, isBinary]);
-      return;
-    }
-    this.handleFrame(data, isBinary, now);
-  }
-
-  /**
-   * Every client frame, data or control: a sign of life, and one token of the
-   * frame-rate budget (close 1008 past it). False when it must be dropped.
-   */
-  private admitInbound(now: number): boolean {
-    this.lastSeenAt = now;
-    if (this.state !== 'open' && this.state !== 'connecting') return false;
-    if (this.inbound.take(now)) return true;
-    this.host.metrics.badFrames.inc({ reason: 'rate' });
-    this.host.logger.warn({ connectionId: this.id, userId: this.userId }, 'frame rate exceeded');
-    this.close(CloseCode.PolicyViolation, 'frame rate exceeded');
-    return false;
-  }
-
-  private handleFrame(data: Buffer, isBinary: boolean, now: number): void {
-    if (this.state !== 'open') return;
-    if (isBinary) {
-      this.badFrame(now, 'binary', 'binary frames are not part of the protocol');
-      return;
-    }
-    const decoded = decodeClientFrame(data.toString('utf8'));
-    if (!decoded.ok) {
-      this.badFrame(now, 'malformed', decoded.message);
-      return;
-    }
-    const frame = decoded.frame;
-    switch (frame.type) {
-      case 'ack':
-        this.onAck(frame.seq, now);
-        return;
-      case 'ping':
-        this.sendShared(PONG_FRAME, PONG_TEXT);
-        return;
-      case 'pong':
-        return;
-      case 'refresh':
-        void this.onRefresh(frame.token);
-        return;
-      default: {
-        const unreachable: never = frame;
-        return unreachable;
-      }
-    }
-  }
-
-  private onAck(seq: number, now: number): void {
-    this.host.metrics.acks.inc();
-    if (seq > this.sentSeq) {
-      this.badFrame(
-        now,
-        'bad_ack',
-        `ack for seq ${seq}, but only ${this.sentSeq} was sent`,
-        'bad_ack',
-      );
-      return;
-    }
-    if (seq <= this.ackedSeq) return;
+  /** The client's cumulative ack moved to `seq` (checked by `ClientFrames`). */
+  acked(seq: number, now: number): void {
     this.ackedSeq = seq;
     this.criticalAcks?.ackedUpTo(seq, now);
     let awaited: StreamEvent[] = [];
@@ -502,63 +378,7 @@ export class Connection implements RegisteredConnection, Corkable {
       awaited = this.awaitedUnacked.filter((event) => event.seq <= seq);
       this.awaitedUnacked = this.awaitedUnacked.filter((event) => event.seq > seq);
     }
-    this.host.acked(this, seq, awaited);
-  }
-
-  private async onRefresh(token: string): Promise<void> {
-    let user: VerifiedUser;
-    try {
-      user = await this.host.verifyRefresh(token);
-    } catch (error) {
-      if (error instanceof GatewayError && error.code === 'forbidden') {
-        this.host.logger.warn(
-          { connectionId: this.id, userId: this.userId },
-          'refresh by a blocked user: closing with 4403',
-        );
-        this.close(CloseCode.Forbidden);
-        return;
-      }
-      this.host.metrics.badFrames.inc({ reason: 'refresh_invalid' });
-      this.sendFrame({ type: 'error', code: 'unauthorized', message: 'refresh token refused' });
-      return;
-    }
-    if (this.state !== 'open') return;
-    if (user.userId !== this.userId) {
-      this.host.logger.warn(
-        { connectionId: this.id, userId: this.userId },
-        'refresh with a token of another user: closing with 4403',
-      );
-      this.close(CloseCode.Forbidden);
-      return;
-    }
-    this.expiresAt = user.expiresAt;
-    this.sendFrame({ type: 'refreshed', expiresAt: user.expiresAt });
-  }
-
-  private badFrame(
-    now: number,
-    reason: string,
-    message: string,
-    code: ErrorCode = 'bad_frame',
-  ): void {
-    this.host.metrics.badFrames.inc({ reason });
-    const { maxBadFrames, badFrameWindowMs } = this.host.options.limits;
-    // A bucket rather than a fixed window: no burst of twice the limit across
-    // a window's edge.
-    this.badFrameBudget ??= new TokenBucket(
-      (maxBadFrames * 1000) / badFrameWindowMs,
-      maxBadFrames,
-      now,
-    );
-    if (!this.badFrameBudget.take(now)) {
-      this.host.logger.warn(
-        { connectionId: this.id, userId: this.userId, reason },
-        'too many bad frames: closing with 1008',
-      );
-      this.close(CloseCode.PolicyViolation, 'too many bad frames');
-      return;
-    }
-    this.sendFrame({ type: 'error', code, message });
+    this.host.reports.acked(this, seq, awaited);
   }
 
   private onClose(code: number): void {
@@ -571,31 +391,5 @@ export class Connection implements RegisteredConnection, Corkable {
   }
 }
 
-/**
- * The close code ws sends for a receiver error (ws keeps it on a private
- * symbol; its public `code` names the error): 1009 for an oversized frame or
- * message, 1008 for too many fragments, 1007 for invalid UTF-8, 1002 for every
- * other protocol violation. Null for socket errors (ECONNRESET…), which send none.
- */
-function wsErrorCloseCode(error: Error): number | null {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return null;
-  switch (code) {
-    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
-    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
-      return CloseCode.MessageTooBig;
-    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
-      return CloseCode.PolicyViolation;
-    case 'WS_ERR_INVALID_UTF8':
-      return CloseCode.InvalidPayload;
-    default:
-      return CloseCode.ProtocolError;
-  }
-}
-
-/** Frames at least this large are written at once rather than held to the end of the turn. */
-const COALESCE_BELOW_BYTES = 16 * 1024;
 const PING_TEXT = '{"type":"ping"}';
-const PONG_TEXT = '{"type":"pong"}';
 const PING_FRAME = encodeTextFrame(PING_TEXT);
-const PONG_FRAME = encodeTextFrame(PONG_TEXT);

@@ -41,7 +41,11 @@ export interface PublishResult {
   seq: number;
   epoch: string;
   id: string;
-  /** Connections known to have received (critical: acked) the event when the answer was made. */
+  /**
+   * Without `waitMs`: the user's open connections on every node the event was
+   * handed to (counted by the engine in the publish step). With `waitMs`: the
+   * connections that reported it received (critical: acked) by the answer.
+   */
   delivered: number;
   /** The `id` repeated an earlier publish; nothing was sent again. */
   duplicate: boolean;
@@ -56,9 +60,8 @@ export type BatchResult = PublishResult | { error: { code: string; message: stri
 export interface BroadcastResult {
   id: string;
   /**
-   * Connections the frame went to: with the memory engine, those of this node
-   * it was written to; with Redis, this node's open connections plus the
-   * other nodes' counts, at most a second old.
+   * Connections the frame went to: this node's open connections plus the
+   * other nodes' counts (presence store), at most a second old.
    */
   connections: number;
 }

@@ -9,12 +9,15 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AuthError, type VerifiedUser } from '../auth/authenticator.js';
 import type { TicketStore } from '../auth/ticket-store.js';
-import type { ReadCursor } from '../broker/broker.js';
+import type { BrokerHealth } from '../broker/broker.js';
+import type { ReadCursor } from '../broker/stream-engine.js';
 import { GatewayError, RETRY_AFTER_SECONDS as RETRY_AFTER_UNAVAILABLE } from '../errors.js';
 import type { HandshakeOutcome } from '../observability/metrics.js';
 import { clientIp } from './client-ip.js';
 import type { Connection } from './connection.js';
 import { parseHandshakeRequest } from './handshake-request.js';
+import type { NodeLifecycle } from './node-lifecycle.js';
+import type { NodeStats } from './node-stats.js';
 import type { ResolvedOptions } from './options.js';
 import type { ConnectionRegistry, Reservation } from './registry.js';
 import { KeyedRateLimiter } from './token-bucket.js';
@@ -22,17 +25,17 @@ import { KeyedRateLimiter } from './token-bucket.js';
 /** Client IPs whose handshake rate is tracked at once. */
 const MAX_TRACKED_IPS = 100_000;
 
-/** What the gate needs from its node. */
-export interface HandshakeContext {
+/** The node's parts the gate works with. */
+export interface HandshakeParts {
   readonly options: ResolvedOptions;
   readonly registry: ConnectionRegistry<Connection>;
   readonly tickets: TicketStore;
+  /** Drain and broker start, and whether the broker can serve a new connection. */
+  readonly lifecycle: NodeLifecycle;
+  readonly broker: { health(): BrokerHealth };
+  readonly stats: NodeStats;
   /** Resolves when the broker has started. */
   readonly ready: Promise<void>;
-  isDraining(): boolean;
-  /** Throws the 503 when the broker cannot serve a new connection. */
-  assertBrokerUsable(): void;
-  countError(kind: string): void;
 }
 
 /** A handshake that passed every check, holding a registry slot until it is attached or released. */
@@ -46,8 +49,8 @@ export interface Admission {
 export class HandshakeGate {
   private readonly limiter: KeyedRateLimiter;
 
-  constructor(private readonly ctx: HandshakeContext) {
-    const rate = ctx.options.limits.handshakesPerIpPerSecond;
+  constructor(private readonly parts: HandshakeParts) {
+    const rate = parts.options.limits.handshakesPerIpPerSecond;
     this.limiter = new KeyedRateLimiter(rate, rate, MAX_TRACKED_IPS);
   }
 
@@ -56,7 +59,7 @@ export class HandshakeGate {
    * resolves null when the client went away during the checks.
    */
   async admit(req: IncomingMessage, socket: Duplex): Promise<Admission | null> {
-    const { options } = this.ctx;
+    const { options } = this.parts;
     if (pathOf(req.url) !== options.path) throw new GatewayError('not_found', 'no such endpoint');
     this.assertNotDraining();
     const ip = clientIp(req, options.trustedProxies);
@@ -76,14 +79,14 @@ export class HandshakeGate {
     const parsed = parseHandshakeRequest(req);
     if (parsed instanceof GatewayError) throw parsed;
     if (!parsed.credential) throw new GatewayError('unauthorized', 'a token or ticket is required');
-    await this.ctx.ready;
-    this.ctx.assertBrokerUsable();
+    await this.parts.ready;
+    this.parts.lifecycle.assertUsable(this.parts.broker.health());
 
     let user: VerifiedUser;
     if (parsed.credential.kind === 'token') {
       user = await this.verifyToken(parsed.credential.token);
     } else {
-      const ticketUser = await this.ctx.tickets.consume(parsed.credential.ticket);
+      const ticketUser = await this.parts.tickets.consume(parsed.credential.ticket);
       if (!ticketUser) throw new GatewayError('unauthorized', 'ticket unknown, used or expired');
       user = ticketUser;
     }
@@ -100,8 +103,8 @@ export class HandshakeGate {
 
   /** A connection slot for the user and IP, or the refusal of the limit that is full. */
   reserveSlot(userId: string, ip: string): Reservation {
-    const { limits } = this.ctx.options;
-    const reservation = this.ctx.registry.reserve(userId, ip, {
+    const { limits } = this.parts.options;
+    const reservation = this.parts.registry.reserve(userId, ip, {
       maxConnectionsPerUser: limits.maxConnectionsPerUser,
       maxConnectionsPerIp: limits.maxConnectionsPerIp,
       maxConnections: limits.maxConnections,
@@ -130,10 +133,10 @@ export class HandshakeGate {
 
   private async verifyToken(token: string): Promise<VerifiedUser> {
     try {
-      return await this.ctx.options.authenticator.verify(token);
+      return await this.parts.options.authenticator.verify(token);
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;
-      this.ctx.countError(`auth_${error.reason}`);
+      this.parts.stats.countError(`auth_${error.reason}`);
       if (error.reason === 'key_unavailable') {
         throw new GatewayError(
           'unavailable',
@@ -147,14 +150,7 @@ export class HandshakeGate {
   }
 
   private assertNotDraining(): void {
-    if (this.ctx.isDraining()) {
-      throw new GatewayError(
-        'unavailable',
-        'server is draining',
-        undefined,
-        RETRY_AFTER_UNAVAILABLE,
-      );
-    }
+    this.parts.lifecycle.assertAccepting();
   }
 }
 

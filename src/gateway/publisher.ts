@@ -1,81 +1,64 @@
 /**
  * Publishing (PROTOCOL.md sections 3 and 5): one event to a user (with
- * `wait`), a batch in input order, a broadcast. Validates at the edge, hands
- * the event to the broker, and answers with its seq and how many connections
- * got it.
+ * `wait`), a batch in input order, a broadcast. Validates at the edge,
+ * encodes the event once (`protocol/event-frame.ts`), hands it to the stream
+ * engine, and answers with its seq and how many connections got it.
  *
- * `delivered` without `wait` counts this node's writes made during the
- * broker's publish: the memory broker fans out synchronously inside it, so
- * the node's `onEvent` reports its writes here (`countWrites`) while the
- * probe is set. With `wait`, the waiter counts every node's reports.
+ * `delivered` without `wait` is the engine's count of the user's open
+ * connections on every node, read in the publish step
+ * (`PublishOutcome.connections`): the same meaning on every engine. With
+ * `wait`, the waiter counts every node's delivery reports.
  */
 import { randomUUID } from 'node:crypto';
-import type { Broker, PublishOutcome } from '../broker/broker.js';
+import type { ClusterBus } from '../broker/cluster-bus.js';
+import type { PublishOutcome, StreamEngine } from '../broker/stream-engine.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { EVENT_NAME_PATTERN } from '../protocol/agent-events.js';
+import { encodeEvent } from '../protocol/event-frame.js';
 import { validateEventInput, type EventInput, type ValidEvent } from '../protocol/event-input.js';
 import type { JsonValue } from '../protocol/frames.js';
 import { isValidUserId } from '../protocol/user-id.js';
+import type { BrokerFailures } from './broker-failures.js';
 import type { ClusterDirectory } from './cluster-directory.js';
 import type { DeliveryWaiters, Waiter } from './delivery-waiters.js';
 import type {
   BatchItem,
   BatchResult,
   BroadcastResult,
-  GatewayStats,
   PublishResult,
   PublishWaitOptions,
 } from './gateway-types.js';
+import type { NodeLifecycle } from './node-lifecycle.js';
+import type { NodeStats } from './node-stats.js';
 import type { ResolvedOptions } from './options.js';
 
 /** Longest `wait` of a publish (PROTOCOL.md section 5). */
 export const MAX_WAIT_MS = 30_000;
 
-/** What the publisher needs from its node. */
-export interface PublisherContext {
-  readonly broker: Broker;
+/** The node's parts a publisher works with. */
+export interface PublisherParts {
+  readonly streams: StreamEngine;
+  readonly bus: ClusterBus;
   readonly options: ResolvedOptions;
   readonly metrics: GatewayMetrics;
   readonly nodeId: string;
   readonly waiters: DeliveryWaiters;
   readonly directory: ClusterDirectory;
-  /** The node's counters, shown by `stats()`. */
-  readonly counters: GatewayStats['events'];
+  readonly stats: NodeStats;
+  /** Drain, start failure, and the publishes in flight. */
+  readonly lifecycle: NodeLifecycle;
+  readonly failures: BrokerFailures;
   /** Resolves when the broker has started. */
   readonly ready: Promise<void>;
-  isStarted(): boolean;
-  /** Throws the 503 while the node drains. */
-  assertAccepting(): void;
-  assertBrokerStarted(): void;
-  /** The `GatewayError` to answer a broker failure with (counted and logged). */
-  brokerFailure(op: string, error: unknown): GatewayError;
-  countError(kind: string): void;
-  /** A publish or broadcast starts / ends: a drain waits until none are pending. */
-  begin(): void;
-  settle(): void;
 }
 
 export class Publisher {
   /** The `kind="new"` child of the published counter, resolved once (labels hash per call otherwise). */
   private readonly publishedNew: { inc(): void };
-  /** The user whose event is being handed to the broker right now, and this node's writes of it. */
-  private probeUser: string | null = null;
-  private probeCount = 0;
-  private broadcastProbe: { count: number } | null = null;
 
-  constructor(private readonly ctx: PublisherContext) {
-    this.publishedNew = ctx.metrics.eventsPublished.labels({ kind: 'new' });
-  }
-
-  /** The node wrote a live event of `userId` to `written` connections. */
-  countWrites(userId: string, written: number): void {
-    if (this.probeUser === userId) this.probeCount += written;
-  }
-
-  /** The node wrote a broadcast to `written` connections. */
-  countBroadcastWrites(written: number): void {
-    if (this.broadcastProbe) this.broadcastProbe.count += written;
+  constructor(private readonly parts: PublisherParts) {
+    this.publishedNew = parts.metrics.eventsPublished.labels({ kind: 'new' });
   }
 
   publish(
@@ -103,7 +86,7 @@ export class Publisher {
   }
 
   async publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]> {
-    const { limits } = this.ctx.options;
+    const { limits } = this.parts.options;
     if (!Array.isArray(items))
       throw new GatewayError('bad_request', 'events must be an array', 'events');
     if (items.length > limits.maxBatchEvents) {
@@ -125,10 +108,11 @@ export class Publisher {
       }
       return { userId, event: this.validate(event, `${field}.`) };
     });
-    this.ctx.assertAccepting();
+    const { lifecycle } = this.parts;
+    lifecycle.assertAccepting();
     const results: BatchResult[] = [];
     // One accepted batch is one pending publish: a drain waits for all of it.
-    this.ctx.begin();
+    lifecycle.begin();
     try {
       // In input order, one at a time: per-user order is the input order.
       for (const { userId, event } of valid) {
@@ -141,7 +125,7 @@ export class Publisher {
         }
       }
     } finally {
-      this.ctx.settle();
+      lifecycle.settle();
     }
     return results;
   }
@@ -151,40 +135,34 @@ export class Publisher {
       throw new GatewayError('bad_request', 'event must match ^[a-z][a-z0-9_.:-]{0,63}$', 'event');
     }
     const checked = this.validate({ event, data }, '');
-    this.ctx.assertAccepting();
-    this.ctx.begin();
+    const { lifecycle } = this.parts;
+    lifecycle.assertAccepting();
+    lifecycle.begin();
     try {
       return await this.broadcastAccepted(event, checked.dataJson);
     } finally {
-      this.ctx.settle();
+      lifecycle.settle();
     }
   }
 
   private async broadcastAccepted(event: string, dataJson: string): Promise<BroadcastResult> {
-    await this.ctx.ready;
-    this.ctx.assertBrokerStarted();
+    const { parts } = this;
+    await parts.ready;
+    parts.lifecycle.assertStarted();
     const id = `bc_${randomUUID()}`;
     const frame = `{"type":"broadcast","id":"${id}","event":${JSON.stringify(event)},"ts":${Date.now()},"data":${dataJson}}`;
-    const probe = { count: 0 };
-    this.broadcastProbe = probe;
-    let sent: Promise<void>;
     try {
-      sent = this.ctx.broker.broadcast(frame);
-    } finally {
-      this.broadcastProbe = null;
-    }
-    try {
-      await sent;
+      await parts.bus.broadcast(frame);
     } catch (error) {
-      throw this.ctx.brokerFailure('broadcast', error);
+      throw parts.failures.map('broadcast', error);
     }
-    this.ctx.counters.broadcasts++;
-    this.ctx.metrics.broadcasts.inc();
-    return { id, connections: await this.ctx.directory.broadcastReach(probe.count) };
+    parts.stats.events.broadcasts++;
+    parts.metrics.broadcasts.inc();
+    return { id, connections: await parts.directory.broadcastReach() };
   }
 
   private validate(input: unknown, prefix: string): ValidEvent {
-    const { maxDataBytes, maxDataDepth } = this.ctx.options.limits;
+    const { maxDataBytes, maxDataDepth } = this.parts.options.limits;
     const checked = validateEventInput(input, maxDataBytes, maxDataDepth);
     if (!checked.ok) {
       const { field, message, tooLarge } = checked.failure;
@@ -204,11 +182,12 @@ export class Publisher {
     /** Part of a batch accepted before a drain began: it finishes. */
     accepted = false,
   ): Promise<PublishResult> {
-    const { ctx } = this;
-    if (!accepted) ctx.assertAccepting();
-    if (!ctx.isStarted()) await ctx.ready;
-    ctx.assertBrokerStarted();
-    ctx.begin();
+    const { parts } = this;
+    const { lifecycle } = parts;
+    if (!accepted) lifecycle.assertAccepting();
+    if (!lifecycle.isStarted) await parts.ready;
+    lifecycle.assertStarted();
+    lifecycle.begin();
     try {
       let event = valid;
       let waiter: Waiter | null = null;
@@ -216,35 +195,30 @@ export class Publisher {
         // A waiter is keyed by the event id, so the id must exist before the
         // publish (`ev_` ids are refused from publishers: no collision).
         if (event.id === undefined) event = { ...valid, id: `ev_${randomUUID()}` };
-        waiter = ctx.waiters.add(userId, event.id as string, event.critical, waitMs);
-        if (!waiter) ctx.countError('wait_capacity');
+        waiter = parts.waiters.add(userId, event.id as string, event.critical, waitMs);
+        if (!waiter) parts.stats.countError('wait_capacity');
       }
-      this.probeUser = userId;
-      this.probeCount = 0;
-      let pending: Promise<PublishOutcome>;
-      try {
-        pending = ctx.broker.publish(userId, event, waiter ? { awaitedBy: ctx.nodeId } : {});
-      } finally {
-        this.probeUser = null;
-      }
-      const writtenDuringPublish = this.probeCount;
       let outcome: PublishOutcome;
       try {
-        outcome = await pending;
+        outcome = await parts.streams.publish(
+          userId,
+          encodeEvent(event),
+          waiter ? { awaitedBy: parts.nodeId } : {},
+        );
       } catch (error) {
         waiter?.cancel();
-        throw ctx.brokerFailure('publish', error);
+        throw parts.failures.map('publish', error);
       }
       const { seq, epoch, id } = outcome;
       if (outcome.duplicate) {
         waiter?.cancel();
-        ctx.counters.duplicates++;
-        ctx.metrics.eventsPublished.inc({ kind: 'duplicate' });
+        parts.stats.events.duplicates++;
+        parts.metrics.eventsPublished.inc({ kind: 'duplicate' });
         return { seq, epoch, id, delivered: 0, duplicate: true };
       }
-      ctx.counters.published++;
+      parts.stats.events.published++;
       this.publishedNew.inc();
-      let delivered = writtenDuringPublish;
+      let delivered = outcome.connections;
       if (waiter) {
         await waiter.settled;
         waiter.cancel();
@@ -252,7 +226,7 @@ export class Publisher {
       }
       return { seq, epoch, id, delivered, duplicate: false };
     } finally {
-      ctx.settle();
+      lifecycle.settle();
     }
   }
 }

@@ -21,6 +21,7 @@ import { AuthError, type UserAuthenticator } from '../auth/authenticator.js';
 import type { TicketStore } from '../auth/ticket-store.js';
 import { BrokerUnavailableError } from '../broker/broker.js';
 import { GatewayError, RETRY_AFTER_SECONDS } from '../errors.js';
+import { brokerUnavailable } from '../gateway/broker-failures.js';
 import { MAX_WAIT_MS as MAX_PUBLISH_WAIT_MS } from '../gateway/gateway.js';
 import type { BatchItem, Gateway } from '../gateway/gateway-types.js';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../gateway/options.js';
@@ -76,14 +77,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** Any failure as the `GatewayError` to answer with; unknown errors become 500. */
 function toGatewayError(error: unknown, requestId: string): GatewayError {
   if (error instanceof GatewayError) return error;
-  if (error instanceof BrokerUnavailableError) {
-    return new GatewayError(
-      'unavailable',
-      'the broker is unreachable; retry later',
-      undefined,
-      RETRY_AFTER_SECONDS,
-    );
-  }
+  // One mapping of broker failures for the node and the HTTP API (gateway/broker-failures.ts).
+  if (error instanceof BrokerUnavailableError) return brokerUnavailable();
   if (error instanceof AuthError) {
     // The token may be fine: the keys to check it could not be fetched. As at
     // the handshake, that is an outage to retry, not a refusal of the user.

@@ -8,5 +8,6 @@ export * from './close-codes.js';
 export * from './error-codes.js';
 export * from './agent-events.js';
 export * from './event-input.js';
+export * from './event-frame.js';
 export * from './user-id.js';
 export * from './merged-frame.js';

@@ -19,16 +19,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   BrokerUnavailableError,
   type Broker,
+  type ConnectionRecord,
   type DeliveryReport,
   type PublishOutcome,
   type StreamEvent,
 } from '../../src/broker/broker.js';
 import type { JsonValue } from '../../src/protocol/frames.js';
 import {
-  validateEventInput,
-  type EventInput,
-  type ValidEvent,
-} from '../../src/protocol/event-input.js';
+  encodeEvent,
+  encodeEventFrame,
+  type EncodedEvent,
+} from '../../src/protocol/event-frame.js';
+import { validateEventInput, type EventInput } from '../../src/protocol/event-input.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -61,13 +63,13 @@ function newUser(label: string): string {
   return `${label}-${RUN}-${++userCounter}`;
 }
 
-function validEvent(input: EventInput): ValidEvent {
+function validEvent(input: EventInput): EncodedEvent {
   const result = validateEventInput(input, 256 * 1024);
   if (!result.ok) throw new Error(`test event is invalid: ${result.failure.message}`);
-  return result.value;
+  return encodeEvent(result.value);
 }
 
-function note(data: JsonValue, id?: string): ValidEvent {
+function note(data: JsonValue, id?: string): EncodedEvent {
   return validEvent({ event: 'note', data, ...(id !== undefined ? { id } : {}) });
 }
 
@@ -76,7 +78,7 @@ function range(from: number, to: number): number[] {
 }
 
 function dataOf(event: StreamEvent): unknown {
-  return (JSON.parse(event.frame) as { data: unknown }).data;
+  return (JSON.parse(encodeEventFrame(event)) as { data: unknown }).data;
 }
 
 async function publishMany(broker: Broker, userId: string, count: number): Promise<void> {
@@ -513,7 +515,7 @@ export function describeBrokerContract(
     });
 
     describe('frames', () => {
-      it('builds an event frame that is the event as JSON, data exact to the code unit', async () => {
+      it('carries the payload unchanged: its frame is the event as JSON, data exact to the code unit', async () => {
         const { broker, handlers } = await open();
         const user = newUser('frame');
         await broker.subscribe(user);
@@ -556,7 +558,7 @@ export function describeBrokerContract(
         });
         expect(live.ts).toBeGreaterThanOrEqual(before);
         expect(live.ts).toBeLessThanOrEqual(after);
-        expect(JSON.parse(live.frame)).toEqual({
+        expect(JSON.parse(encodeEventFrame(live))).toEqual({
           type: 'event',
           seq: outcome.seq,
           id: outcome.id,
@@ -568,7 +570,7 @@ export function describeBrokerContract(
           data,
         });
         const read = await broker.readHistory(user, { kind: 'acked' });
-        expect(read.events[0]?.frame).toBe(live.frame);
+        expect(read.events[0]?.payload).toBe(live.payload);
       });
 
       it('leaves runId and threadId out of the frame when the event has none', async () => {
@@ -576,11 +578,56 @@ export function describeBrokerContract(
         const user = newUser('frame-bare');
         await broker.publish(user, validEvent({ event: 'ping.me' }));
         const read = await broker.readHistory(user, { kind: 'acked' });
-        const frame = JSON.parse(read.events[0]!.frame) as Record<string, unknown>;
+        const frame = JSON.parse(encodeEventFrame(read.events[0]!)) as Record<string, unknown>;
         expect(Object.keys(frame).sort()).toEqual(
           ['critical', 'data', 'event', 'id', 'seq', 'ts', 'type'].sort(),
         );
         expect(frame).toMatchObject({ type: 'event', seq: 1, critical: false, data: null });
+      });
+    });
+
+    describe('presence, and connections in the publish outcome', () => {
+      function record(broker: Broker, connectionId: string): ConnectionRecord {
+        return {
+          node: broker.nodeId,
+          connectionId,
+          snapshot: `{"connectionId":"${connectionId}"}`,
+        };
+      }
+
+      it("counts the user's recorded connections in the publish step, and none for a duplicate", async () => {
+        const { broker } = await open();
+        const user = newUser('counted');
+        expect((await broker.publish(user, note('nobody'))).connections).toBe(0);
+        await broker.putConnections(user, [record(broker, 'c1'), record(broker, 'c2')], 30_000);
+        const outcome = await broker.publish(user, note('two', 'counted-1'));
+        expect(outcome).toMatchObject({ duplicate: false, connections: 2 });
+        const again = await broker.publish(user, note('two', 'counted-1'));
+        expect(again).toMatchObject({ duplicate: true, connections: 0 });
+        // Another user's records do not count.
+        expect((await broker.publish(newUser('other'), note('x'))).connections).toBe(0);
+        await broker.putConnections(user, [record(broker, 'c2')], 30_000);
+        expect((await broker.publish(user, note('one'))).connections).toBe(1);
+        await broker.putConnections(user, [], 30_000);
+        expect((await broker.publish(user, note('none'))).connections).toBe(0);
+      });
+
+      it("lists a node's records as last written, and its load", async () => {
+        const { broker } = await open();
+        const user = newUser('listed');
+        await broker.putConnections(user, [record(broker, 'c1'), record(broker, 'c2')], 30_000);
+        await broker.putConnections(user, [record(broker, 'c2'), record(broker, 'c3')], 30_000);
+        const listed = await broker.listConnections(user);
+        expect(listed.map((r) => r.connectionId).sort()).toEqual(['c2', 'c3']);
+        expect(listed[0]).toMatchObject({ node: broker.nodeId });
+        await broker.putNodeLoad(7, 5_000);
+        expect((await broker.nodeLoads()).get(broker.nodeId)).toBe(7);
+      });
+
+      it('refuses a ttl that is not a positive integer', async () => {
+        const { broker } = await open();
+        await expect(broker.putConnections(newUser('ttl'), [], 0)).rejects.toThrow(/ttlMs/);
+        await expect(broker.putNodeLoad(1, 1.5)).rejects.toThrow(/ttlMs/);
       });
     });
 
@@ -675,6 +722,51 @@ export function describeBrokerContract(
         );
         expect(a.handlers.broadcasts).toHaveLength(1);
         expect(b.handlers.broadcasts).toHaveLength(1);
+      });
+
+      it("counts every node's recorded connections of the user in a publish on any node", async () => {
+        const a = await open();
+        const b = await open();
+        const user = newUser('cross-count');
+        const rec = (node: string, connectionId: string): ConnectionRecord => ({
+          node,
+          connectionId,
+          snapshot: '{}',
+        });
+        await a.broker.putConnections(user, [rec(a.broker.nodeId, 'a1')], 30_000);
+        await b.broker.putConnections(
+          user,
+          [rec(b.broker.nodeId, 'b1'), rec(b.broker.nodeId, 'b2')],
+          30_000,
+        );
+        expect((await a.broker.publish(user, note('x'))).connections).toBe(3);
+        expect((await b.broker.publish(user, note('y'))).connections).toBe(3);
+        expect((await b.broker.listConnections(user)).map((r) => r.connectionId).sort()).toEqual([
+          'a1',
+          'b1',
+          'b2',
+        ]);
+        // A node rewriting its records leaves the other node's alone.
+        await a.broker.putConnections(user, [], 30_000);
+        expect((await b.broker.publish(user, note('z'))).connections).toBe(2);
+        await a.broker.putNodeLoad(1, 5_000);
+        await b.broker.putNodeLoad(2, 5_000);
+        const loads = await a.broker.nodeLoads();
+        expect([loads.get(a.broker.nodeId), loads.get(b.broker.nodeId)]).toEqual([1, 2]);
+      });
+
+      it('hands an operator command to every node', async () => {
+        const a = await open();
+        const b = await open();
+        const message = { kind: 'disconnect' as const, userId: newUser('ctl'), code: 4401 };
+        await a.broker.control(message);
+        await waitFor(
+          () =>
+            a.handlers.controls.some((m) => m.userId === message.userId) &&
+            b.handlers.controls.some((m) => m.userId === message.userId),
+          { what: 'the command on both nodes' },
+        );
+        expect(b.handlers.controls.filter((m) => m.userId === message.userId)).toEqual([message]);
       });
 
       it('hands a delivery report to the awaiting node only', async () => {

@@ -6,7 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/broker/broker.js';
 import { MemoryBroker, type MemoryBrokerOptions } from '../../src/broker/memory-broker.js';
-import { validateEventInput, type ValidEvent } from '../../src/protocol/event-input.js';
+import {
+  encodeEvent,
+  encodeEventFrame,
+  type EncodedEvent,
+} from '../../src/protocol/event-frame.js';
+import { validateEventInput } from '../../src/protocol/event-input.js';
 import type { JsonValue } from '../../src/protocol/frames.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';
 import { describeBrokerContract } from './broker-contract.js';
@@ -16,17 +21,17 @@ describeBrokerContract('memory', async (options) => ({
   cleanup: async () => {},
 }));
 
-function note(data: JsonValue, id?: string): ValidEvent {
+function note(data: JsonValue, id?: string): EncodedEvent {
   const result = validateEventInput(
     { event: 'note', data, ...(id !== undefined ? { id } : {}) },
     256 * 1024,
   );
   if (!result.ok) throw new Error(result.failure.message);
-  return result.value;
+  return encodeEvent(result.value);
 }
 
 function frameBytes(events: StreamEvent[]): number {
-  return events.reduce((sum, e) => sum + Buffer.byteLength(e.frame, 'utf8'), 0);
+  return events.reduce((sum, e) => sum + Buffer.byteLength(e.payload, 'utf8'), 0);
 }
 
 /** A broker on a clock the test moves by hand. */
@@ -136,7 +141,7 @@ describe('MemoryBroker bounds', () => {
     }
   });
 
-  it('trims a stream to maxStreamBytes, counting UTF-8 bytes of the frames', async () => {
+  it('trims a stream to maxStreamBytes, counting UTF-8 bytes of the payloads', async () => {
     const maxStreamBytes = 5000;
     const broker = new MemoryBroker({ maxStreamBytes });
     await broker.start(new RecordingHandlers());
@@ -205,9 +210,9 @@ describe('MemoryBroker bounds', () => {
     for (let i = 1; i <= 300; i++) epoch = (await broker.publish('long', note({ i }))).epoch;
     const tail = await broker.readHistory('long', { kind: 'position', seq: 260, epoch });
     expect(tail.events.map((e) => e.seq)).toEqual(Array.from({ length: 40 }, (_, k) => 261 + k));
-    expect(tail.events.map((e) => (JSON.parse(e.frame) as { data: { i: number } }).data.i)).toEqual(
-      tail.events.map((e) => e.seq),
-    );
+    expect(
+      tail.events.map((e) => (JSON.parse(encodeEventFrame(e)) as { data: { i: number } }).data.i),
+    ).toEqual(tail.events.map((e) => e.seq));
     const all = await broker.readHistory('long', { kind: 'position', seq: 0, epoch });
     expect(all).toMatchObject({ headSeq: 300, from: 251, gap: true });
     expect(all.events).toHaveLength(50);

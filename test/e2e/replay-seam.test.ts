@@ -12,7 +12,7 @@ import type {
   ReadCursor,
   StreamEvent,
 } from '../../src/broker/broker.js';
-import { encodeEventFrame } from '../../src/broker/broker.js';
+import { encodeEvent } from '../../src/protocol/event-frame.js';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { startGateway, type Harness } from '../helpers/gateway-harness.js';
 import { gate, type Gate } from '../helpers/gated-broker.js';
@@ -93,12 +93,8 @@ describe('the seam between the history read and the first frames', () => {
         event: 'token',
         critical: false,
         ts: Date.now(),
-        frame: encodeEventFrame(seq, `new-${seq}`, Date.now(), {
-          event: 'token',
-          data: null,
-          dataJson: 'null',
-          critical: false,
-        }),
+        payload: encodeEvent({ event: 'token', data: null, dataJson: 'null', critical: false })
+          .payload,
       };
       broker.captured?.onEvent('alice', 'e_new_epoch', event);
     }

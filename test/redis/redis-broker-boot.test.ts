@@ -6,17 +6,18 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerUnavailableError } from '../../src/broker/broker.js';
-import { RedisBroker } from '../../src/broker/redis-broker.js';
-import { validateEventInput, type ValidEvent } from '../../src/protocol/event-input.js';
+import { RedisBroker } from '../../src/broker/redis/redis-broker.js';
+import { encodeEvent, type EncodedEvent } from '../../src/protocol/event-frame.js';
+import { validateEventInput } from '../../src/protocol/event-input.js';
 import { startGateway } from '../helpers/gateway-harness.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';
 import { freePort, RedisServer, redisServerMissing } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-function note(i: number): ValidEvent {
+function note(i: number): EncodedEvent {
   const result = validateEventInput({ event: 'note', data: { i } }, 1024);
   if (!result.ok) throw new Error(result.failure.message);
-  return result.value;
+  return encodeEvent(result.value);
 }
 
 describe.skipIf(redisServerMissing)('RedisBroker booted before Redis', () => {

@@ -6,12 +6,11 @@
  * node loads (`putNodeLoad` / `nodeLoads`) do the same for connection counts.
  * The clock is injected: expiry is checked without waiting for it.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import type { ConnectionRecord } from '../../src/broker/broker.js';
-import { RedisBroker } from '../../src/broker/redis-broker.js';
-import { RecordingHandlers } from '../helpers/recording-handlers.js';
-import { RedisServer, redisServerMissing } from '../helpers/redis-server.js';
+import { redisServerMissing } from '../helpers/redis-server.js';
+import { useRedisSuite, type RedisSuite } from '../helpers/redis-suite.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const TTL = 30_000;
@@ -26,32 +25,11 @@ const sorted = (records: ConnectionRecord[]): string[] =>
   records.map((r) => `${r.node}/${r.connectionId}`).sort();
 
 describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
-  let server: RedisServer;
-  let admin: Redis;
-  const brokers: RedisBroker[] = [];
+  const redis = useRedisSuite();
   let now = 1_000_000;
 
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    admin = new Redis(server.url, { lazyConnect: true });
-    await admin.connect();
-  });
-  afterEach(async () => {
-    for (const broker of brokers.splice(0)) await broker.close();
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.dispose();
-  });
-
-  async function node(
-    nodeId: string,
-  ): Promise<{ broker: RedisBroker; handlers: RecordingHandlers }> {
-    const broker = new RedisBroker({ url: server.url, nodeId, clock: () => now });
-    const handlers = new RecordingHandlers();
-    await broker.start(handlers);
-    brokers.push(broker);
-    return { broker, handlers };
+  function node(nodeId: string): ReturnType<RedisSuite['node']> {
+    return redis.node({ nodeId, clock: () => now });
   }
 
   it('each node replaces only its own records; an empty write removes them', async () => {
@@ -66,7 +44,7 @@ describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
     await a.putConnections('una', [], TTL);
     await b.putConnections('una', [], TTL);
     expect(await a.listConnections('una')).toEqual([]);
-    expect(await admin.exists('agentsocket:{u:una}:conns')).toBe(0);
+    expect(await redis.admin.exists('agentsocket:{u:una}:conns')).toBe(0);
   });
 
   it('forgets a node that stopped refreshing once its records pass their deadline, and prunes them on the next write', async () => {
@@ -76,7 +54,7 @@ describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
     // B is "killed": it never writes again. A keeps refreshing.
     await b.putConnections('vic', [record('dir-b', 'c2'), record('dir-b', 'c3')], TTL);
     const key = 'agentsocket:{u:vic}:conns';
-    const pttl = await admin.pttl(key);
+    const pttl = await redis.admin.pttl(key);
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(TTL);
     now += TTL - 1;
@@ -84,17 +62,23 @@ describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
     expect(sorted(await a.listConnections('vic'))).toEqual(['dir-a/c1', 'dir-b/c2', 'dir-b/c3']);
     now += 2;
     expect(sorted(await a.listConnections('vic'))).toEqual(['dir-a/c1']);
-    expect(await admin.hlen(key)).toBe(3); // listed out, still stored ...
+    expect(await redis.admin.hlen(key)).toBe(3); // listed out, still stored ...
     await a.putConnections('vic', [record('dir-a', 'c1')], TTL);
-    expect(await admin.hlen(key)).toBe(1); // ... until the next write prunes them
+    expect(await redis.admin.hlen(key)).toBe(1); // ... until the next write prunes them
   });
 
   it('delivers a control message to every node, and ignores malformed ones', async () => {
     const { broker: a, handlers: onA } = await node('ctl-a');
     const { handlers: onB } = await node('ctl-b');
-    await admin.publish('agentsocket:control', '{"kind":"disconnect","userId":"x","code":1006}');
-    await admin.publish('agentsocket:control', '{"kind":"disconnect","userId":"a b","code":4401}');
-    await admin.publish('agentsocket:control', 'not json');
+    await redis.admin.publish(
+      'agentsocket:control',
+      '{"kind":"disconnect","userId":"x","code":1006}',
+    );
+    await redis.admin.publish(
+      'agentsocket:control',
+      '{"kind":"disconnect","userId":"a b","code":4401}',
+    );
+    await redis.admin.publish('agentsocket:control', 'not json');
     await a.control({ kind: 'disconnect', userId: 'wes', code: 4401 });
     await waitFor(() => onA.controls.length > 0 && onB.controls.length > 0, {
       what: 'the command on both nodes',
@@ -120,9 +104,9 @@ describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
     await a.putNodeLoad(5, 5_000);
     now += 2_000;
     expect(await b.nodeLoads()).toEqual(new Map([['load-a', 5]]));
-    expect(await admin.hexists('agentsocket:nodes', 'load-b')).toBe(1);
+    expect(await redis.admin.hexists('agentsocket:nodes', 'load-b')).toBe(1);
     await a.putNodeLoad(5, 5_000);
-    expect(await admin.hkeys('agentsocket:nodes')).toEqual(['load-a']);
+    expect(await redis.admin.hkeys('agentsocket:nodes')).toEqual(['load-a']);
   });
   it('never deletes a figure another node refreshed while this node was writing its own', async () => {
     const { broker: a } = await node('race-a');
@@ -133,7 +117,7 @@ describe.skipIf(redisServerMissing)('RedisBroker directory and control', () => {
     // writes as soon as the first command of A's step is answered (a test hook
     // on A's command link). A step of several commands prunes on a stale read
     // there; one script leaves no such moment.
-    const link = (a as unknown as { command: Redis }).command;
+    const link = (a as unknown as { links: { command: Redis } }).links.command;
     const send = link.sendCommand.bind(link);
     let interleaved = false;
     const interleave = async (): Promise<void> => {

@@ -7,16 +7,17 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerUnavailableError, type PublishOutcome } from '../../src/broker/broker.js';
-import { RedisBroker } from '../../src/broker/redis-broker.js';
-import { validateEventInput, type ValidEvent } from '../../src/protocol/event-input.js';
+import { RedisBroker } from '../../src/broker/redis/redis-broker.js';
+import { encodeEvent, type EncodedEvent } from '../../src/protocol/event-frame.js';
+import { validateEventInput } from '../../src/protocol/event-input.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';
 import { RedisServer, redisServerMissing } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-function note(i: number, id?: string): ValidEvent {
+function note(i: number, id?: string): EncodedEvent {
   const result = validateEventInput({ event: 'note', data: { i }, ...(id ? { id } : {}) }, 1024);
   if (!result.ok) throw new Error(result.failure.message);
-  return result.value;
+  return encodeEvent(result.value);
 }
 
 function range(from: number, to: number): number[] {

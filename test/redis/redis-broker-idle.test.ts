@@ -4,32 +4,26 @@
  * `gap` in the same epoch, and the next publish goes on with the next seq,
  * live, with no resync (as the memory broker does).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisBroker } from '../../src/broker/redis-broker.js';
-import { validateEventInput, type ValidEvent } from '../../src/protocol/event-input.js';
+import { describe, expect, it } from 'vitest';
+import { RedisBroker } from '../../src/broker/redis/redis-broker.js';
+import { encodeEvent, type EncodedEvent } from '../../src/protocol/event-frame.js';
+import { validateEventInput } from '../../src/protocol/event-input.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';
-import { RedisServer, redisServerMissing } from '../helpers/redis-server.js';
+import { redisServerMissing } from '../helpers/redis-server.js';
+import { useRedisSuite } from '../helpers/redis-suite.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-function note(i: number): ValidEvent {
+function note(i: number): EncodedEvent {
   const result = validateEventInput({ event: 'note', data: { i } }, 1024);
   if (!result.ok) throw new Error(result.failure.message);
-  return result.value;
+  return encodeEvent(result.value);
 }
 
 describe.skipIf(redisServerMissing)('RedisBroker with an idle user', () => {
-  let server: RedisServer;
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-  });
-
-  afterAll(async () => {
-    await server.dispose();
-  });
+  const redis = useRedisSuite();
 
   it('keeps the epoch when the events expired: a gap in history, the next seq live', async () => {
-    const broker = new RedisBroker({ url: server.url, historyTtlMs: 400 });
+    const broker = new RedisBroker({ url: redis.server.url, historyTtlMs: 400 });
     const handlers = new RecordingHandlers();
     await broker.start(handlers);
     try {

@@ -4,19 +4,20 @@
  * the key layout with its hash tags.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BrokerUnavailableError } from '../../src/broker/broker.js';
-import { RedisBroker, type RedisBrokerOptions } from '../../src/broker/redis-broker.js';
-import { validateEventInput, type ValidEvent } from '../../src/protocol/event-input.js';
+import { RedisBroker, type RedisBrokerOptions } from '../../src/broker/redis/redis-broker.js';
+import { encodeEvent, type EncodedEvent } from '../../src/protocol/event-frame.js';
+import { validateEventInput } from '../../src/protocol/event-input.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';
-import { RedisServer, redisServerMissing } from '../helpers/redis-server.js';
+import { redisServerMissing } from '../helpers/redis-server.js';
+import { useRedisSuite, type RedisSuite } from '../helpers/redis-suite.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-function note(i: number): ValidEvent {
+function note(i: number): EncodedEvent {
   const result = validateEventInput({ event: 'note', data: { i } }, 1024);
   if (!result.ok) throw new Error(result.failure.message);
-  return result.value;
+  return encodeEvent(result.value);
 }
 
 describe('RedisBroker options', () => {
@@ -47,39 +48,14 @@ describe('RedisBroker options', () => {
 });
 
 describe.skipIf(redisServerMissing)('RedisBroker nodes', () => {
-  let server: RedisServer;
-  let control: Redis;
-  const brokers: RedisBroker[] = [];
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    control = new Redis(server.url, { lazyConnect: true });
-    await control.connect();
-  });
-
-  afterEach(async () => {
-    for (const broker of brokers.splice(0)) await broker.close();
-  });
-
-  afterAll(async () => {
-    control?.disconnect();
-    await server?.dispose();
-  });
-
-  async function node(
-    options: Partial<RedisBrokerOptions> = {},
-  ): Promise<{ broker: RedisBroker; handlers: RecordingHandlers }> {
-    const broker = new RedisBroker({ url: server.url, ...options });
-    const handlers = new RecordingHandlers();
-    await broker.start(handlers);
-    brokers.push(broker);
-    return { broker, handlers };
-  }
+  const redis = useRedisSuite();
+  const node = (options: Partial<RedisBrokerOptions> = {}): ReturnType<RedisSuite['node']> =>
+    redis.node(options);
 
   const user = (): string => `node-${randomBytes(4).toString('hex')}`;
 
   async function subscribers(userId: string): Promise<number> {
-    const reply = await control.pubsub('NUMSUB', `agentsocket:{u:${userId}}:events`);
+    const reply = await redis.admin.pubsub('NUMSUB', `agentsocket:{u:${userId}}:events`);
     return Number(reply[1]);
   }
 
@@ -123,28 +99,28 @@ describe.skipIf(redisServerMissing)('RedisBroker nodes', () => {
     const { broker } = await node({ keyPrefix: 'layout', historyTtlMs: 60_000 });
     const alice = user();
     await broker.publish(alice, { ...note(1), id: 'one' });
-    const keys = (await control.keys(`layout:{u:${alice}}:*`)).sort();
+    const keys = (await redis.admin.keys(`layout:{u:${alice}}:*`)).sort();
     expect(keys).toEqual([
       `layout:{u:${alice}}:hist`,
       `layout:{u:${alice}}:ids`,
       `layout:{u:${alice}}:meta`,
     ]);
     for (const key of keys) {
-      const ttl = await control.pttl(key);
+      const ttl = await redis.admin.pttl(key);
       expect(ttl).toBeGreaterThan(0);
       // The meta (epoch, seq, acked) outlives the events: 24 × historyTtlMs.
       expect(ttl).toBeLessThanOrEqual(key.endsWith(':meta') ? 24 * 60_000 : 60_000);
       if (key.endsWith(':meta')) expect(ttl).toBeGreaterThan(60_000);
     }
     // The idempotency hash holds one entry per stored event, and loses it with the event.
-    expect(await control.hgetall(`layout:{u:${alice}}:ids`)).toEqual({ one: '1' });
+    expect(await redis.admin.hgetall(`layout:{u:${alice}}:ids`)).toEqual({ one: '1' });
   });
 
   it('drops idempotency ids with the events trimmed out of history', async () => {
     const { broker } = await node({ keyPrefix: 'trim', historySize: 3 });
     const alice = user();
     for (const i of [1, 2, 3, 4, 5]) await broker.publish(alice, { ...note(i), id: `id-${i}` });
-    expect(Object.keys(await control.hgetall(`trim:{u:${alice}}:ids`)).sort()).toEqual([
+    expect(Object.keys(await redis.admin.hgetall(`trim:{u:${alice}}:ids`)).sort()).toEqual([
       'id-3',
       'id-4',
       'id-5',

@@ -6,8 +6,9 @@
  */
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RedisBroker } from '../../src/broker/redis-broker.js';
-import { validateEventInput, type ValidEvent } from '../../src/protocol/event-input.js';
+import { RedisBroker } from '../../src/broker/redis/redis-broker.js';
+import { encodeEvent, type EncodedEvent } from '../../src/protocol/event-frame.js';
+import { validateEventInput } from '../../src/protocol/event-input.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';
@@ -15,10 +16,10 @@ import { RedisServer, redisServerMissing } from '../helpers/redis-server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-function note(i: number): ValidEvent {
+function note(i: number): EncodedEvent {
   const result = validateEventInput({ event: 'note', data: { i } }, 1024);
   if (!result.ok) throw new Error(result.failure.message);
-  return result.value;
+  return encodeEvent(result.value);
 }
 
 describe.skipIf(redisServerMissing)('RedisBroker resubscribing', () => {

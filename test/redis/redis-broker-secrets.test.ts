@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RedisBroker } from '../../src/broker/redis-broker.js';
+import { RedisBroker } from '../../src/broker/redis/redis-broker.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';

@@ -2,32 +2,23 @@
  * RedisTicketStore: a ticket issued on one node opens a socket on another,
  * once, within its 30 s; the ticket itself is never a key name.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { RedisTicketStore } from '../../src/auth/redis-ticket-store.js';
 import { TICKET_TTL_MS } from '../../src/auth/ticket-store.js';
 import { BrokerUnavailableError } from '../../src/broker/broker.js';
 import { RedisServer, redisServerMissing } from '../helpers/redis-server.js';
+import { useRedisSuite } from '../helpers/redis-suite.js';
 
 describe.skipIf(redisServerMissing)('RedisTicketStore', () => {
-  let server: RedisServer;
-  let control: Redis;
+  const redis = useRedisSuite();
   const stores: RedisTicketStore[] = [];
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    control = new Redis(server.url, { lazyConnect: true });
-    await control.connect();
-  });
 
   afterAll(async () => {
     for (const store of stores) await store.close();
-    control?.disconnect();
-    await server?.dispose();
   });
 
   async function store(): Promise<RedisTicketStore> {
-    const made = new RedisTicketStore({ url: server.url });
+    const made = new RedisTicketStore({ url: redis.server.url });
     stores.push(made);
     await made.ready();
     return made;
@@ -49,9 +40,9 @@ describe.skipIf(redisServerMissing)('RedisTicketStore', () => {
   it('stores a hash of the ticket with a 30 s expiry, never the ticket', async () => {
     const node = await store();
     const issued = await node.issue({ userId: 'bob', expiresAt: null });
-    const keys = await control.keys('agentsocket:ticket:*');
+    const keys = await redis.admin.keys('agentsocket:ticket:*');
     expect(keys.some((key) => key.includes(issued.ticket))).toBe(false);
-    const ttls = await Promise.all(keys.map((key) => control.pttl(key)));
+    const ttls = await Promise.all(keys.map((key) => redis.admin.pttl(key)));
     for (const ttl of ttls) {
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(TICKET_TTL_MS);

@@ -4,11 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../src/broker/broker.js';
-import { StreamFollower, type FollowerRead } from '../../src/broker/stream-follower.js';
+import { StreamFollower, type FollowerRead } from '../../src/broker/redis/stream-follower.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 function ev(seq: number): StreamEvent {
-  return { seq, id: `id-${seq}`, event: 'note', critical: false, ts: 1, frame: `{"seq":${seq}}` };
+  return { seq, id: `id-${seq}`, event: 'note', critical: false, ts: 1, payload: `"seq":${seq}}` };
 }
 
 interface Harness {

@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as wsModule from 'ws';
+import { createJwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
+import { createGateway } from '../../src/gateway/gateway.js';
 import { encodeTextFrame } from '../../src/gateway/wire-frame.js';
+import { createRawFrameServer } from '../../src/gateway/websocket-endpoint.js';
 
 /** ws's frame parser; exported by ws at runtime but not in @types/ws. */
 interface FrameReceiver {
@@ -41,5 +44,50 @@ describe('encodeTextFrame', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+/** ws's own framing of a server text message (no mask, no extension). */
+const { Sender } = wsModule as unknown as {
+  Sender: {
+    frame(
+      data: Buffer,
+      options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean },
+    ): Buffer[];
+  };
+};
+
+describe('encodeTextFrame against ws', () => {
+  it.each([0, 1, 125, 126, 65_535, 65_536])(
+    'writes the bytes ws would write for a %i-byte text message',
+    (size) => {
+      const text = 'é'.repeat(Math.floor(size / 2)) + 'x'.repeat(size % 2);
+      const data = Buffer.from(text, 'utf8');
+      const reference = Buffer.concat(
+        Sender.frame(data, { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }),
+      );
+      expect(encodeTextFrame(text).equals(reference)).toBe(true);
+    },
+  );
+});
+
+describe('the pre-encoded write path refuses compression', () => {
+  it.each([true, {}, { threshold: 0 }])('refuses perMessageDeflate: %o', (perMessageDeflate) => {
+    expect(() => createRawFrameServer({ noServer: true, perMessageDeflate })).toThrow(
+      /perMessageDeflate must be false/,
+    );
+    expect(() =>
+      createGateway({
+        authenticator: createJwtAuthenticator({ secret: 'x'.repeat(32) }),
+        // Not a gateway option: a caller passing it anyway must hear it is refused.
+        ...({ perMessageDeflate } as object),
+      }),
+    ).toThrow(/perMessageDeflate must be false/);
+  });
+
+  it('builds the server without it', () => {
+    const server = createRawFrameServer({ noServer: true, perMessageDeflate: false });
+    expect(server.options.perMessageDeflate).toBe(false);
+    server.close();
   });
 });

@@ -1,5 +1,7 @@
 /**
- * The Lua scripts of `RedisBroker`. Each runs atomically on the Redis that
+ * The Lua scripts of the Redis engine, registered on a client with ioredis
+ * `defineCommand` (`defineScripts`), which runs EVALSHA and falls back to EVAL
+ * when the server lost its script cache (a restart). Each runs atomically on the Redis that
  * owns the user's hash slot, so "assign seq, append, trim, fan out" is one
  * step per user stream (Broker contract, point 1), even with many nodes.
  *
@@ -7,9 +9,12 @@
  * - KEYS[1] meta: hash `epoch`, `seq` (last assigned), `acked` (cursor)
  * - KEYS[2] hist: stream, entry id `<seq>-0`, fields in this fixed order:
  *   `i` event id, `e` event name, `c` critical (1/0), `t` ts (ms),
- *   `a` awaitedBy ('' if none), `f` the serialized `event` frame
+ *   `a` awaitedBy ('' if none), `p` the event's payload (opaque: the
+ *   gateway builds the frame from it, `protocol/event-frame.ts`)
  * - KEYS[3] ids: hash event id -> seq, one entry per stored event (an entry
  *   leaves with its event, so the hash is bounded by `historySize`)
+ * - KEYS[4] conns (publish only): the user's presence directory, counted for
+ *   `PublishOutcome.connections` in the same step
  *
  * A missing meta means the stream is new or its data was lost (expiry, a
  * restart without persistence): the script creates it with the epoch the
@@ -20,7 +25,7 @@
  * connected but idle keeps the epoch, and expired events show as a `gap` in
  * the same stream instead of a new stream (as in the memory broker).
  */
-import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
 
 /** Shared prelude: create-if-missing and the two trims (count, then age). */
 const PRELUDE = `
@@ -62,11 +67,11 @@ end
 
 /**
  * ARGV: 1 new epoch, 2 event id, 3 event name, 4 critical (1/0), 5 ts,
- * 6 frame tail (everything after `"seq":<n>`), 7 awaitedBy or '',
- * 8 historySize, 9 historyTtlMs, 10 cutoff ts (older entries are dropped),
- * 11 the user's channel, 12 metaTtlMs.
- * Returns {seq, epoch, duplicate (1/0)}.
- * Publishes `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\nframe`.
+ * 6 payload, 7 awaitedBy or '', 8 historySize, 9 historyTtlMs, 10 cutoff ts
+ * (older entries are dropped), 11 the user's channel, 12 metaTtlMs, 13 now
+ * (ms: presence records past it are not counted).
+ * Returns {seq, epoch, duplicate (1/0), connections}.
+ * Publishes `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\npayload`.
  */
 export const PUBLISH_SCRIPT = `${PRELUDE}
 local ttl = tonumber(ARGV[9])
@@ -74,16 +79,22 @@ local epoch = ensure(ARGV[1], tonumber(ARGV[12]))
 trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
 local id = ARGV[2]
 local first = redis.call('HGET', ids, id)
-if first then return {tonumber(first), epoch, 1} end
+if first then return {tonumber(first), epoch, 1, 0} end
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
-local frame = '{"type":"event","seq":' .. seq .. ARGV[6]
-redis.call('XADD', hist, seq .. '-0', 'i', id, 'e', ARGV[3], 'c', ARGV[4], 't', ARGV[5], 'a', ARGV[7], 'f', frame)
+redis.call('XADD', hist, seq .. '-0', 'i', id, 'e', ARGV[3], 'c', ARGV[4], 't', ARGV[5], 'a', ARGV[7], 'p', ARGV[6])
 redis.call('HSET', ids, id, seq)
 trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
 redis.call('PEXPIRE', hist, ttl)
 redis.call('PEXPIRE', ids, ttl)
-redis.call('PUBLISH', ARGV[11], epoch .. '\\n' .. seq .. '\\n' .. id .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[7] .. '\\n' .. frame)
-return {seq, epoch, 0}
+redis.call('PUBLISH', ARGV[11], epoch .. '\\n' .. seq .. '\\n' .. id .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[7] .. '\\n' .. ARGV[6])
+local now = tonumber(ARGV[13])
+local connections = 0
+local records = redis.call('HVALS', KEYS[4])
+for i = 1, #records do
+  local deadline = tonumber(string.match(records[i], '^[^\\n]*\\n(%d+)\\n'))
+  if deadline ~= nil and deadline > now then connections = connections + 1 end
+end
+return {seq, epoch, 0, connections}
 `;
 
 /**
@@ -196,21 +207,26 @@ redis.call('PEXPIRE', key, ARGV[5])
 return redis.call('HLEN', key)
 `;
 
-/** A script with its SHA1, for EVALSHA (with EVAL when the server lost its cache). */
-export interface LuaScript {
-  readonly source: string;
-  readonly sha: string;
-  readonly keys: number;
-}
-
-function script(source: string, keys: number): LuaScript {
-  return { source, sha: createHash('sha1').update(source).digest('hex'), keys };
-}
-
-export const SCRIPTS = {
-  publish: script(PUBLISH_SCRIPT, 3),
-  read: script(READ_SCRIPT, 3),
-  ack: script(ACK_SCRIPT, 1),
-  putConnections: script(PUT_CONNECTIONS_SCRIPT, 1),
-  putNodeLoad: script(PUT_NODE_LOAD_SCRIPT, 1),
+/** How each script is registered: its name on the client, its keys and source. */
+const DEFINITIONS = {
+  agentsocketPublish: { numberOfKeys: 4, lua: PUBLISH_SCRIPT },
+  agentsocketRead: { numberOfKeys: 3, lua: READ_SCRIPT },
+  agentsocketAck: { numberOfKeys: 1, lua: ACK_SCRIPT },
+  agentsocketPutConnections: { numberOfKeys: 1, lua: PUT_CONNECTIONS_SCRIPT },
+  agentsocketPutNodeLoad: { numberOfKeys: 1, lua: PUT_NODE_LOAD_SCRIPT },
 } as const;
+
+type ScriptArgument = string | number;
+type ScriptCommand = (...keysAndArgs: ScriptArgument[]) => Promise<unknown>;
+
+/** A client with the engine's scripts as commands (keys first, then arguments). */
+export type ScriptedRedis = Redis & Record<keyof typeof DEFINITIONS, ScriptCommand>;
+
+/** Registers every script on `client` (`defineCommand`: EVALSHA, EVAL on NOSCRIPT). */
+export function defineScripts(client: Redis): ScriptedRedis {
+  for (const [name, definition] of Object.entries(DEFINITIONS)) {
+    client.defineCommand(name, definition);
+  }
+  // defineCommand adds the methods at run time; ioredis cannot type them.
+  return client as ScriptedRedis;
+}

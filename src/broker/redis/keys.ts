@@ -1,5 +1,5 @@
 /**
- * The key and channel layout of `RedisBroker` (documented in docs/redis.md).
+ * The key and channel layout of the Redis engine (documented in docs/redis.md).
  * Every key of one user carries the Redis Cluster hash tag `{u:<userId>}`, so
  * a user's keys share one slot and one Lua script can touch them all. User ids
  * are `[A-Za-z0-9._:@-]`: they never contain `{` or `}`, so the tag is exact.

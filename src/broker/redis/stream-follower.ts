@@ -26,7 +26,7 @@
  * queued messages are dropped and replaced by one catch-up, which reads them
  * back from history.
  */
-import type { StreamEvent } from './broker.js';
+import type { StreamEvent } from '../stream-engine.js';
 
 /** A history read after a cursor, as the follower needs it. */
 export interface FollowerRead {

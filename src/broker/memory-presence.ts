@@ -1,0 +1,100 @@
+/**
+ * The presence store of the in-process engine, shared by every node of one
+ * `InProcessCluster`: each node's records of its connections and its load,
+ * each with a deadline, as the Redis engine keeps them.
+ *
+ * Bounded: a user's records are only those of nodes that wrote them and not
+ * yet past their deadline (a write prunes the user's expired records, a read
+ * skips them), and at most one load per node; a node that leaves the cluster
+ * takes its load along.
+ */
+import type { ConnectionRecord } from './presence-store.js';
+
+interface StoredRecord {
+  node: string;
+  deadline: number;
+  snapshot: string;
+}
+
+export class MemoryPresence {
+  /** userId → connectionId → record. */
+  private readonly records = new Map<string, Map<string, StoredRecord>>();
+  private readonly loads = new Map<string, { deadline: number; count: number }>();
+
+  /** Replaces `node`'s records of the user, and drops the user's expired ones. */
+  put(
+    node: string,
+    userId: string,
+    records: readonly ConnectionRecord[],
+    deadline: number,
+    now: number,
+  ): void {
+    const current = this.records.get(userId);
+    if (current !== undefined) {
+      for (const [connectionId, record] of current) {
+        if (record.node === node || record.deadline <= now) current.delete(connectionId);
+      }
+    }
+    if (records.length === 0) {
+      if (current !== undefined && current.size === 0) this.records.delete(userId);
+      return;
+    }
+    const target = current ?? new Map<string, StoredRecord>();
+    for (const record of records) {
+      target.set(record.connectionId, { node, deadline, snapshot: record.snapshot });
+    }
+    this.records.set(userId, target);
+  }
+
+  list(userId: string, now: number): ConnectionRecord[] {
+    const list: ConnectionRecord[] = [];
+    for (const [connectionId, record] of this.records.get(userId) ?? []) {
+      if (record.deadline > now)
+        list.push({ node: record.node, connectionId, snapshot: record.snapshot });
+    }
+    return list;
+  }
+
+  /** The user's unexpired records on every node: the `connections` of a publish. */
+  countOf(userId: string, now: number): number {
+    const current = this.records.get(userId);
+    if (current === undefined) return 0;
+    let count = 0;
+    for (const record of current.values()) if (record.deadline > now) count++;
+    return count;
+  }
+
+  /** Records held for the user, expired ones included (for bounds tests). */
+  storedOf(userId: string): number {
+    return this.records.get(userId)?.size ?? 0;
+  }
+
+  putLoad(node: string, count: number, deadline: number): void {
+    this.loads.set(node, { deadline, count });
+  }
+
+  loadsAt(now: number): Map<string, number> {
+    const loads = new Map<string, number>();
+    for (const [node, load] of this.loads) {
+      if (load.deadline > now) loads.set(node, load.count);
+      else this.loads.delete(node);
+    }
+    return loads;
+  }
+
+  /** `node` left: its figure and records go with it. */
+  forget(node: string): void {
+    this.loads.delete(node);
+    for (const [userId, current] of this.records) {
+      for (const [connectionId, record] of current) {
+        if (record.node === node) current.delete(connectionId);
+      }
+      if (current.size === 0) this.records.delete(userId);
+    }
+  }
+
+  clear(): void {
+    this.records.clear();
+    this.loads.clear();
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * The stream engine on Redis: one Redis stream per user (entry id `<seq>-0`),
+ * a meta hash (epoch, last seq, acked cursor) and an idempotency hash, all
+ * under the user's hash tag; publish, read and ack are one Lua script each
+ * (`scripts.ts`), so "assign seq, append, trim, fan out" is one step.
+ *
+ * Fan-out: a node SUBSCRIBEs a user's channel only while it holds a
+ * connection of that user; a `StreamFollower` per user turns the live
+ * messages into gap-free, duplicate-free `onEvent` calls, reading history to
+ * fill any gap (a cut subscriber link, a message that arrived early), or
+ * raises `onResync` when history cannot prove continuity (data lost, new epoch).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { EncodedEvent } from '../../protocol/event-frame.js';
+import { BrokerUnavailableError } from '../broker.js';
+import type {
+  HistoryRead,
+  PublishOptions,
+  PublishOutcome,
+  ReadCursor,
+  StreamEngine,
+  StreamHandlers,
+} from '../stream-engine.js';
+import type { RedisKeys } from './keys.js';
+import { errorMessage, reconnectDelay, toBrokerError, type RedisLinks } from './links.js';
+import { StreamFollower } from './stream-follower.js';
+import { decodeEntry, decodeLive } from './wire.js';
+
+/** A node id, and so a valid `awaitedBy`. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export interface RedisStreamOptions {
+  historySize: number;
+  historyTtlMs: number;
+  /** TTL of a user's meta hash: it outlives the events (see scripts.ts). */
+  metaTtlMs: number;
+  maxSubscriptions: number;
+  maxPendingPerUser: number;
+  clock: () => number;
+  logger: Logger | undefined;
+}
+
+interface Feed {
+  /** Connections of the user on this node that asked for its events. */
+  refs: number;
+  /** Settles when the channel is subscribed and the follower positioned. */
+  ready: Promise<void>;
+  follower: StreamFollower;
+}
+
+function newEpoch(): string {
+  return `e_${randomBytes(8).toString('hex')}`;
+}
+
+export class RedisStream implements StreamEngine {
+  private readonly feeds = new Map<string, Feed>();
+  private handlers: StreamHandlers | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly links: RedisLinks,
+    private readonly keys: RedisKeys,
+    private readonly options: RedisStreamOptions,
+  ) {}
+
+  /** Where live events and resyncs go from now on. */
+  attach(handlers: StreamHandlers): void {
+    this.handlers = handlers;
+  }
+
+  async publish(
+    userId: string,
+    event: EncodedEvent,
+    options: PublishOptions = {},
+  ): Promise<PublishOutcome> {
+    const command = this.links.command;
+    const awaitedBy = options.awaitedBy ?? '';
+    if (awaitedBy !== '' && !NODE_ID_PATTERN.test(awaitedBy)) {
+      throw new TypeError('RedisBroker: awaitedBy must be a node id');
+    }
+    const id = event.id ?? `ev_${randomBytes(12).toString('hex')}`;
+    const ts = this.options.clock();
+    const [meta, hist, ids] = this.keys.user(userId);
+    let result: unknown;
+    try {
+      result = await command.agentsocketPublish(
+        meta,
+        hist,
+        ids,
+        this.keys.connections(userId),
+        newEpoch(),
+        id,
+        event.event,
+        event.critical ? '1' : '0',
+        ts,
+        event.payload,
+        awaitedBy,
+        this.options.historySize,
+        this.options.historyTtlMs,
+        ts - this.options.historyTtlMs,
+        this.keys.userChannel(userId),
+        this.options.metaTtlMs,
+        ts,
+      );
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+    if (
+      !Array.isArray(result) ||
+      typeof result[0] !== 'number' ||
+      typeof result[1] !== 'string' ||
+      typeof result[3] !== 'number'
+    ) {
+      throw new Error('RedisBroker: malformed publish reply');
+    }
+    return {
+      seq: result[0],
+      epoch: result[1],
+      id,
+      duplicate: result[2] === 1,
+      connections: result[3],
+    };
+  }
+
+  async readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead> {
+    const result = await this.read(userId, cursor.kind, cursor);
+    if (
+      !Array.isArray(result) ||
+      typeof result[0] !== 'string' ||
+      typeof result[1] !== 'number' ||
+      typeof result[2] !== 'number' ||
+      typeof result[3] !== 'number' ||
+      !Array.isArray(result[5])
+    ) {
+      throw new Error('RedisBroker: malformed history reply');
+    }
+    return {
+      epoch: result[0],
+      headSeq: result[1],
+      ackedSeq: result[2],
+      from: result[3],
+      gap: result[4] === 1,
+      events: (result[5] as unknown[]).map(decodeEntry),
+    };
+  }
+
+  /** An ack with `epoch` counts only while the stream is in that epoch (StreamEngine.ack). */
+  async ack(userId: string, seq: number, epoch?: string): Promise<void> {
+    const command = this.links.command;
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError('seq must be an integer >= 0');
+    const [meta] = this.keys.user(userId);
+    try {
+      await command.agentsocketAck(meta, seq, epoch ?? '', this.options.metaTtlMs);
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+  }
+
+  async subscribe(userId: string): Promise<void> {
+    const subscriber = this.links.subscriber;
+    const existing = this.feeds.get(userId);
+    if (existing !== undefined) {
+      existing.refs++;
+      await existing.ready;
+      return;
+    }
+    if (this.feeds.size >= this.options.maxSubscriptions) {
+      throw new BrokerUnavailableError(
+        `this node follows ${this.options.maxSubscriptions} users already (maxSubscriptions)`,
+      );
+    }
+    const { logger } = this.options;
+    const follower = new StreamFollower({
+      maxPending: this.options.maxPendingPerUser,
+      readAfter: async (seq, epoch) => this.readHistory(userId, { kind: 'position', seq, epoch }),
+      onEvent: (epoch, event) => this.deliver(() => this.handlers?.onEvent(userId, epoch, event)),
+      onResync: () => this.deliver(() => this.handlers?.onResync(userId)),
+      onCatchUpError: (error) =>
+        logger?.warn({ err: errorMessage(error) }, 'redis broker: catch-up failed, retrying'),
+      retryDelayMs: reconnectDelay,
+    });
+    const feed: Feed = { refs: 1, follower, ready: Promise.resolve() };
+    this.feeds.set(userId, feed);
+    feed.ready = (async () => {
+      try {
+        await subscriber.subscribe(this.keys.userChannel(userId));
+        const head = await this.readHead(userId);
+        follower.start(head.epoch, head.headSeq);
+      } catch (error) {
+        if (this.feeds.get(userId) === feed) {
+          this.feeds.delete(userId);
+          follower.close();
+          subscriber.unsubscribe(this.keys.userChannel(userId)).catch(() => undefined);
+        }
+        throw toBrokerError(error);
+      }
+    })();
+    await feed.ready;
+  }
+
+  async unsubscribe(userId: string): Promise<void> {
+    const feed = this.feeds.get(userId);
+    if (feed === undefined) return;
+    feed.refs--;
+    if (feed.refs > 0) return;
+    this.feeds.delete(userId);
+    feed.follower.close();
+    try {
+      await this.links.subscriberIfOpen?.unsubscribe(this.keys.userChannel(userId));
+    } catch (error) {
+      // The follower is gone, so stray messages are ignored; a link that is
+      // down drops the subscription itself and it is not restored.
+      this.options.logger?.warn({ err: errorMessage(error) }, 'redis broker: unsubscribe failed');
+    }
+  }
+
+  /** Redis expires a user's keys by itself (their TTLs): nothing to sweep. */
+  async sweep(): Promise<number> {
+    return 0;
+  }
+
+  /** The user channels the subscriber link must hold. */
+  channels(): string[] {
+    return [...this.feeds.keys()].map((userId) => this.keys.userChannel(userId));
+  }
+
+  /** After the subscriber link came back: every followed stream reads what it missed. */
+  catchUpAll(): void {
+    for (const feed of this.feeds.values()) feed.follower.catchUp();
+  }
+
+  /** A message on a user channel; false when `channel` is not one. */
+  onMessage(channel: string, message: string): boolean {
+    const userId = this.keys.userOfChannel(channel);
+    if (userId === undefined) return false;
+    const feed = this.feeds.get(userId);
+    if (feed === undefined) return true;
+    const live = decodeLive(message);
+    if (live === undefined || !Number.isSafeInteger(live.event.seq)) return true;
+    feed.follower.live(live.epoch, live.event);
+    return true;
+  }
+
+  /** Users followed on this node (bounded by `maxSubscriptions`). */
+  get subscriptionCount(): number {
+    return this.feeds.size;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const feed of this.feeds.values()) feed.follower.close();
+    this.feeds.clear();
+  }
+
+  private async readHead(userId: string): Promise<{ epoch: string; headSeq: number }> {
+    const result = await this.read(userId, 'head');
+    if (!Array.isArray(result) || typeof result[0] !== 'string' || typeof result[1] !== 'number') {
+      throw new Error('RedisBroker: malformed head reply');
+    }
+    return { epoch: result[0], headSeq: result[1] };
+  }
+
+  private async read(
+    userId: string,
+    mode: 'head' | ReadCursor['kind'],
+    cursor?: ReadCursor,
+  ): Promise<unknown> {
+    const command = this.links.command;
+    const now = this.options.clock();
+    const position = cursor?.kind === 'position' ? cursor : undefined;
+    try {
+      return await command.agentsocketRead(
+        ...this.keys.user(userId),
+        newEpoch(),
+        mode,
+        position?.seq ?? 0,
+        position?.epoch ?? '',
+        this.options.historySize,
+        this.options.metaTtlMs,
+        now - this.options.historyTtlMs,
+      );
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+  }
+
+  /** Runs a handler; a throwing handler is logged, never breaks the engine. */
+  private deliver(call: () => void): void {
+    if (this.closed) return;
+    try {
+      call();
+    } catch (error) {
+      this.options.logger?.error({ err: errorMessage(error) }, 'redis broker: a handler threw');
+    }
+  }
+}

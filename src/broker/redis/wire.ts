@@ -1,0 +1,148 @@
+/**
+ * Decoding what the Redis engine reads back: history entries, live messages,
+ * pub/sub messages between nodes and presence values. Everything from the
+ * wire is checked, never trusted: a malformed message is dropped (pub/sub)
+ * or rejects the read (history).
+ */
+import { isValidUserId } from '../../protocol/user-id.js';
+import type { ControlMessage, DeliveryReport } from '../cluster-bus.js';
+import type { ConnectionRecord } from '../presence-store.js';
+import type { StreamEvent } from '../stream-engine.js';
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+/** One stream entry as XRANGE returns it: `[id, [field, value, …]]` (fields: scripts.ts). */
+export function decodeEntry(entry: unknown): StreamEvent {
+  if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !isStringArray(entry[1])) {
+    throw new Error('RedisBroker: malformed history entry');
+  }
+  const fields = new Map<string, string>();
+  const flat = entry[1];
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
+  const awaitedBy = fields.get('a') ?? '';
+  return {
+    seq: Number.parseInt(entry[0], 10),
+    id: fields.get('i') ?? '',
+    event: fields.get('e') ?? '',
+    critical: fields.get('c') === '1',
+    ts: Number(fields.get('t') ?? 0),
+    payload: fields.get('p') ?? '',
+    ...(awaitedBy !== '' ? { awaitedBy } : {}),
+  };
+}
+
+/** A live message: `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\npayload` (the payload last). */
+export function decodeLive(message: string): { epoch: string; event: StreamEvent } | undefined {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i < 7; i++) {
+    const end = message.indexOf('\n', start);
+    if (end < 0) return undefined;
+    parts.push(message.slice(start, end));
+    start = end + 1;
+  }
+  const [epoch, seq, id, event, critical, ts, awaitedBy] = parts as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  return {
+    epoch,
+    event: {
+      seq: Number.parseInt(seq, 10),
+      id,
+      event,
+      critical: critical === '1',
+      ts: Number(ts),
+      payload: message.slice(start),
+      ...(awaitedBy !== '' ? { awaitedBy } : {}),
+    },
+  };
+}
+
+/** A pub/sub message as a JSON object, or undefined. */
+function parseObject(message: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(message);
+    return typeof value === 'object' && value !== null
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function decodeReport(message: string): DeliveryReport | undefined {
+  const r = parseObject(message);
+  if (r === undefined) return undefined;
+  if (
+    typeof r.userId !== 'string' ||
+    typeof r.id !== 'string' ||
+    typeof r.seq !== 'number' ||
+    typeof r.epoch !== 'string' ||
+    typeof r.awaitedBy !== 'string' ||
+    (r.kind !== 'written' && r.kind !== 'acked') ||
+    typeof r.connections !== 'number'
+  ) {
+    return undefined;
+  }
+  return {
+    userId: r.userId,
+    id: r.id,
+    seq: r.seq,
+    epoch: r.epoch,
+    awaitedBy: r.awaitedBy,
+    kind: r.kind,
+    connections: r.connections,
+  };
+}
+
+export function decodeControl(message: string): ControlMessage | undefined {
+  const m = parseObject(message);
+  if (m === undefined) return undefined;
+  // A close code a server may send: 1000, 1001, 1012, or an application code (ws throws on others).
+  const code = m.code;
+  const closeCode =
+    typeof code === 'number' &&
+    ([1000, 1001, 1012].includes(code) || (code >= 3000 && code <= 4999));
+  if (
+    m.kind !== 'disconnect' ||
+    !isValidUserId(m.userId) ||
+    !closeCode ||
+    !Number.isInteger(code)
+  ) {
+    return undefined;
+  }
+  return { kind: 'disconnect', userId: m.userId as string, code: m.code as number };
+}
+
+/** A directory value, `node\ndeadline\nsnapshot`, if its deadline is after `now`. */
+export function decodeRecord(
+  connectionId: string,
+  value: string,
+  now: number,
+): ConnectionRecord | undefined {
+  const first = value.indexOf('\n');
+  const second = value.indexOf('\n', first + 1);
+  if (first < 0 || second < 0) return undefined;
+  if (Number(value.slice(first + 1, second)) <= now) return undefined;
+  return { node: value.slice(0, first), connectionId, snapshot: value.slice(second + 1) };
+}
+
+/** The loads hash (`node -> deadline\ncount`): the figures whose deadline is after `now`. */
+export function decodeLoads(all: Record<string, string>, now: number): Map<string, number> {
+  const loads = new Map<string, number>();
+  for (const [node, value] of Object.entries(all)) {
+    const [deadline, count] = value.split('\n').map(Number);
+    if (deadline !== undefined && deadline > now && Number.isSafeInteger(count)) {
+      loads.set(node, count as number);
+    }
+  }
+  return loads;
+}

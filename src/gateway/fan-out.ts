@@ -1,0 +1,45 @@
+/**
+ * Fan-out: what the broker hands this node goes to the node's connections.
+ * A live event goes to the user's connections in the registry (framed once,
+ * `EventFramer`); a broadcast to every open connection; a resync makes the
+ * user's connections re-read history. The broker never sees a connection.
+ */
+import type { StreamEvent, StreamHandlers } from '../broker/stream-engine.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import type { Connection } from './connection.js';
+import type { EventFramer } from './event-framer.js';
+import type { NodeStats } from './node-stats.js';
+import type { ConnectionRegistry } from './registry.js';
+import { encodeTextFrame } from './wire-frame.js';
+
+export class FanOut implements StreamHandlers {
+  constructor(
+    private readonly registry: ConnectionRegistry<Connection>,
+    private readonly framer: EventFramer,
+    private readonly stats: NodeStats,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  onEvent(userId: string, epoch: string, event: StreamEvent): void {
+    let written = 0;
+    const frame = this.framer.wire(event);
+    for (const connection of this.registry.connectionsOf(userId)) {
+      if (connection.deliverLive(event, frame, epoch)) written++;
+    }
+    if (written > 0) {
+      this.stats.events.delivered += written;
+      this.metrics.eventsDelivered.inc(written);
+      this.metrics.deliveryLatency.observe(Math.max(0, Date.now() - event.ts) / 1000);
+    }
+  }
+
+  onResync(userId: string): void {
+    for (const connection of [...this.registry.connectionsOf(userId)]) void connection.resync();
+  }
+
+  /** A broadcast frame (text) for every open connection of this node: encoded once. */
+  onBroadcast(frame: string): void {
+    const wire = encodeTextFrame(frame);
+    for (const connection of this.registry.all()) connection.sendShared(wire, frame);
+  }
+}

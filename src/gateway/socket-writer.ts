@@ -1,0 +1,70 @@
+/**
+ * Writes to one connection's socket. Frames encoded once for many sockets
+ * (`wire-frame.ts`) go straight to the raw socket under ws, corked until the
+ * end of the turn so a turn's writes leave in one system call
+ * (`WriteCoalescer`); a socket adopted without its raw stream goes through
+ * ws with the frame's text instead.
+ */
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+import type { Corkable, WriteCoalescer } from './write-coalescer.js';
+
+/** Frames at least this large are written at once rather than held to the end of the turn. */
+const COALESCE_BELOW_BYTES = 16 * 1024;
+
+export class SocketWriter implements Corkable {
+  /** The socket is corked until the end of this turn. */
+  private holding = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    /** The raw socket under `ws`; null when unknown (adopted sockets). */
+    private readonly socket: Duplex | null,
+    private readonly coalescer: WriteCoalescer,
+  ) {}
+
+  /** True when frames go through ws (no raw socket): callers pass the text then. */
+  get needsText(): boolean {
+    return this.socket === null;
+  }
+
+  /** Writes a complete WebSocket frame (`encodeTextFrame`); `text` is its payload, for ws. */
+  writeFrame(frame: Buffer, text: string): void {
+    if (this.socket === null) {
+      this.ws.send(text);
+      return;
+    }
+    // Nothing after a close frame, ours or the peer's.
+    if (this.socket.destroyed || this.ws.readyState !== this.ws.OPEN) return;
+    // Coalescing pays for small frames (one syscall for many); a large frame
+    // already fills a syscall, and holding it only adds latency.
+    if (frame.length < COALESCE_BELOW_BYTES) this.hold();
+    this.socket.write(frame);
+  }
+
+  /** Answers a protocol-level ping, held with the turn's other writes. */
+  pong(data: Buffer): void {
+    this.hold();
+    this.ws.pong(data);
+  }
+
+  release(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.socket?.uncork();
+  }
+
+  /** The socket was corked by the handshake: release it with this turn's writes. */
+  adoptCork(): void {
+    if (this.holding || !this.socket) return;
+    this.holding = true;
+    this.coalescer.hold(this);
+  }
+
+  private hold(): void {
+    if (this.holding || !this.socket) return;
+    this.holding = true;
+    this.socket.cork();
+    this.coalescer.hold(this);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The `event` frame (PROTOCOL.md section 3), built here and nowhere else.
+ *
+ * A publish is encoded in two steps, so the data is serialized once and the
+ * frame built once per event:
+ * 1. `encodeEvent` (the publisher, before the engine): everything the
+ *    publisher knows, as an opaque `payload` the engine stores and carries.
+ * 2. `encodeEventFrame` (the node that writes it): the engine's position
+ *    (`seq`), id and time stamp in front of the payload.
+ *
+ * No JSON.stringify for the strings: validation restricts the event name,
+ * ids, run ids and thread ids to characters that need no escaping in JSON
+ * (EVENT_NAME_PATTERN, REF_PATTERN; generated ids are alphanumeric), so
+ * quoting them is enough. `data` arrives serialized (`ValidEvent.dataJson`).
+ */
+import type { ValidEvent } from './event-input.js';
+
+/** Where an event sits: its stream (`epoch`) and its place in it (`seq`). */
+export interface StreamPosition {
+  readonly epoch: string;
+  readonly seq: number;
+}
+
+/** A validated event as a stream engine receives it: the frame's tail is `payload`, opaque to the engine. */
+export interface EncodedEvent {
+  /** The publisher's idempotency id; the engine generates one when absent. */
+  readonly id?: string;
+  readonly event: string;
+  readonly critical: boolean;
+  /** The frame after `"ts":<ts>,`, ending with `}`. */
+  readonly payload: string;
+}
+
+/** What `encodeEventFrame` needs of a stored event. */
+export interface FramedEvent {
+  readonly seq: number;
+  readonly id: string;
+  readonly ts: number;
+  readonly payload: string;
+}
+
+/** Step 1: the publisher's part of the frame, once per publish. */
+export function encodeEvent(event: ValidEvent): EncodedEvent {
+  let payload = `"event":"${event.event}"`;
+  if (event.runId !== undefined) payload += `,"runId":"${event.runId}"`;
+  if (event.threadId !== undefined) payload += `,"threadId":"${event.threadId}"`;
+  payload += `,"critical":${event.critical},"data":${event.dataJson}}`;
+  return event.id === undefined
+    ? { event: event.event, critical: event.critical, payload }
+    : { id: event.id, event: event.event, critical: event.critical, payload };
+}
+
+/** Step 2: the complete frame text, once per event and node. */
+export function encodeEventFrame(event: FramedEvent): string {
+  return `{"type":"event","seq":${event.seq},"id":"${event.id}","ts":${event.ts},${event.payload}`;
+}

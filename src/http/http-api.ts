@@ -124,7 +124,9 @@ function apiKeyVerifier(keys: HttpApiOptions['apiKeys'] | undefined): ApiKeyVeri
       return new ApiKeys(keys);
     } catch (error) {
       // ApiKeys names the bad key by position and never shows it.
-      throw new OptionError(`option apiKeys: ${(error as Error).message.replace(/^ApiKeys: /, '')}`);
+      throw new OptionError(
+        `option apiKeys: ${(error as Error).message.replace(/^ApiKeys: /, '')}`,
+      );
     }
   }
   if (typeof (keys as ApiKeyVerifier | undefined)?.verifyAuthorizationHeader !== 'function') {

@@ -3,7 +3,9 @@
  * `prepack` builds), the tarball installed into a fresh app with a strict
  * tsconfig (`skipLibCheck: false`, so the published types are checked too),
  * and the README's snippets, taken verbatim from README.md, compiled and run
- * against real gateways. The README therefore cannot drift from the package.
+ * against real gateways: the five-minute path (the CLI gateway, a dev token,
+ * the Node client, a curl publish) and the gateway embedded in an app's own
+ * server with its HTTP API. The README therefore cannot drift from the package.
  *
  * Not run here: the ```html browser snippet (the browser tests own it), the
  * `npm install && npm start` / `npm test` lines (this suite is one of them;
@@ -89,7 +91,8 @@ beforeAll(async () => {
   );
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(STRICT_TSCONFIG, null, 2));
   manifest = await installTarball(tarball, app);
-  const [nodeSnippet] = fencedBlocks(README, 'ts');
+  const [clientSnippet, nodeSnippet] = fencedBlocks(README, 'ts');
+  writeFileSync(join(app, 'readme-client.ts'), clientSnippet ?? '');
   writeFileSync(join(app, 'readme-node.ts'), nodeSnippet ?? '');
   writeFileSync(join(app, 'surface.ts'), SURFACE);
 }, 180_000); // a full build and a pack: ~20 s on an idle machine, far more under load
@@ -116,13 +119,16 @@ describe('npm pack on a clean clone', () => {
     expect(bin.startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 
-  it('the README has one Node snippet', () => {
-    expect(fencedBlocks(README, 'ts')).toHaveLength(1);
+  it('the README has two Node snippets: the client of the five-minute path, then the embedded gateway', () => {
+    const [clientSnippet, nodeSnippet, ...others] = fencedBlocks(README, 'ts');
+    expect(clientSnippet).toContain('new AgentSocketClient(');
+    expect(nodeSnippet).toContain('createHttpApi(gateway');
+    expect(others).toEqual([]);
   });
 });
 
 describe('in a fresh strict project that installs only agentsocket', () => {
-  it('the README Node snippet and every public subpath compile with skipLibCheck off', async () => {
+  it('the README Node snippets and every public subpath compile with skipLibCheck off', async () => {
     // tsc's diagnostics (TS7016 and the like), or nothing.
     const diagnostics = await run(process.execPath, [TSC, '-p', '.'], { cwd: app }).then(
       () => '',
@@ -134,11 +140,11 @@ describe('in a fresh strict project that installs only agentsocket', () => {
     for (const size of Object.values(sizes)) expect(size).toBeGreaterThan(0);
   }, 120_000);
 
-  it('the README Node snippet runs: alice receives the five events of run-1 in order', async () => {
+  it('the README embedding snippet runs: alice receives run-1 in order; its HTTP API and the app answer', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, ['out/readme-node.js'], {
       cwd: app,
-      env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET, PORT: String(port) },
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET, API_KEY, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
@@ -164,7 +170,67 @@ describe('in a fresh strict project that installs only agentsocket', () => {
       ['agent_completed', 'run-1'],
     ]);
     expect(events.at(-1)?.data).toMatchObject({ status: 'succeeded', result: 'It is 21 °C.' });
+
+    // "the `curl` above works unchanged" against the app's own server.
+    const base = `http://127.0.0.1:${port}`;
+    const curl = fencedBlocks(README, 'sh')
+      .flatMap(shellCommands)
+      .find((c) => c.command.startsWith('curl '));
+    await run('sh', ['-c', (curl?.command ?? 'false').replaceAll('http://localhost:8080', base)], {
+      cwd: app,
+      env: { PATH: process.env.PATH ?? '', API_KEY },
+    });
+    const published = await alice.waitForEvents(6);
+    expect(published.at(-1)).toMatchObject({ event: 'agent_started', runId: 'r1', seq: 6 });
+    const refused = await fetch(`${base}/v1/users/alice/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ApiKeys.generate()}` },
+      body: '{"event":"token"}',
+    });
+    expect(refused.status).toBe(401);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const own = await fetch(`${base}/anything/else`);
+    expect([own.status, await own.text()]).toEqual([200, 'your app\n']);
     alice.close();
+  }, 60_000);
+
+  it('the five-minute path: the client snippet, as alice, prints what the README curl publishes', async () => {
+    const server = await startCliServer([], {
+      AGENTSOCKET_JWT_SECRET: SECRET,
+      AGENTSOCKET_API_KEYS: API_KEY,
+    });
+    servers.push(server);
+    const child = spawn(process.execPath, ['out/readme-client.js'], {
+      cwd: app,
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET, PORT: new URL(server.url).port },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const printed = (line: string, what: string) =>
+      waitFor(
+        () => {
+          if (child.exitCode !== null) throw new Error(`the client exited: ${stderr}`);
+          return stdout.split('\n').includes(line);
+        },
+        { timeoutMs: 15_000, what },
+      );
+    await printed('alice is connected', 'the client snippet to connect');
+    const curl = fencedBlocks(README, 'sh')
+      .flatMap(shellCommands)
+      .find((c) => c.command.startsWith('curl '));
+    const { stdout: answer } = await run(
+      'sh',
+      ['-c', (curl?.command ?? 'false').replaceAll('http://localhost:8080', server.url)],
+      { cwd: app, env: { PATH: process.env.PATH ?? '', API_KEY } },
+    );
+    expect(JSON.parse(answer)).toMatchObject({ seq: 1, delivered: 1 });
+    // The line the README says the second terminal prints.
+    const promised = /prints `(1 agent_started r1 [^`]+)`/.exec(README)?.[1] ?? 'missing';
+    await printed(promised, `the client to print ${promised}`);
   }, 60_000);
 });
 

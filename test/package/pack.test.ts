@@ -92,8 +92,15 @@ beforeAll(async () => {
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(STRICT_TSCONFIG, null, 2));
   manifest = await installTarball(tarball, app);
   const [clientSnippet, nodeSnippet] = fencedBlocks(README, 'ts');
-  writeFileSync(join(app, 'readme-client.ts'), clientSnippet ?? '');
-  writeFileSync(join(app, 'readme-node.ts'), nodeSnippet ?? '');
+  // Compiled as .ts (the strict check) and run as .mjs: the README says to save
+  // them as `listen.mjs` and `server.mjs`, plain JavaScript.
+  for (const [name, snippet] of [
+    ['readme-client', clientSnippet],
+    ['readme-node', nodeSnippet],
+  ] as const) {
+    writeFileSync(join(app, `${name}.ts`), snippet ?? '');
+    writeFileSync(join(app, `${name}.mjs`), snippet ?? '');
+  }
   writeFileSync(join(app, 'surface.ts'), SURFACE);
 }, 180_000); // a full build and a pack: ~20 s on an idle machine, far more under load
 
@@ -142,7 +149,7 @@ describe('in a fresh strict project that installs only agentsocket', () => {
 
   it('the README embedding snippet runs: alice receives run-1 in order; its HTTP API and the app answer', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['out/readme-node.js'], {
+    const child = spawn(process.execPath, ['readme-node.mjs'], {
       cwd: app,
       env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET, API_KEY, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -200,7 +207,7 @@ describe('in a fresh strict project that installs only agentsocket', () => {
       AGENTSOCKET_API_KEYS: API_KEY,
     });
     servers.push(server);
-    const child = spawn(process.execPath, ['out/readme-client.js'], {
+    const child = spawn(process.execPath, ['readme-client.mjs'], {
       cwd: app,
       env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET, PORT: new URL(server.url).port },
       stdio: ['ignore', 'pipe', 'pipe'],

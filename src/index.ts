@@ -17,8 +17,8 @@ export {
 } from './gateway/harden-server.js';
 export {
   createHttpApi,
-  type ApiHandler,
   type ApiKeyVerifier,
+  type HttpApiHandler,
   type HttpApiOptions,
 } from './http/http-api.js';
 export { GatewayError } from './errors.js';

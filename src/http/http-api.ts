@@ -24,7 +24,13 @@ import { OptionError } from '../options/validators.js';
 import { createApiHandler, type ApiHandler, type ApiKeyVerifier } from './api-routes.js';
 import { sendError } from './json-response.js';
 
-export type { ApiHandler, ApiKeyVerifier };
+export type { ApiKeyVerifier };
+
+/**
+ * `(req, res, next?) => boolean`: true when the API took the request, false
+ * when it handed it to `next` (see `ApiHandler` in api-routes.ts).
+ */
+export type HttpApiHandler = ApiHandler;
 
 export interface HttpApiOptions {
   /**
@@ -70,7 +76,7 @@ const PREFIX = /^(\/[^/?#\s]+)+$/;
  * const server = createServer((req, res) => api(req, res, () => app(req, res)));
  * gateway.attach(server);
  */
-export function createHttpApi(gateway: GatewayNode, options: HttpApiOptions): ApiHandler {
+export function createHttpApi(gateway: GatewayNode, options: HttpApiOptions): HttpApiHandler {
   if (!(gateway instanceof GatewayNode)) {
     throw new OptionError('createHttpApi: gateway must be the GatewayNode of createGateway()');
   }
@@ -107,6 +113,8 @@ export function createHttpApi(gateway: GatewayNode, options: HttpApiOptions): Ap
       next();
       return false;
     }
+    // Outside the prefix with no app behind: the API's JSON 404, as for any
+    // unknown path (not counted by route: no route of the API was asked for).
     sendError(res, new GatewayError('not_found', 'no such route'));
     return true;
   };

@@ -19,8 +19,8 @@ import {
   createLogger,
   mintDevToken,
   OptionError,
-  type ApiHandler,
   type GatewayNode,
+  type HttpApiHandler,
 } from '../../src/index.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { expectRefusal, TestClient } from '../helpers/test-client.js';
@@ -129,7 +129,7 @@ function token(userId: string): Promise<string> {
 describe('an app mounting the API in front of its own routes (node:http)', () => {
   const logs = new LogCapture();
   let app: App;
-  let api: ApiHandler;
+  let api: HttpApiHandler;
   const credentials: string[] = [SECRET, API_KEY];
 
   beforeAll(async () => {

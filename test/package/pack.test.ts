@@ -8,6 +8,7 @@
  * server with its HTTP API. The README therefore cannot drift from the package.
  *
  * Not run here: the ```html browser snippet (the browser tests own it), the
+ * `npm install agentsocket` line (the tarball stands in for it), the
  * `npm install && npm start` / `npm test` lines (this suite is one of them;
  * `npm start` is measured in the report of issue 15), and the `serve` lines
  * of "Run it" (long-running, with `…` placeholders; test/e2e/cli.test.ts
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../src/auth/api-keys.js';
+import { createJwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
 import { mintDevToken } from '../../src/auth/dev-token.js';
 import { startCliServer, type CliServer } from '../helpers/cli-process.js';
 import { freePort } from '../helpers/free-port.js';
@@ -257,6 +259,17 @@ describe("the README's shell snippets, against a real server", () => {
     if (!found) throw new Error(`no README shell command matches ${pattern}`);
     return found;
   };
+
+  it("the five-minute path's export line makes a JWT secret and an API key the gateway takes", async () => {
+    const exported = find(/^export JWT_SECRET=/).command;
+    const { stdout } = await run('sh', ['-c', `${exported} && echo "$JWT_SECRET" "$API_KEY"`], {
+      cwd: app,
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    const [secret, key] = stdout.trim().split(' ');
+    expect(() => createJwtAuthenticator({ secret: secret ?? '' })).not.toThrow();
+    expect(new ApiKeys([key ?? '']).size).toBe(1);
+  });
 
   it('curl publishes with wait: the answer has the shape the README shows, alice gets the event', async () => {
     const server = await startCliServer([], {

@@ -15,6 +15,12 @@ export {
   hardenServer,
   type HandshakeServerOptions,
 } from './gateway/harden-server.js';
+export {
+  createHttpApi,
+  type ApiKeyVerifier,
+  type HttpApiHandler,
+  type HttpApiOptions,
+} from './http/http-api.js';
 export { GatewayError } from './errors.js';
 export { OptionError } from './options/validators.js';
 export {

@@ -96,13 +96,20 @@ function toGatewayError(error: unknown, requestId: string): GatewayError {
 }
 
 /**
- * Builds the request listener of the HTTP API. Answers every request it is
- * given: 404 for unknown paths, 405 (with `Allow`) for a known path with
- * another method.
+ * A request listener of the HTTP API, connect-style. Returns true when the
+ * request is the API's (answered, or being answered); false when its path is
+ * none of the API's and it was handed to `next`, synchronously and untouched
+ * (no header set, nothing counted or logged). Without `next` such a request
+ * is answered 404 `not_found`.
  */
-export function createApiHandler(
-  deps: ApiDependencies,
-): (req: IncomingMessage, res: ServerResponse) => void {
+export type ApiHandler = (req: IncomingMessage, res: ServerResponse, next?: () => void) => boolean;
+
+/**
+ * Builds the request listener of the HTTP API: 404 for unknown paths (or
+ * `next`, see `ApiHandler`), 405 (with `Allow`) for a known path with
+ * another method. `createHttpApi` (http-api.ts) is the public way in.
+ */
+export function createApiHandler(deps: ApiDependencies): ApiHandler {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const origins = deps.allowedOrigins;
   const anyOrigin = origins === undefined || origins.length === 0 || origins.includes('*');
@@ -249,12 +256,17 @@ export function createApiHandler(
     ctx.res.end(text);
   });
 
-  return (req, res) => {
-    const started = performance.now();
-    const requestId = randomUUID();
+  return (req, res, next) => {
     const method = req.method ?? 'GET';
     const { pathname, query } = splitRequestTarget(req.url ?? '/');
     const match = router.match(method, pathname);
+    // Not a path of the API: the embedding app's request, left as it came.
+    if (match.kind === 'not_found' && next) {
+      next();
+      return false;
+    }
+    const started = performance.now();
+    const requestId = randomUUID();
     // A closed set of labels: the route table's templates and methods, never the raw path.
     const route =
       match.kind === 'found'
@@ -285,12 +297,12 @@ export function createApiHandler(
 
     if (match.kind === 'not_found') {
       fail(new GatewayError('not_found', 'no such route'));
-      return;
+      return true;
     }
     if (match.kind === 'method_not_allowed') {
       res.setHeader('Allow', match.allow.join(', '));
       fail(new GatewayError('method_not_allowed', `${match.route} does not take ${method}`));
-      return;
+      return true;
     }
     // Before authentication: a credential in the query is refused whether or
     // not the header is valid, and the value is never echoed.
@@ -303,7 +315,7 @@ export function createApiHandler(
           unknown,
         ),
       );
-      return;
+      return true;
     }
     const ctx: RouteContext = {
       req,
@@ -319,6 +331,7 @@ export function createApiHandler(
     } catch (error) {
       fail(error);
     }
+    return true;
   };
 }
 

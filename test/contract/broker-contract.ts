@@ -546,6 +546,8 @@ export function describeBrokerContract(
             threadId: 'thread-1',
             critical: true,
           }),
+          // A run's first event must be agent_started: this one is about the frame only.
+          { runGrammar: 'off' },
         );
         const after = Date.now();
         await waitFor(() => handlers.of(user).length >= 1, { what: 'the live event' });

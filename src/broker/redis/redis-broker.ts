@@ -24,6 +24,7 @@ import type { EncodedEvent } from '../../protocol/event-frame.js';
 import type { Broker, BrokerHandlers, BrokerHealth } from '../broker.js';
 import type { ControlMessage, DeliveryReport } from '../cluster-bus.js';
 import type { ConnectionRecord } from '../presence-store.js';
+import type { RunSnapshot } from '../../runs/run-types.js';
 import { HISTORY_DEFAULTS } from '../stream-defaults.js';
 import type { HistoryRead, PublishOptions, PublishOutcome, ReadCursor } from '../stream-engine.js';
 import { RedisBus } from './bus.js';
@@ -175,6 +176,17 @@ export class RedisBroker implements Broker, LinkListener {
 
   sweep(): Promise<number> {
     return this.stream.sweep();
+  }
+
+  // ---- RunStore -------------------------------------------------------------
+
+  // Placeholder until the Redis run store lands (runs-engine branch, next commits).
+  async readRun(): Promise<RunSnapshot | null> {
+    return null;
+  }
+
+  async listRuns(): Promise<RunSnapshot[]> {
+    return [];
   }
 
   /** Users followed on this node (bounded by `maxSubscriptions`). */

@@ -9,7 +9,8 @@
  * they outlive trimmed and expired events):
  * - time: a run lives `runTtlMs` after its last event; dropped lazily on
  *   use and by `sweep`;
- * - runs per user: `maxRunsPerUser`; a new run drops the user's oldest;
+ * - runs per user: `maxRunsPerUser`; a new run drops the user's least
+ *   recently updated one (as on Redis, whose index is ordered by update);
  * - one snapshot: `runSnapshotMaxBytes`, enforced by the fold (text cut,
  *   `truncated: true`);
  * - all snapshots: `maxRunBytes`; past it the least recently updated runs of
@@ -69,7 +70,7 @@ function runKey(userId: string, runId: string): string {
 export class MemoryRuns {
   /** Every run, least recently updated first: the TTL and total-bytes eviction order. */
   private readonly runs = new Map<string, RunEntry>();
-  /** Each user's runs, oldest started first: the per-user eviction order. */
+  /** Each user's runs, least recently updated first: the per-user eviction order. */
   private readonly byUser = new Map<string, Map<string, RunEntry>>();
   private totalBytes = 0;
 
@@ -107,8 +108,12 @@ export class MemoryRuns {
     } else {
       foldRunEvent(entry.snapshot, record, options);
       if (next !== undefined) entry.state = next;
+      // Most recently updated last, in both eviction orders.
       this.runs.delete(key);
       this.runs.set(key, entry);
+      const runs = this.byUser.get(userId);
+      runs?.delete(run.runId);
+      runs?.set(run.runId, entry);
     }
     entry.expiresAt = stored.ts + this.options.runTtlMs;
     const bytes = entry.snapshot.sizeBytes ?? 0;

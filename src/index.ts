@@ -21,7 +21,7 @@ export {
   type HttpApiHandler,
   type HttpApiOptions,
 } from './http/http-api.js';
-export { GatewayError } from './errors.js';
+export { GatewayError, RunGrammarError } from './errors.js';
 export { OptionError } from './options/validators.js';
 export {
   MemoryBroker,
@@ -29,7 +29,7 @@ export {
   type MemoryBrokerStats,
 } from './broker/memory-broker.js';
 export { InProcessCluster, type InProcessClusterOptions } from './broker/in-process-cluster.js';
-export { HISTORY_DEFAULTS } from './broker/stream-defaults.js';
+export { HISTORY_DEFAULTS, RUN_DEFAULTS } from './broker/stream-defaults.js';
 export {
   BrokerUnavailableError,
   type Broker,
@@ -46,6 +46,8 @@ export {
   type PublishOptions,
   type PublishOutcome,
   type ReadCursor,
+  type RunGrammarMode,
+  type RunStore,
   type StreamEngine,
   type StreamEvent,
   type StreamHandlers,

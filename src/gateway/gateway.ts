@@ -353,6 +353,11 @@ export class GatewayNode implements Gateway {
     return { ready: reasons.length === 0, reasons };
   }
 
+  /** Open AG-UI streams on this node. */
+  get aguiStreamCount(): number {
+    return this.aguiStreams.size;
+  }
+
   /** Registered connections (open or closing) on this node. */
   get connectionCount(): number {
     return this.registry.connectionCount;

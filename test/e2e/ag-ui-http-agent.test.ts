@@ -19,6 +19,8 @@ import {
   vi,
   type MockInstance,
 } from 'vitest';
+import { compareAguiPositions, type AguiPosition } from '../../src/agui/agui-cursor.js';
+import { parseLastEventId } from '../../src/agui/sse-encoding.js';
 import type { JsonValue } from '../../src/protocol/frames.js';
 import {
   AGUI_THREAD_ID,
@@ -244,6 +246,84 @@ describe('a TCP connection cut, then resumed with Last-Event-ID', () => {
     expect(raw[1]).not.toContain('MESSAGES_SNAPSHOT');
     const ids = (text: string): string[] => [...text.matchAll(/^id: (.*)$/gm)].map((m) => m[1] ?? '');
     expect(ids(raw[1] ?? '').filter((id) => ids(raw[0] ?? '').includes(id))).toEqual([]);
+    expectNoConsoleNoise();
+  });
+});
+
+describe('the bytes of a stream', () => {
+  it('have no CR, and ids that strictly increase and match metadata.agentsocket.cursor', async () => {
+    const run = await newRun();
+    const raw: string[] = [];
+    const { agent } = newAgent(run, { raw });
+    await attachThenPublish(run, [agent]);
+    const text = raw[0] ?? '';
+    expect(text).not.toContain('\r');
+    const blocks = text.split('\n\n').filter((block) => block !== '' && !block.startsWith(':'));
+    const withIds = blocks.filter((block) => block.startsWith('id: '));
+    expect(withIds.length).toBeGreaterThan(10);
+    const positions = withIds.map((block) => {
+      const id = /^id: (.*)$/m.exec(block)?.[1] ?? '';
+      const event = JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? 'null') as BaseEvent;
+      expect(cursorOf(event)).toBe(id);
+      const parsed = parseLastEventId(id);
+      if (!parsed.ok || parsed.value === null) throw new Error(`bad id ${id}`);
+      return parsed.value;
+    });
+    for (let i = 1; i < positions.length; i++) {
+      expect(
+        compareAguiPositions(positions[i - 1] as AguiPosition, positions[i] as AguiPosition),
+      ).toBeLessThan(0);
+    }
+    // It ends right after the terminal event.
+    expect(blocks.at(-1)).toContain('"type":"RUN_FINISHED"');
+  });
+
+  it('merges deltas that come within the window (default 40 ms), to the same messages', async () => {
+    const run = await newRun(coalescing);
+    const raw: string[] = [];
+    const { agent } = newAgent(run, { raw });
+    const { outcomes } = await attachThenPublish(run, [agent]);
+    expect(raw[0]).toMatch(/"seqFrom":\d+/);
+    expect(outcomes[0]?.result).toEqual(RESULT);
+    expect(withoutMetadata(agent.messages)).toEqual(expectedMessages(run.runId));
+    expectNoConsoleNoise();
+  });
+});
+
+describe('fresh agents (snapshot mode)', () => {
+  const ASKED: Message = { id: 'u1', role: 'user', content: 'Weather in Paris?' };
+
+  it('get the same messages attaching mid-run and after completion', async () => {
+    const run = await newRun(coalescing);
+    await run.gateway.publishRun(run.userId, run.runId, [STARTED, ...REST.slice(0, 6)]);
+    const mid = newAgent(run, { initialMessages: [ASKED] });
+    let started = false;
+    const midRun = mid.agent.runAgent(
+      { runId: run.runId },
+      { onRunStartedEvent: () => void (started = true) },
+    );
+    await waitFor(() => started, { what: 'the mid-run agent started' });
+    await run.gateway.publishRun(run.userId, run.runId, REST.slice(6));
+    expect((await midRun).result).toEqual(RESULT);
+
+    const after = newAgent(run, { initialMessages: [ASKED] });
+    expect((await after.agent.runAgent({ runId: run.runId })).result).toEqual(RESULT);
+
+    const expected = [ASKED, ...expectedMessages(run.runId)];
+    expect(withoutMetadata(mid.agent.messages)).toEqual(expected);
+    expect(withoutMetadata(after.agent.messages)).toEqual(expected);
+    expectNoConsoleNoise();
+  });
+
+  it('20 agents on one run finish identical', async () => {
+    const run = await newRun(coalescing);
+    const agents = Array.from({ length: 20 }, () => newAgent(run).agent);
+    const { outcomes } = await attachThenPublish(run, agents);
+    for (const [index, agent] of agents.entries()) {
+      expect(outcomes[index]?.result).toEqual(RESULT);
+      expect(withoutMetadata(agent.messages)).toEqual(expectedMessages(run.runId));
+    }
+    await waitFor(() => coalescing.gateway.aguiStreamCount === 0, { what: 'streams released' });
     expectNoConsoleNoise();
   });
 });

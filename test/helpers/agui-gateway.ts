@@ -63,7 +63,7 @@ export async function startAguiGateway(
  * A `fetch` for `HttpAgent` that reads the real response and, right after the
  * event `cutAfter` accepts, aborts the request (the TCP connection is cut) and
  * ends the body it hands on cleanly: the agent sees a stream that stopped
- * there. Every response's raw text goes to `raw`.
+ * there. What each response handed on (its raw text up to the cut) goes to `raw`.
  */
 export function cuttingFetch(
   cutAfter: (event: BaseEvent) => boolean,
@@ -88,14 +88,13 @@ export function cuttingFetch(
           out.close();
           return;
         }
-        const text = decoder.decode(value, { stream: true });
-        raw[index] += text;
-        pending += text;
+        pending += decoder.decode(value, { stream: true });
         let end: number;
         while ((end = pending.indexOf('\n\n')) !== -1) {
           const block = pending.slice(0, end + 2);
           pending = pending.slice(end + 2);
           out.enqueue(encoder.encode(block));
+          raw[index] += block;
           const data = /^data: (.*)$/m.exec(block)?.[1];
           if (data !== undefined && cutAfter(JSON.parse(data) as BaseEvent)) {
             cut = true;

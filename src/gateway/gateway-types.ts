@@ -50,6 +50,8 @@ export interface PublishResult {
   delivered: number;
   /** The `id` repeated an earlier publish; nothing was sent again. */
   duplicate: boolean;
+  /** An accepted `failed`/`cancelled` `agent_completed` left these tool calls of its run open. */
+  openToolCalls?: string[];
 }
 
 export interface BatchItem extends EventInput {

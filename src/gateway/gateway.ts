@@ -124,6 +124,8 @@ export class GatewayNode implements Gateway {
       new MemoryBroker({
         historySize: this.options.historySize,
         historyTtlMs: this.options.historyTtlMs,
+        runTtlMs: this.options.runTtlMs,
+        runSnapshotMaxBytes: this.options.runSnapshotMaxBytes,
       });
     this.nodeId = this.broker.nodeId;
     this.tickets = options.tickets ?? new MemoryTicketStore();

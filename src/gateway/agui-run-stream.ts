@@ -23,6 +23,7 @@
  */
 import type { Message } from '@ag-ui/core';
 import type { Logger } from 'pino';
+import type { RunStore } from '../broker/run-store.js';
 import type { HistoryRead, StreamEngine } from '../broker/stream-engine.js';
 import { GatewayError, RETRY_AFTER_SECONDS } from '../errors.js';
 import { agentsocketEventOf } from '../agui/agentsocket-event.js';
@@ -47,10 +48,8 @@ import { foldRunEvent, type RunEventRecord } from '../runs/run-snapshot.js';
 import type { RunSnapshot } from '../runs/run-types.js';
 import type { RunListener } from './run-listeners.js';
 
-/** What a stream needs of the engine's runs (`RunStore.readRun`). */
-export interface RunReader {
-  readRun(userId: string, runId: string): Promise<RunSnapshot | null>;
-}
+/** What a stream needs of the engine's runs. */
+export type RunReader = Pick<RunStore, 'readRun'>;
 
 export interface AguiStreamRequest {
   userId: string;

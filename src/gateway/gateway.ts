@@ -56,7 +56,6 @@ import { addNodeTasks } from './node-tasks.js';
 import { resolveAguiStreamOptions, type AguiStreamOptions } from './agui-options.js';
 import type { AguiRunStream, AguiStreamRequest } from './agui-run-stream.js';
 import { AguiStreams } from './agui-streams.js';
-import { HistoryRunReader } from './history-run-reader.js';
 import { RunListeners } from './run-listeners.js';
 import { NodeStats } from './node-stats.js';
 import { OperatorApi } from './operator-api.js';
@@ -204,7 +203,7 @@ export class GatewayNode implements Gateway {
       listeners: runListeners,
       subscriptions,
       streams: broker,
-      runs: new HistoryRunReader(broker),
+      runs: broker,
       lifecycle,
       logger,
       ready: this.ready,

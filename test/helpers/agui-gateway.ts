@@ -9,7 +9,7 @@ import { ApiKeys } from '../../src/auth/api-keys.js';
 import type { CreateGatewayOptions } from '../../src/gateway/gateway.js';
 import { createApiHandler } from '../../src/http/api-routes.js';
 import type { JsonValue } from '../../src/protocol/frames.js';
-import { startGateway, type Harness } from './gateway-harness.js';
+import { startGateway, type Harness, type HarnessOptions } from './gateway-harness.js';
 
 export interface AguiGateway extends Harness {
   /** POST /v1/ag-ui/runs */
@@ -26,7 +26,7 @@ export interface AguiGateway extends Harness {
 export const AGUI_THREAD_ID = 'thread-1';
 
 export async function startAguiGateway(
-  options: Partial<CreateGatewayOptions> = {},
+  options: Partial<CreateGatewayOptions> & Pick<HarnessOptions, 'leewaySeconds'> = {},
 ): Promise<AguiGateway> {
   const apiKey = ApiKeys.generate();
   let api: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;

@@ -327,3 +327,28 @@ describe('fresh agents (snapshot mode)', () => {
     expectNoConsoleNoise();
   });
 });
+
+describe('a resume whose run left history', () => {
+  it('falls back to snapshot mode and still ends with the run\'s messages', async () => {
+    const short = await startAguiGateway({ historySize: 4, agui: { coalesceWindowMs: 0 } });
+    try {
+      const run = await newRun(short);
+      const raw: string[] = [];
+      const { agent, setCut } = newAgent(run, {
+        raw,
+        cutAfter: (event) => event.type === 'REASONING_MESSAGE_CONTENT',
+      });
+      const first = await attachThenPublish(run, [agent]);
+      expect(first.outcomes[0]?.result).toBeUndefined();
+      setCut(() => false);
+      agent.headers = { ...agent.headers, 'Last-Event-ID': first.cursors[0] ?? '' };
+      const resumed = await agent.runAgent({ runId: run.runId });
+      expect(raw[1]).toContain('MESSAGES_SNAPSHOT');
+      expect(resumed.result).toEqual(RESULT);
+      expect(withoutMetadata(agent.messages)).toEqual(expectedMessages(run.runId));
+      expectNoConsoleNoise();
+    } finally {
+      await short.close();
+    }
+  });
+});

@@ -72,9 +72,7 @@ export interface AgentsocketInterruptedMeta {
 export type StreamInterruptReason = 'drain' | 'history_lost' | 'slow_consumer' | 'token_expired';
 
 export type AgentsocketMeta =
-  | AgentsocketEventMeta
-  | AgentsocketRestatedMeta
-  | AgentsocketInterruptedMeta;
+  AgentsocketEventMeta | AgentsocketRestatedMeta | AgentsocketInterruptedMeta;
 
 /** One AG-UI event to send, with its SSE `id:` (null: send no `id:` line). */
 export interface AguiOutput {

@@ -26,7 +26,9 @@ export const DEFAULT_AGUI_STREAM_OPTIONS: Readonly<AguiStreamOptions> = {
 };
 
 /** Applies the defaults and checks each setting, naming the bad one. */
-export function resolveAguiStreamOptions(options: Partial<AguiStreamOptions> = {}): AguiStreamOptions {
+export function resolveAguiStreamOptions(
+  options: Partial<AguiStreamOptions> = {},
+): AguiStreamOptions {
   const merged = { ...DEFAULT_AGUI_STREAM_OPTIONS, ...options };
   return {
     coalesceWindowMs: nonNegativeInteger('option agui.coalesceWindowMs', merged.coalesceWindowMs),

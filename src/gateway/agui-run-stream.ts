@@ -16,10 +16,9 @@
  * in seq order (`lastSeq + 1`); anything else re-reads history from `lastSeq`
  * (`resync`), and a history that lost events ends the stream.
  *
- * Start (issue 14): with a `Last-Event-ID` whose run is wholly in history, the
- * run folded up to the cursor gives `resumeAtCursor` (RUN_STARTED, re-opened
- * STARTs, then only what follows the cursor); otherwise snapshot mode
- * (`startFromSnapshot` over the engine's snapshot, then the live tail).
+ * Start (`agui-stream-start.ts`): with a `Last-Event-ID` whose run is wholly
+ * in history, `resumeAtCursor` over the run folded up to the cursor;
+ * otherwise snapshot mode over the engine's snapshot, then the live tail.
  */
 import type { Message } from '@ag-ui/core';
 import type { Logger } from 'pino';
@@ -30,22 +29,11 @@ import { agentsocketEventOf } from '../agui/agentsocket-event.js';
 import type { AguiPosition } from '../agui/agui-cursor.js';
 import { streamInterrupted } from '../agui/agui-interrupt.js';
 import type { AguiMapper } from '../agui/agui-mapping.js';
-import {
-  AguiResumeError,
-  resumeAtCursor,
-  startFromSnapshot,
-  type AguiStreamStart,
-} from '../agui/agui-resume.js';
-import type {
-  AgentsocketEvent,
-  AguiOutput,
-  StreamInterruptReason,
-} from '../agui/agui-types.js';
+import type { AgentsocketEvent, AguiOutput, StreamInterruptReason } from '../agui/agui-types.js';
 import { encodeSseEvent, SSE_KEEP_ALIVE } from '../agui/sse-encoding.js';
 import { encodeEventFrame } from '../protocol/event-frame.js';
 import { DeltaCoalescer, pendingItemOf } from '../runs/delta-coalescer.js';
-import { foldRunEvent, type RunEventRecord } from '../runs/run-snapshot.js';
-import type { RunSnapshot } from '../runs/run-types.js';
+import { planStart, type HeldEvent } from './agui-stream-start.js';
 import type { RunListener } from './run-listeners.js';
 
 /** What a stream needs of the engine's runs. */
@@ -92,12 +80,6 @@ export interface AguiStreamHost {
   readonly logger: Logger;
   /** The stream is over (ended, interrupted or abandoned): unregister it. */
   ended(stream: AguiRunStream): void;
-}
-
-/** A live event with its frame text (the coalescer merges frames). */
-interface HeldEvent {
-  event: AgentsocketEvent;
-  frame: string;
 }
 
 type Phase = 'opening' | 'reading' | 'live' | 'ended';
@@ -147,7 +129,7 @@ export class AguiRunStream implements RunListener {
    * 503 when the node drains meanwhile.
    */
   async prepare(): Promise<void> {
-    const { userId, runId, waitMs, position } = this.request;
+    const { userId, runId, waitMs } = this.request;
     let snapshot = await this.host.runs.readRun(userId, runId);
     if (snapshot === null && waitMs > 0) {
       await this.waitForRun(waitMs);
@@ -157,8 +139,13 @@ export class AguiRunStream implements RunListener {
     this.assertOpening();
     // One answer for a run nobody started and another user's run.
     if (snapshot === null) throw new GatewayError('not_found', 'no such run', 'runId');
-    const resumed = position !== null && (await this.resumeWithinHistory(snapshot, position));
-    if (!resumed) await this.startFromSnapshot(snapshot);
+    const planned = await planStart(this.host.streams, this.request, snapshot);
+    this.startOutputs = planned.start.outputs;
+    this.mapper = planned.start.mapper;
+    this.tail = planned.tail;
+    this.epoch = planned.position?.epoch ?? snapshot.epoch;
+    this.lastSeq = planned.position?.headSeq ?? snapshot.upToSeq;
+    this.interruptAtStart = planned.interrupt ?? null;
     this.assertOpening();
   }
 
@@ -254,106 +241,6 @@ export class AguiRunStream implements RunListener {
       const timer = setTimeout(done, ms);
       this.runSeen = done;
     });
-  }
-
-  /**
-   * Resume within history: the run's events all retained, folded up to the
-   * cursor. False when that cannot be done exactly (snapshot mode then).
-   */
-  private async resumeWithinHistory(snapshot: RunSnapshot, position: AguiPosition): Promise<boolean> {
-    if (position.epoch !== snapshot.epoch) return false;
-    const read = await this.host.streams.readHistory(this.userId, {
-      kind: 'position',
-      epoch: snapshot.epoch,
-      seq: snapshot.startedSeq - 1,
-    });
-    if (read.gap || read.epoch !== snapshot.epoch || position.seq > read.headSeq) return false;
-    const events = this.runEventsOf(read);
-    let folded: RunSnapshot | undefined;
-    for (const { event } of events) {
-      const past = position.index === null ? event.seq > position.seq : event.seq >= position.seq;
-      if (past) break;
-      folded = foldRunEvent(folded, runEventRecord(event, this.runId));
-    }
-    if (folded === undefined) return false;
-    let start: AguiStreamStart;
-    try {
-      start = resumeAtCursor({
-        snapshot: folded,
-        position,
-        cursorEvent: events.find(({ event }) => event.seq === position.seq)?.event,
-        ...(this.request.threadId !== undefined ? { threadId: this.request.threadId } : {}),
-      });
-    } catch (error) {
-      if (!(error instanceof AguiResumeError)) throw error;
-      if (error.code === 'index_outside_group') {
-        throw new GatewayError('bad_request', `Last-Event-ID: ${error.message}`, 'Last-Event-ID');
-      }
-      return false;
-    }
-    this.plan(
-      start,
-      read,
-      events.filter(({ event }) => event.seq > position.seq),
-    );
-    return true;
-  }
-
-  /** Snapshot mode: the engine's snapshot, then the events after its `upToSeq`. */
-  private async startFromSnapshot(snapshot: RunSnapshot): Promise<void> {
-    const start = startFromSnapshot({
-      snapshot,
-      requestMessages: this.request.requestMessages,
-      ...(this.request.threadId !== undefined ? { threadId: this.request.threadId } : {}),
-    });
-    this.epoch = snapshot.epoch;
-    if (start.mapper.state.finished) {
-      this.plan(start, null, []);
-      return;
-    }
-    const read = await this.host.streams.readHistory(this.userId, {
-      kind: 'position',
-      epoch: snapshot.epoch,
-      seq: snapshot.upToSeq,
-    });
-    if (read.epoch !== snapshot.epoch) {
-      // The stream the run lives in is gone: nothing of it can follow.
-      this.plan(start, null, []);
-      this.interruptAtStart = 'history_lost';
-      return;
-    }
-    // A gap here lost no event of the run: the snapshot was read after the
-    // subscription began, so the run's events before it are in the snapshot
-    // and those after it in the read or the buffer.
-    this.plan(
-      start,
-      read,
-      this.runEventsOf(read).filter(({ event }) => event.seq > snapshot.upToSeq),
-    );
-  }
-
-  private plan(start: AguiStreamStart, read: HistoryRead | null, tail: HeldEvent[]): void {
-    this.startOutputs = start.outputs;
-    this.mapper = start.mapper;
-    this.tail = tail;
-    if (read !== null) {
-      this.epoch = read.epoch;
-      this.lastSeq = read.headSeq;
-    }
-  }
-
-  /** The read's events of this run, as frames and events. */
-  private runEventsOf(read: HistoryRead): HeldEvent[] {
-    const marker = `"runId":"${this.runId}"`;
-    const held: HeldEvent[] = [];
-    for (const stored of read.events) {
-      // Cheap filter first; the parsed frame decides.
-      if (!stored.payload.includes(marker)) continue;
-      const frame = encodeEventFrame(stored);
-      const event = agentsocketEventOf(frame, read.epoch);
-      if (event.runId === this.runId) held.push({ event, frame });
-    }
-    return held;
   }
 
   /** A live event, taken only as `lastSeq + 1`; anything else re-reads history. */
@@ -505,18 +392,4 @@ export class AguiRunStream implements RunListener {
     if (endSink) this.sink?.end();
     this.host.ended(this);
   }
-}
-
-function runEventRecord(event: AgentsocketEvent, runId: string): RunEventRecord {
-  const record: RunEventRecord = {
-    seq: event.seq,
-    epoch: event.epoch,
-    event: event.event,
-    data: event.data,
-    ts: event.ts,
-    runId,
-  };
-  if (event.seqFrom !== undefined) record.seqFrom = event.seqFrom;
-  if (event.threadId !== undefined) record.threadId = event.threadId;
-  return record;
 }

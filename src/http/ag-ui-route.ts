@@ -54,7 +54,9 @@ export interface RunAgentRequest {
 export function addAguiRoutes(router: Router, deps: AguiRouteDependencies): void {
   const closeTimeoutMs = deps.closeTimeoutMs ?? DEFAULT_TIMING.closeTimeoutMs;
 
-  router.on('OPTIONS', AGUI_RUNS_ROUTE, (ctx) => deps.cors.preflight(ctx, 'POST', PREFLIGHT_HEADERS));
+  router.on('OPTIONS', AGUI_RUNS_ROUTE, (ctx) =>
+    deps.cors.preflight(ctx, 'POST', PREFLIGHT_HEADERS),
+  );
 
   router.on(
     'POST',

@@ -20,4 +20,3 @@ export function parseWait(query: URLSearchParams, name = 'wait'): number {
   }
   return Number(value);
 }
-

@@ -30,7 +30,6 @@ import {
 } from '../helpers/agui-gateway.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const USER = 'alice';
 const ARGS = { query: 'weather in Paris', limit: 3 };
 const RESULT = { answer: 'It is sunny in Paris today.' };
 type Step = readonly [string, JsonValue];
@@ -82,8 +81,7 @@ function withoutMetadata(messages: readonly Message[]): unknown[] {
 }
 
 function cursorOf(event: BaseEvent): string | undefined {
-  return (event.metadata as { agentsocket?: { cursor?: string } } | undefined)?.agentsocket
-    ?.cursor;
+  return (event.metadata as { agentsocket?: { cursor?: string } } | undefined)?.agentsocket?.cursor;
 }
 
 /** No coalescing window: each event goes out as it comes, so every cut point is reachable. */
@@ -204,11 +202,15 @@ describe('a stock HttpAgent on POST /v1/ag-ui/runs', () => {
     const { agent } = newAgent(run);
     const errors: RunErrorEvent[] = [];
     agent.subscribe({ onRunErrorEvent: ({ event }) => void errors.push(event) });
-    const { outcomes } = await attachThenPublish(run, [agent], [
-      ['agent_text', { text: 'Let me try' }],
-      ['tool_executing', { toolCallId: 'call-9', tool: 'flaky', args: {} }],
-      ['agent_completed', { status: 'failed', error: { message: 'overloaded', code: 'up_503' } }],
-    ]);
+    const { outcomes } = await attachThenPublish(
+      run,
+      [agent],
+      [
+        ['agent_text', { text: 'Let me try' }],
+        ['tool_executing', { toolCallId: 'call-9', tool: 'flaky', args: {} }],
+        ['agent_completed', { status: 'failed', error: { message: 'overloaded', code: 'up_503' } }],
+      ],
+    );
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ message: 'overloaded', code: 'up_503' });
     expect(outcomes[0]?.result).toBeUndefined();
@@ -244,7 +246,8 @@ describe('a TCP connection cut, then resumed with Last-Event-ID', () => {
     // Resumed within history: no snapshot, and nothing the agent held came again.
     expect(raw).toHaveLength(2);
     expect(raw[1]).not.toContain('MESSAGES_SNAPSHOT');
-    const ids = (text: string): string[] => [...text.matchAll(/^id: (.*)$/gm)].map((m) => m[1] ?? '');
+    const ids = (text: string): string[] =>
+      [...text.matchAll(/^id: (.*)$/gm)].map((m) => m[1] ?? '');
     expect(ids(raw[1] ?? '').filter((id) => ids(raw[0] ?? '').includes(id))).toEqual([]);
     expectNoConsoleNoise();
   });
@@ -329,7 +332,7 @@ describe('fresh agents (snapshot mode)', () => {
 });
 
 describe('a resume whose run left history', () => {
-  it('falls back to snapshot mode and still ends with the run\'s messages', async () => {
+  it("falls back to snapshot mode and still ends with the run's messages", async () => {
     const short = await startAguiGateway({ historySize: 4, agui: { coalesceWindowMs: 0 } });
     try {
       const run = await newRun(short);

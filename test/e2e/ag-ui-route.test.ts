@@ -68,7 +68,7 @@ afterAll(async () => {
 });
 
 describe('who may read a run', () => {
-  it('answers 404 for another user\'s run exactly as for a missing one, before any byte', async () => {
+  it("answers 404 for another user's run exactly as for a missing one, before any byte", async () => {
     await gateway.publishRun('owner', 'run-private', [STARTED]);
     const intruder = await gateway.token('intruder');
     const theirs = await post(gateway, { token: intruder, runId: 'run-private' });
@@ -78,7 +78,11 @@ describe('who may read a run', () => {
     expect(theirs.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(await theirs.json()).toEqual(await missing.json());
     // The owner reads it.
-    const owner = await post(gateway, { token: await gateway.token('owner'), runId: 'run-private', query: '?waitMs=0' });
+    const owner = await post(gateway, {
+      token: await gateway.token('owner'),
+      runId: 'run-private',
+      query: '?waitMs=0',
+    });
     expect(owner.status).toBe(200);
     expect(owner.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     await owner.body?.cancel();
@@ -123,7 +127,9 @@ describe('who may read a run', () => {
     });
     if (answer.status !== 400) await answer.body?.cancel();
     expect(answer.status).toBe(400);
-    expect(((await answer.json()) as { error: { field: string } }).error.field).toBe('Last-Event-ID');
+    expect(((await answer.json()) as { error: { field: string } }).error.field).toBe(
+      'Last-Event-ID',
+    );
   });
 });
 
@@ -147,8 +153,15 @@ describe('CORS', () => {
 
   it('refuses another origin with 403 and echoes an allowed one on the stream', async () => {
     const token = await gateway.token('erin');
-    await gateway.publishRun('erin', 'run-e', [STARTED, ['agent_completed', { status: 'succeeded' }]]);
-    const refused = await post(gateway, { token, runId: 'run-e', headers: { origin: 'http://evil.test' } });
+    await gateway.publishRun('erin', 'run-e', [
+      STARTED,
+      ['agent_completed', { status: 'succeeded' }],
+    ]);
+    const refused = await post(gateway, {
+      token,
+      runId: 'run-e',
+      headers: { origin: 'http://evil.test' },
+    });
     expect(refused.status).toBe(403);
     const allowed = await post(gateway, { token, runId: 'run-e', headers: { origin: ORIGIN } });
     expect(allowed.status).toBe(200);
@@ -183,7 +196,7 @@ describe('?waitMs=', () => {
 });
 
 describe('bounds', () => {
-  it('refuses a user\'s stream past maxStreamsPerUser (429) and any past maxStreams (503)', async () => {
+  it("refuses a user's stream past maxStreamsPerUser (429) and any past maxStreams (503)", async () => {
     await waitFor(() => gateway.gateway.aguiStreamCount === 0, { what: 'no stream left open' });
     const open: Response[] = [];
     for (const user of ['gina', 'hank']) {
@@ -238,7 +251,10 @@ describe('streams the gateway cannot carry on', () => {
   it('ends every stream with RUN_ERROR stream_interrupted and the cursor to resume from on drain', async () => {
     const draining = await startAguiGateway({ agui: { coalesceWindowMs: 0 } });
     await draining.publishRun('jack', 'run-drain', [STARTED, ['agent_text', { text: 'Hel' }]]);
-    const answer = await post(draining, { token: await draining.token('jack'), runId: 'run-drain' });
+    const answer = await post(draining, {
+      token: await draining.token('jack'),
+      runId: 'run-drain',
+    });
     const text = answer.text();
     await waitFor(() => draining.gateway.aguiStreamCount === 1, { what: 'the stream is open' });
     await draining.close();

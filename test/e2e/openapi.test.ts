@@ -1206,7 +1206,10 @@ describe('real answers of POST /v1/ag-ui/runs', () => {
       [403, '', { origin: 'http://evil.test' }],
     ];
     for (const [status, query, headers] of cases) {
-      const answer = await fetchAnswer(`${main.url}${AGUI}${query}`, { method: 'OPTIONS', headers });
+      const answer = await fetchAnswer(`${main.url}${AGUI}${query}`, {
+        method: 'OPTIONS',
+        headers,
+      });
       expect(answer.status, answer.body).toBe(status);
       checker.check({ method: 'OPTIONS', path: AGUI }, answer);
     }

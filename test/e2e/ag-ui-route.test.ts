@@ -7,7 +7,10 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InProcessCluster } from '../../src/broker/in-process-cluster.js';
+import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import type { JsonValue } from '../../src/protocol/frames.js';
+import { gate, GatedBroker } from '../helpers/gated-broker.js';
 import { AGUI_THREAD_ID, startAguiGateway, type AguiGateway } from '../helpers/agui-gateway.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -327,6 +330,81 @@ describe('streams the gateway cannot carry on', () => {
       });
     } finally {
       await expiring.close();
+    }
+  });
+});
+
+/** The text a stream's TEXT_MESSAGE_CONTENT events add up to. */
+function textOf(events: { type: string; [key: string]: unknown }[]): string {
+  return events
+    .filter((event) => event.type === 'TEXT_MESSAGE_CONTENT')
+    .map((event) => event.delta as string)
+    .join('');
+}
+
+describe("following the user's live stream", () => {
+  it('neither loses nor repeats an event when live events overflow the buffer held while the start is read', async () => {
+    const broker = new GatedBroker();
+    const gated = await startAguiGateway({ broker, limits: { maxReplayBuffer: 3 } });
+    try {
+      await gated.publishRun('mia', 'run-busy', [STARTED]);
+      const held = gate();
+      broker.historyGates.set('mia', held);
+      const answer = post(gated, { token: await gated.token('mia'), runId: 'run-busy' });
+      await waitFor(() => broker.waitingReads === 1, { what: 'the start is being read' });
+      // Past the buffer of 3: what it dropped comes from history, what it kept is not repeated.
+      const words = Array.from({ length: 12 }, (_, i) => `w${i} `);
+      await gated.publishRun(
+        'mia',
+        'run-busy',
+        words.map((text) => ['agent_text', { text }]),
+      );
+      broker.historyGates.delete('mia');
+      held.open();
+      const more = ['x ', 'y ', 'z'];
+      await gated.publishRun('mia', 'run-busy', [
+        ...more.map((text): [string, JsonValue] => ['agent_text', { text }]),
+        ['agent_completed', { status: 'succeeded' }],
+      ]);
+      const events = eventsOf(await (await answer).text());
+      expect(textOf(events)).toBe([...words, ...more].join(''));
+      expect(events.at(-1)?.type).toBe('RUN_FINISHED');
+    } finally {
+      await gated.close();
+      await broker.close();
+    }
+  });
+
+  it('streams from a node of a cluster a run published on another node', async () => {
+    const cluster = new InProcessCluster();
+    const brokers = [
+      new MemoryBroker({ cluster, nodeId: 'a' }),
+      new MemoryBroker({ cluster, nodeId: 'b' }),
+    ];
+    const [a, b] = [
+      await startAguiGateway({ broker: brokers[0] }),
+      await startAguiGateway({ broker: brokers[1] }),
+    ];
+    try {
+      await a.gateway.publish('noah', {
+        event: 'agent_started',
+        runId: 'run-c',
+        data: { agent: 'x' },
+      });
+      const answer = post(b, { token: await b.token('noah'), runId: 'run-c' });
+      await waitFor(() => b.gateway.aguiStreamCount === 1, { what: 'the stream on b' });
+      await a.publishRun('noah', 'run-c', [
+        ['agent_text', { text: 'from ' }],
+        ['agent_text', { text: 'node a' }],
+        ['agent_completed', { status: 'succeeded', result: 'ok' }],
+      ]);
+      const events = eventsOf(await (await answer).text());
+      expect(textOf(events)).toBe('from node a');
+      expect(events.at(-1)).toMatchObject({ type: 'RUN_FINISHED', result: 'ok' });
+    } finally {
+      await a.close();
+      await b.close();
+      for (const broker of brokers) await broker.close();
     }
   });
 });

@@ -80,6 +80,8 @@ export interface AguiStreamHost {
   readonly logger: Logger;
   /** The stream is over (ended, interrupted or abandoned): unregister it. */
   ended(stream: AguiRunStream): void;
+  /** The stream is being ended with `stream_interrupted` (for the metric). */
+  interrupted(reason: StreamInterruptReason): void;
 }
 
 type Phase = 'opening' | 'reading' | 'live' | 'ended';
@@ -210,6 +212,7 @@ export class AguiRunStream implements RunListener {
     }
     if (reason !== 'slow_consumer') this.writeQueued();
     if (!this.mapper.state.finished) {
+      this.host.interrupted(reason);
       this.write([streamInterrupted(this.epoch, this.lastCursor, reason)]);
     }
     this.finish(true);

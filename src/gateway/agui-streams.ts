@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { StreamEngine } from '../broker/stream-engine.js';
 import { GatewayError, RETRY_AFTER_SECONDS } from '../errors.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
 import type { AguiStreamOptions } from './agui-options.js';
 import {
   AguiRunStream,
@@ -29,6 +30,7 @@ export interface AguiStreamsDeps {
   runs: RunReader;
   lifecycle: NodeLifecycle;
   logger: Logger;
+  metrics: GatewayMetrics;
   /** Resolves when the engine has started. */
   ready: Promise<void>;
 }
@@ -51,8 +53,10 @@ export class AguiStreams {
       logger: deps.logger,
       ended: (stream) => {
         listeners.remove(stream);
+        deps.metrics.aguiStreams.set(listeners.size);
         subscriptions.release(stream.userId);
       },
+      interrupted: (reason) => deps.metrics.aguiInterrupted.inc({ reason }),
     };
   }
 
@@ -86,6 +90,7 @@ export class AguiStreams {
         RETRY_AFTER_SECONDS,
       );
     }
+    this.deps.metrics.aguiStreams.set(listeners.size);
     try {
       await subscriptions.acquire(request.userId);
       await stream.prepare();

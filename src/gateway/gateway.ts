@@ -206,6 +206,7 @@ export class GatewayNode implements Gateway {
       runs: broker,
       lifecycle,
       logger,
+      metrics,
       ready: this.ready,
     });
     this.gate = new HandshakeGate({

@@ -219,6 +219,7 @@ describe('bounds', () => {
     expect(open[2]?.status).toBe(200);
     const pastNode = await post(gateway, { token: hank, runId: 'run-open' });
     expect(pastNode.status).toBe(503);
+    expect((await gateway.gateway.metrics.aguiStreams.get()).values[0]?.value).toBe(3);
     for (const answer of open) await answer.body?.cancel();
     await waitFor(() => gateway.gateway.aguiStreamCount === 0, { what: 'the streams released' });
     // Room again.
@@ -310,6 +311,11 @@ describe('streams the gateway cannot carry on', () => {
         code: 'agentsocket.stream_interrupted',
         metadata: { agentsocket: { interrupted: 'slow_consumer' } },
       });
+      const interrupted = await slow.gateway.metrics.aguiInterrupted.get();
+      expect(interrupted.values).toEqual([
+        expect.objectContaining({ labels: { reason: 'slow_consumer' }, value: 1 }),
+      ]);
+      expect((await slow.gateway.metrics.aguiStreams.get()).values[0]?.value).toBe(0);
     } finally {
       await slow.close();
     }

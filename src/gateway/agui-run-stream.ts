@@ -67,7 +67,7 @@ export interface SseSink {
 export interface AguiStreamSettings {
   coalesceWindowMs: number;
   keepAliveMs: number;
-  /** Bytes a reader may have unread before events wait (and merge) in the queue. */
+  /** The slow-consumer bound: bytes unsent (the response's and the queue's) before the stream ends. */
   maxBufferedBytes: number;
   /** Live events held while the start is read; past it, history is re-read. */
   maxReplayBuffer: number;
@@ -85,6 +85,12 @@ export interface AguiStreamHost {
 }
 
 type Phase = 'opening' | 'reading' | 'live' | 'ended';
+
+/**
+ * Unsent bytes past which events wait in the queue (and merge) until the
+ * response drains, as a WebSocket connection coalesces past its threshold.
+ */
+const WAIT_FOR_DRAIN_ABOVE_BYTES = 256 * 1024;
 
 /** Longest timer Node accepts; a token expiring later is checked again then. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -315,7 +321,9 @@ export class AguiRunStream implements RunListener {
 
   private enqueue(held: HeldEvent): void {
     const item = pendingItemOf(held.frame, held.event);
-    if (!this.queue.push(item)) {
+    // The slow-consumer bound counts what the socket has not taken and what waits here.
+    const unsent = (this.sink?.bufferedBytes ?? 0) + this.queue.bytes + item.bytes;
+    if (unsent > this.host.settings.maxBufferedBytes || !this.queue.push(item)) {
       this.interrupt('slow_consumer');
       return;
     }
@@ -338,7 +346,9 @@ export class AguiRunStream implements RunListener {
       this.windowTimer = null;
     }
     if (this.sink === null || this.phase === 'ended') return;
-    if (this.sink.bufferedBytes > this.host.settings.maxBufferedBytes) {
+    // A reader behind by more than that gets its events merged while it catches up.
+    const { maxBufferedBytes } = this.host.settings;
+    if (this.sink.bufferedBytes > Math.min(WAIT_FOR_DRAIN_ABOVE_BYTES, maxBufferedBytes / 2)) {
       this.awaitingDrain = true;
       return;
     }

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { EventInput } from '../protocol/event-input.js';
 import type { AguiRunStream, AguiStreamRequest } from './agui-run-stream.js';
 import type { JsonValue } from '../protocol/frames.js';
+import type { RunSnapshot } from '../runs/run-types.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -111,6 +112,10 @@ export interface Gateway {
    * written before it resolves (404 for a run the user does not have).
    */
   openAguiStream(request: AguiStreamRequest): Promise<AguiRunStream>;
+  /** The run's snapshot (every node sees the same: it lives in the engine); null when unknown or expired. */
+  readRun(userId: string, runId: string): Promise<RunSnapshot | null>;
+  /** The user's most recent runs, newest first; `limit` 1-100, default 20. */
+  listRuns(userId: string, limit?: number): Promise<RunSnapshot[]>;
   /** The user's connections on this node. */
   connections(userId: string): ConnectionSnapshot[];
   /**

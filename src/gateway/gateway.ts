@@ -30,6 +30,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { EventInput } from '../protocol/event-input.js';
 import type { JsonValue } from '../protocol/frames.js';
 import { isValidUserId } from '../protocol/user-id.js';
+import type { RunSnapshot } from '../runs/run-types.js';
 import { Supervisor } from '../tasks/supervisor.js';
 import { BrokerFailures } from './broker-failures.js';
 import { ClusterDirectory } from './cluster-directory.js';
@@ -61,6 +62,7 @@ import { NodeStats } from './node-stats.js';
 import { OperatorApi } from './operator-api.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { Publisher } from './publisher.js';
+import { RunReader } from './run-reader.js';
 import { ConnectionRegistry } from './registry.js';
 import { Subscriptions } from './subscriptions.js';
 import { refuseCompression, WebSocketEndpoint } from './websocket-endpoint.js';
@@ -110,6 +112,7 @@ export class GatewayNode implements Gateway {
   private readonly gate: HandshakeGate;
   private readonly operator: OperatorApi;
   private readonly publisher: Publisher;
+  private readonly runReader: RunReader;
   private readonly aguiStreams: AguiStreams;
 
   constructor(options: CreateGatewayOptions) {
@@ -134,6 +137,7 @@ export class GatewayNode implements Gateway {
     const stats = (this.stats_ = new NodeStats(metrics));
     const lifecycle = (this.lifecycle = new NodeLifecycle(logger));
     const failures = new BrokerFailures(stats, metrics, logger);
+    this.runReader = new RunReader(broker, failures);
     const directory = new ClusterDirectory({
       presence: broker,
       nodeId: this.nodeId,
@@ -262,6 +266,16 @@ export class GatewayNode implements Gateway {
    */
   openAguiStream(request: AguiStreamRequest): Promise<AguiRunStream> {
     return this.aguiStreams.open(request);
+  }
+
+  // ---- Runs ---------------------------------------------------------------
+
+  readRun(userId: string, runId: string): Promise<RunSnapshot | null> {
+    return this.runReader.readRun(userId, runId);
+  }
+
+  listRuns(userId: string, limit?: number): Promise<RunSnapshot[]> {
+    return this.runReader.listRuns(userId, limit);
   }
 
   // ---- Operators ----------------------------------------------------------

@@ -3,9 +3,9 @@
  * connections, tickets, stats, health, readiness and metrics.
  *
  * Contracts:
- * - Every route but `/healthz`, `/readyz`, `/v1/openapi.json` and `POST /v1/tickets` needs
- *   `Authorization: Bearer <api-key>`; a user token is never accepted there,
- *   and `POST /v1/tickets` accepts only a user token.
+ * - Every route but `/healthz`, `/readyz`, `/v1/openapi.json`, `POST /v1/tickets`
+ *   and `GET /v1/runs…` needs `Authorization: Bearer <api-key>`; a user token
+ *   is never accepted there, and those take only a user token (`run-routes.ts`).
  * - Every error is `{"error":{"code","message","field?"}}` with the status of
  *   its code; a broker outage answers 503 with `Retry-After`.
  * - The body is validated before anything is published: a refused batch
@@ -41,6 +41,7 @@ import { createCors } from './cors.js';
 import { sendError, sendJson } from './json-response.js';
 import { createOpenApiRoute } from './openapi-route.js';
 import { readJsonBody } from './read-json-body.js';
+import { addRunRoutes } from './run-routes.js';
 import { Router, splitRequestTarget, unknownQueryParameter, type RouteContext } from './router.js';
 import { verifyUserBearer } from './user-token.js';
 import { parseWait } from './wait-param.js';
@@ -61,10 +62,10 @@ export interface ApiDependencies {
   supervisor: Supervisor;
   metrics: GatewayMetrics;
   apiKeys: ApiKeyVerifier;
-  /** Verifies the user token of `POST /v1/tickets`. */
+  /** Verifies the user token of `POST /v1/tickets` and `GET /v1/runs…`. */
   authenticator: UserAuthenticator;
   tickets: TicketStore;
-  /** Origins allowed to call `POST /v1/tickets` from a browser. Default: any. */
+  /** Origins allowed to call `POST /v1/tickets` and `GET /v1/runs…` from a browser. Default: any. */
   allowedOrigins?: readonly string[];
   /** Body, batch and data limits. Default: `DEFAULT_LIMITS`. */
   limits?: Partial<
@@ -128,6 +129,8 @@ export function createApiHandler(
     return userId;
   };
 
+  const applyCors = cors.apply;
+
   router.on('OPTIONS', '/v1/tickets', (ctx) =>
     cors.preflight(ctx, 'POST', 'Authorization, Content-Type'),
   );
@@ -187,6 +190,14 @@ export function createApiHandler(
   router.on('GET', '/v1/stats', (ctx) => {
     requireApiKey(ctx);
     sendJson(ctx.res, 200, { ...deps.gateway.stats(), tasks: deps.supervisor.snapshot() });
+  });
+
+  addRunRoutes(router, {
+    gateway: deps.gateway,
+    authenticator: deps.authenticator,
+    requireApiKey,
+    userIdParam,
+    applyCors,
   });
 
   addAguiRoutes(router, {

@@ -52,6 +52,8 @@ export interface AguiStreamRequest {
   waitMs: number;
   /** When the user's token expires (ms since the Unix epoch); null: never. */
   expiresAt: number | null;
+  /** Aborted when the client goes away: a stream still opening (say, waiting) gives up its slot. */
+  signal?: AbortSignal;
 }
 
 /** Where a stream writes: the HTTP response, seen through what the stream needs. */

@@ -91,12 +91,17 @@ export class AguiStreams {
       );
     }
     this.deps.metrics.aguiStreams.set(listeners.size);
+    const abandon = (): void => stream.abandon();
+    request.signal?.addEventListener('abort', abandon, { once: true });
     try {
+      if (request.signal?.aborted === true) abandon();
       await subscriptions.acquire(request.userId);
       await stream.prepare();
     } catch (error) {
       stream.abandon();
       throw error;
+    } finally {
+      request.signal?.removeEventListener('abort', abandon);
     }
     return stream;
   }

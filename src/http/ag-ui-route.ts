@@ -71,8 +71,9 @@ export function addAguiRoutes(router: Router, deps: AguiRouteDependencies): void
         throw new GatewayError('bad_request', lastEventId.failure.message, 'Last-Event-ID');
       }
       const input = parseRunAgentInput(await readJsonBody(req, deps.maxBodyBytes));
-      let gone = false;
-      res.once('close', () => (gone = true));
+      // The client may leave while the run is awaited (`waitMs`): its slot goes with it.
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
       const stream = await deps.gateway.openAguiStream({
         userId: user.userId,
         runId: input.runId,
@@ -81,8 +82,9 @@ export function addAguiRoutes(router: Router, deps: AguiRouteDependencies): void
         ...(input.threadId !== undefined ? { threadId: input.threadId } : {}),
         waitMs,
         expiresAt: user.expiresAt,
+        signal: gone.signal,
       });
-      if (gone) {
+      if (gone.signal.aborted) {
         stream.abandon();
         return;
       }

@@ -198,6 +198,26 @@ describe('?waitMs=', () => {
   });
 });
 
+describe('a client leaving while its run is awaited', () => {
+  it('gives the stream slot back at once, not at the end of waitMs', async () => {
+    const token = await gateway.token('olga');
+    const leaving = new AbortController();
+    const waiting = fetch(`${gateway.runsUrl}?waitMs=30000`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ runId: 'run-someday' }),
+      signal: leaving.signal,
+    }).catch((error: unknown) => error);
+    await waitFor(() => gateway.gateway.aguiStreamCount === 1, { what: 'the request waits' });
+    leaving.abort();
+    await waiting;
+    await waitFor(() => gateway.gateway.aguiStreamCount === 0, {
+      what: 'the slot given back',
+      timeoutMs: 3000,
+    });
+  });
+});
+
 describe('bounds', () => {
   it("refuses a user's stream past maxStreamsPerUser (429) and any past maxStreams (503)", async () => {
     await waitFor(() => gateway.gateway.aguiStreamCount === 0, { what: 'no stream left open' });

@@ -6,6 +6,7 @@
  */
 import { HttpAgent } from '@ag-ui/client';
 import type { BaseEvent, Message } from '@ag-ui/core';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../../src/broker/redis/redis-broker.js';
 import type { JsonValue } from '../../src/protocol/frames.js';
@@ -113,5 +114,45 @@ describe.skipIf(redisServerMissing)('AG-UI streams on the Redis engine', () => {
       { id: `${runId}:result:c1`, role: 'tool', toolCallId: 'c1', content: 'found' },
       { id: `${runId}:m6`, role: 'assistant', content: 'Here it is.' },
     ]);
+  });
+
+  it('ends a live stream with RUN_ERROR history_lost when the stream it follows is lost', async () => {
+    const lossy = new RedisBroker({ url: redis.url, nodeId: 'c' });
+    brokers.push(lossy);
+    // Grammar off: after the data loss the run's next event is accepted as is.
+    const node = await startAguiGateway({ broker: lossy, runGrammar: 'off' });
+    nodes.push(node);
+    await node.publishRun('lost', 'run-l', [
+      ['agent_started', { agent: 'demo' }],
+      ['agent_text', { text: 'Hel' }],
+    ]);
+    const answer = fetch(node.runsUrl, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await node.token('lost')}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ runId: 'run-l' }),
+    });
+    await waitFor(() => node.gateway.aguiStreamCount === 1, { what: 'the stream is open' });
+    const admin = new Redis(redis.url);
+    try {
+      await admin.flushall();
+    } finally {
+      admin.disconnect();
+    }
+    await node.publishRun('lost', 'run-l', [['agent_text', { text: 'lo' }]]);
+    const text = await (await answer).text();
+    const last = JSON.parse([...text.matchAll(/^data: (.*)$/gm)].at(-1)?.[1] ?? 'null') as {
+      type: string;
+      code: string;
+      metadata: { agentsocket: { interrupted: string; cursor: string } };
+    };
+    expect(last).toMatchObject({
+      type: 'RUN_ERROR',
+      code: 'agentsocket.stream_interrupted',
+      metadata: { agentsocket: { interrupted: 'history_lost' } },
+    });
+    expect(text).not.toContain('"delta":"lo"');
   });
 });

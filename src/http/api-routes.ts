@@ -36,11 +36,17 @@ import {
 import type { JsonValue } from '../protocol/frames.js';
 import { isValidUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import type { Supervisor } from '../tasks/supervisor.js';
+import { addAguiRoutes } from './ag-ui-route.js';
+import { createCors } from './cors.js';
 import { sendError, sendJson } from './json-response.js';
 import { createOpenApiRoute } from './openapi-route.js';
 import { readJsonBody } from './read-json-body.js';
 import { addRunRoutes } from './run-routes.js';
 import { Router, splitRequestTarget, unknownQueryParameter, type RouteContext } from './router.js';
+import { verifyUserBearer } from './user-token.js';
+import { parseWait } from './wait-param.js';
+
+export { parseWait };
 
 /** The longest `?wait=` of a publish, in ms (PROTOCOL.md section 5): the gateway's own bound. */
 export { MAX_PUBLISH_WAIT_MS };
@@ -68,8 +74,6 @@ export interface ApiDependencies {
   /** Request logs (route, status, duration; never headers or query). Default: none. */
   logger?: Logger;
 }
-
-const BEARER = /^Bearer +(\S+)$/i;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -112,9 +116,7 @@ export type ApiHandler = (req: IncomingMessage, res: ServerResponse, next?: () =
  */
 export function createApiHandler(deps: ApiDependencies): ApiHandler {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
-  const origins = deps.allowedOrigins;
-  const anyOrigin = origins === undefined || origins.length === 0 || origins.includes('*');
-  const allowedOrigins = new Set(origins ?? []);
+  const cors = createCors(deps.allowedOrigins);
   const router = new Router();
 
   const requireApiKey = (ctx: RouteContext): void => {
@@ -134,40 +136,15 @@ export function createApiHandler(deps: ApiDependencies): ApiHandler {
     return userId;
   };
 
-  /**
-   * CORS of `POST /v1/tickets` and the runs of a user: an allowed `Origin` is echoed (on errors too,
-   * so a browser can read them); any other is refused with 403.
-   */
-  const applyCors = ({ req, res }: RouteContext): void => {
-    const origin = req.headers.origin;
-    if (origin === undefined) return;
-    if (!anyOrigin && !allowedOrigins.has(origin)) {
-      throw new GatewayError('forbidden', 'origin not allowed', 'origin');
-    }
-    res.setHeader('Access-Control-Allow-Origin', origin);
-    res.setHeader('Vary', 'Origin');
-  };
+  const applyCors = cors.apply;
 
-  router.on('OPTIONS', '/v1/tickets', (ctx) => {
-    applyCors(ctx);
-    ctx.res.writeHead(204, {
-      'Access-Control-Allow-Methods': 'POST',
-      'Access-Control-Allow-Headers': 'Authorization, Content-Type',
-      'Access-Control-Max-Age': '600',
-    });
-    ctx.res.end();
-  });
+  router.on('OPTIONS', '/v1/tickets', (ctx) =>
+    cors.preflight(ctx, 'POST', 'Authorization, Content-Type'),
+  );
 
   router.on('POST', '/v1/tickets', async (ctx) => {
-    applyCors(ctx);
-    const match = BEARER.exec(ctx.req.headers.authorization ?? '');
-    if (!match) {
-      throw new GatewayError(
-        'unauthorized',
-        'a user token is required: Authorization: Bearer <jwt>',
-      );
-    }
-    const user = await deps.authenticator.verify(match[1] as string);
+    cors.apply(ctx);
+    const user = await verifyUserBearer(ctx.req, deps.authenticator);
     const issued = await deps.tickets.issue(user);
     sendJson(ctx.res, 201, { ticket: issued.ticket, expiresAt: issued.expiresAt });
   });
@@ -228,6 +205,13 @@ export function createApiHandler(deps: ApiDependencies): ApiHandler {
     requireApiKey,
     userIdParam,
     applyCors,
+  });
+
+  addAguiRoutes(router, {
+    gateway: deps.gateway,
+    authenticator: deps.authenticator,
+    cors,
+    maxBodyBytes: limits.maxBodyBytes,
   });
 
   router.on('GET', '/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }));
@@ -342,21 +326,6 @@ export function createApiHandler(deps: ApiDependencies): ApiHandler {
     }
     return true;
   };
-}
-
-/** `?wait=ms`: absent → 0; otherwise an integer from 0 to 30 000. */
-export function parseWait(query: URLSearchParams): number {
-  const values = query.getAll('wait');
-  if (values.length === 0) return 0;
-  const [value] = values;
-  if (values.length > 1 || !/^\d{1,6}$/.test(value ?? '') || Number(value) > MAX_PUBLISH_WAIT_MS) {
-    throw new GatewayError(
-      'bad_request',
-      `wait must be an integer number of ms from 0 to ${MAX_PUBLISH_WAIT_MS}`,
-      'wait',
-    );
-  }
-  return Number(value);
 }
 
 function validationError(failure: { field: string; message: string; tooLarge?: boolean }) {

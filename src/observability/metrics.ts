@@ -33,6 +33,8 @@ export class GatewayMetrics {
   readonly badFrames: Counter<'reason'>;
   readonly broadcasts: Counter;
   readonly runGrammarViolations: Counter<'rule'>;
+  readonly aguiStreams: Gauge;
+  readonly aguiInterrupted: Counter<'reason'>;
   readonly deliveryLatency: Histogram;
   readonly brokerErrors: Counter<'op'>;
   readonly taskRuns: Counter<'task' | 'outcome'>;
@@ -113,6 +115,17 @@ export class GatewayMetrics {
       name: `${p}run_grammar_violations_total`,
       help: 'Events of a run that broke the run grammar (refused in strict mode, published in warn), by rule',
       labelNames: ['rule'],
+      registers,
+    });
+    this.aguiStreams = new Gauge({
+      name: `${p}agui_streams`,
+      help: 'Open AG-UI streams (POST /v1/ag-ui/runs) on this node',
+      registers,
+    });
+    this.aguiInterrupted = new Counter({
+      name: `${p}agui_streams_interrupted_total`,
+      help: 'AG-UI streams ended with RUN_ERROR agentsocket.stream_interrupted, by reason',
+      labelNames: ['reason'],
       registers,
     });
     this.deliveryLatency = new Histogram({

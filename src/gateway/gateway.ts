@@ -150,7 +150,7 @@ export class GatewayNode implements Gateway {
       operator: this.operator,
       stats,
     });
-    addNodeTasks(this.supervisor, registry, broker, this.tickets, this.options);
+    addNodeTasks(this.supervisor, registry, broker, this.tickets, this.options, metrics);
     const operator = this.operator;
     this.ready = lifecycle
       .track(
@@ -316,7 +316,9 @@ export class GatewayNode implements Gateway {
     const health = this.broker.health();
     if (!health.healthy) reasons.push(`broker unavailable: ${health.reason ?? 'unknown'}`);
     reasons.push(...this.supervisor.unhealthyCritical());
-    return { ready: reasons.length === 0, reasons };
+    const readiness: Readiness = { ready: reasons.length === 0, reasons };
+    if (health.persistence !== undefined) readiness.persistence = health.persistence;
+    return readiness;
   }
 
   /** Registered connections (open or closing) on this node. */

@@ -36,6 +36,7 @@ export class GatewayMetrics {
   readonly brokerErrors: Counter<'op'>;
   readonly taskRuns: Counter<'task' | 'outcome'>;
   readonly taskHealthy: Gauge<'task'>;
+  readonly persistenceProven: Gauge;
   readonly httpRequests: Counter<'route' | 'status'>;
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean; prefix?: string } = {}) {
@@ -130,6 +131,11 @@ export class GatewayMetrics {
       name: `${p}task_healthy`,
       help: '1 when the background task is healthy, 0 when it keeps failing',
       labelNames: ['task'],
+      registers,
+    });
+    this.persistenceProven = new Gauge({
+      name: `${p}redis_persistence_proven`,
+      help: "1 when the engine's persistence proves a restart keeps every acknowledged write (Redis appendonly yes + appendfsync always), else 0",
       registers,
     });
     this.httpRequests = new Counter({

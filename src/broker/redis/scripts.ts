@@ -6,7 +6,8 @@
  * step per user stream (Broker contract, point 1), even with many nodes.
  *
  * Keys of one user (all in one hash slot, see `redis-keys.ts`):
- * - KEYS[1] meta: hash `epoch`, `seq` (last assigned), `acked` (cursor)
+ * - KEYS[1] meta: hash `epoch`, `seq` (last assigned), `acked` (cursor);
+ *   `r`, `pe`, `pb` of RUN_GUARD (a Redis restart that may have lost writes)
  * - KEYS[2] hist: stream, entry id `<seq>-0`, fields in this fixed order:
  *   `i` event id, `e` event name, `c` critical (1/0), `t` ts (ms),
  *   `a` awaitedBy ('' if none), `p` the event's payload (opaque: the
@@ -27,8 +28,42 @@
  */
 import type { Redis } from 'ioredis';
 
+/**
+ * Moves a stream that a Redis restart may have rolled back to a new epoch
+ * (see `persistence.ts`). The calling script's last two ARGV are the current
+ * Redis run id and 1/0: its persistence proves that no acknowledged write is
+ * lost. The meta hash keeps `r`, `<run id>:<1|0>` of its last step. A stream
+ * last stepped under another run that was not proven gets a new epoch, and
+ * keeps its retained events, seqs and acked cursor: they are the same events.
+ * `pe` and `pb` remember the epoch it left and its head then, so a cursor of
+ * that epoch resumes after what it holds of them (`resumeAfter`), with `gap`.
+ */
+const RUN_GUARD = `
+local function guardRun(epoch, newEpoch)
+  local run, proven = ARGV[#ARGV - 1], ARGV[#ARGV]
+  if not string.match(run, '^%x+$') or (proven ~= '1' and proven ~= '0') then
+    error('RUN_GUARD: the last two arguments must be the Redis run id and 1/0')
+  end
+  local stamp = redis.call('HGET', KEYS[1], 'r')
+  if stamp == run .. ':' .. proven then return epoch end
+  if stamp and string.sub(stamp, 1, #run + 1) ~= run .. ':' and string.sub(stamp, -1) ~= '1' then
+    local head = redis.call('HGET', KEYS[1], 'seq')
+    redis.call('HSET', KEYS[1], 'epoch', newEpoch, 'pe', epoch, 'pb', head)
+    epoch = newEpoch
+  end
+  redis.call('HSET', KEYS[1], 'r', run .. ':' .. proven)
+  return epoch
+end
+
+local function resumeAfter(cursorEpoch, cursorSeq)
+  local moved = redis.call('HMGET', KEYS[1], 'pe', 'pb')
+  if moved[1] == cursorEpoch then return math.min(cursorSeq, tonumber(moved[2])) end
+  return 0
+end
+`;
+
 /** Shared prelude: create-if-missing and the two trims (count, then age). */
-const PRELUDE = `
+const PRELUDE = `${RUN_GUARD}
 local meta, hist, ids = KEYS[1], KEYS[2], KEYS[3]
 
 local function ensure(newEpoch, metaTtl)
@@ -38,6 +73,7 @@ local function ensure(newEpoch, metaTtl)
     redis.call('HSET', meta, 'epoch', newEpoch, 'seq', 0, 'acked', 0)
     epoch = newEpoch
   end
+  epoch = guardRun(epoch, newEpoch)
   redis.call('PEXPIRE', meta, metaTtl)
   return epoch
 end
@@ -69,7 +105,7 @@ end
  * ARGV: 1 new epoch, 2 event id, 3 event name, 4 critical (1/0), 5 ts,
  * 6 payload, 7 awaitedBy or '', 8 historySize, 9 historyTtlMs, 10 cutoff ts
  * (older entries are dropped), 11 the user's channel, 12 metaTtlMs, 13 now
- * (ms: presence records past it are not counted).
+ * (ms: presence records past it are not counted), then the two of RUN_GUARD.
  * Returns {seq, epoch, duplicate (1/0), connections}.
  * Publishes `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\npayload`.
  */
@@ -99,7 +135,8 @@ return {seq, epoch, 0, connections}
 
 /**
  * ARGV: 1 new epoch, 2 mode (`head`, `acked` or `position`), 3 cursor seq,
- * 4 cursor epoch, 5 historySize, 6 metaTtlMs, 7 cutoff ts.
+ * 4 cursor epoch, 5 historySize, 6 metaTtlMs, 7 cutoff ts, then the two of
+ * RUN_GUARD.
  * Returns {epoch, headSeq, ackedSeq} for `head`, else
  * {epoch, headSeq, ackedSeq, from, gap (1/0), entries}.
  */
@@ -115,7 +152,7 @@ local gap = 0
 if mode == 'position' then
   after = tonumber(ARGV[3])
   if ARGV[4] ~= epoch or after > head then
-    after = 0
+    after = resumeAfter(ARGV[4], after)
     gap = 1
   end
 end

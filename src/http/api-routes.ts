@@ -226,7 +226,8 @@ export function createApiHandler(
       ]),
     ];
     // The engine's persistence, when it has one (Redis): what a restart of it loses.
-    const persistence = readiness.persistence === undefined ? {} : { persistence: readiness.persistence };
+    const persistence =
+      readiness.persistence === undefined ? {} : { persistence: readiness.persistence };
     if (reasons.length === 0) {
       sendJson(res, 200, { ready: true, reasons: [], ...persistence });
       return;

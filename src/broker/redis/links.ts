@@ -287,7 +287,11 @@ export class RedisLinks {
     const previous = this.currentRun;
     this.currentRun = run;
     const restarted = previous !== undefined && previous.runId !== run.runId;
-    if (previous === undefined || restarted || previous.persistence.summary !== run.persistence.summary) {
+    if (
+      previous === undefined ||
+      restarted ||
+      previous.persistence.summary !== run.persistence.summary
+    ) {
       const log = { runId: run.runId, persistenceProven: run.persistence.proven };
       if (run.persistence.proven) {
         this.options.logger?.info(log, `redis persistence: ${run.persistence.summary}`);

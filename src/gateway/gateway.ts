@@ -62,8 +62,6 @@ import { refuseCompression, WebSocketEndpoint } from './websocket-endpoint.js';
 
 export { MAX_WAIT_MS } from './publisher.js';
 
-/** Publishes waiting for delivery at once. */
-const MAX_WAITERS = 10_000;
 
 export interface CreateGatewayOptions extends GatewayOptions {
   /** Metrics registry owner. Default: a new `GatewayMetrics` with its own registry. */
@@ -133,7 +131,8 @@ export class GatewayNode implements Gateway {
       metrics,
     });
     const framer = new EventFramer();
-    const waiters = new DeliveryWaiters(MAX_WAITERS);
+    const { maxPendingWaits, maxPendingWaitsPerUser } = this.options.limits;
+    const waiters = new DeliveryWaiters(maxPendingWaits, maxPendingWaitsPerUser);
     const fanOut = new FanOut(registry, framer, stats, metrics);
     this.operator = new OperatorApi(registry, directory, broker, failures, logger);
     this.connections_ = new NodeConnections({

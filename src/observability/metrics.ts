@@ -37,6 +37,8 @@ export class GatewayMetrics {
   readonly taskRuns: Counter<'task' | 'outcome'>;
   readonly taskHealthy: Gauge<'task'>;
   readonly persistenceProven: Gauge;
+  readonly pendingWaits: Gauge;
+  readonly waitRefusals: Counter<'limit'>;
   readonly httpRequests: Counter<'route' | 'status'>;
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean; prefix?: string } = {}) {
@@ -136,6 +138,17 @@ export class GatewayMetrics {
     this.persistenceProven = new Gauge({
       name: `${p}redis_persistence_proven`,
       help: "1 when the engine's persistence proves a restart keeps every acknowledged write (Redis appendonly yes + appendfsync always), else 0",
+      registers,
+    });
+    this.pendingWaits = new Gauge({
+      name: `${p}publish_waits_pending`,
+      help: 'Publishes waiting for delivery (?wait=) on this node',
+      registers,
+    });
+    this.waitRefusals = new Counter({
+      name: `${p}publish_wait_refusals_total`,
+      help: 'Publishes with ?wait= refused with 429 too_many_waits, by the limit reached (user, node)',
+      labelNames: ['limit'],
       registers,
     });
     this.httpRequests = new Counter({

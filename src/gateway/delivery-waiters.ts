@@ -47,12 +47,7 @@ export class DeliveryWaiters {
   ) {}
 
   /** Registers a waiter, or says which bound refused it. */
-  add(
-    userId: string,
-    eventId: string,
-    critical: boolean,
-    timeoutMs: number,
-  ): Waiter | WaitRefusal {
+  add(userId: string, eventId: string, critical: boolean, timeoutMs: number): Waiter | WaitRefusal {
     if (this.count >= this.maxWaiters) return 'node';
     const ofUser = this.perUser.get(userId) ?? 0;
     if (ofUser >= this.maxPerUser) return 'user';

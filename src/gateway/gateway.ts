@@ -62,7 +62,6 @@ import { refuseCompression, WebSocketEndpoint } from './websocket-endpoint.js';
 
 export { MAX_WAIT_MS } from './publisher.js';
 
-
 export interface CreateGatewayOptions extends GatewayOptions {
   /** Metrics registry owner. Default: a new `GatewayMetrics` with its own registry. */
   metrics?: GatewayMetrics;

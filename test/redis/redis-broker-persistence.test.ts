@@ -52,6 +52,7 @@ describe.skipIf(redisServerMissing)('RedisBroker across a Redis restart', () => 
 
   async function admin(url: string): Promise<Redis> {
     const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined); // the server is killed under it on purpose
     await client.connect();
     cleanups.push(async () => void client.disconnect());
     return client;
@@ -164,6 +165,29 @@ describe.skipIf(redisServerMissing)('RedisBroker across a Redis restart', () => 
       seq: 5,
     });
     expect(read).toMatchObject({ epoch: before[0]!.epoch, gap: false, from: 6 });
+  });
+
+  it('a CONFIG SET appendfsync everysec at run time is seen, and the writes after it move the epoch on restart', async () => {
+    const redis = await server({ appendOnly: true, appendFsync: 'always' });
+    const b = await node(redis.url);
+    expect(b.broker.health().persistence).toMatchObject({ proven: true });
+    const alice = user();
+    const first = await publish(b.broker, alice, 1);
+    await (await admin(redis.url)).config('SET', 'appendfsync', 'everysec');
+    await waitFor(() => b.broker.health().persistence?.proven === false, {
+      timeoutMs: 15_000,
+      what: 'the node to read the new setting',
+    });
+    // Written under everysec: this step stamps the stream as unproven.
+    expect(await publish(b.broker, alice, 2)).toMatchObject({ seq: 2, epoch: first.epoch });
+
+    await redis.kill();
+    await redis.restart(); // back with `always` from its command line
+
+    const next = await publish(b.broker, alice, 3);
+    expect(next.epoch).not.toBe(first.epoch);
+    expect(next.seq).toBe(3);
+    expect(b.broker.health().persistence).toMatchObject({ proven: true });
   });
 
   it('a Redis whose CONFIG is disabled is unproven, says why, and a restart moves the epoch', async () => {

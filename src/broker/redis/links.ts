@@ -19,6 +19,12 @@ import { defineScripts, type ScriptedRedis } from './scripts.js';
 /** Redis errors that mean "not now" rather than "this command is wrong". */
 const TRANSIENT_REPLY = /^(OOM|LOADING|READONLY|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOSCRIPT)\b/;
 
+/**
+ * How often a ready command link reads the persistence settings again: a
+ * `CONFIG SET appendfsync everysec` at run time is seen within this long.
+ */
+export const PERSISTENCE_REFRESH_MS = 5_000;
+
 /** Reconnect delay: exponential from 50 ms to 2 s, with ±20 % jitter. */
 export function reconnectDelay(attempt: number): number {
   const base = Math.min(2_000, 50 * 2 ** Math.min(attempt, 10));
@@ -81,6 +87,7 @@ export class RedisLinks {
   private probing: Promise<void> = Promise.resolve();
   /** The Redis run the command link is on, read when it connected. */
   private currentRun: RedisRun | undefined;
+  private refreshTimer: ReturnType<typeof setInterval> | undefined;
   /** The last error logged per link, so a reconnect loop logs it once. */
   private readonly lastLinkError: Record<LinkName, string | undefined> = {
     command: undefined,
@@ -136,6 +143,8 @@ export class RedisLinks {
         'redis broker: Redis unreachable at start, reconnecting',
       );
     });
+    this.refreshTimer = setInterval(() => void this.refresh(command), PERSISTENCE_REFRESH_MS);
+    this.refreshTimer.unref?.();
     // The subscriber's `ready` started subscribing the shared channels, the
     // command's probing the run.
     await Promise.all([this.subscribing, this.probing]);
@@ -189,6 +198,7 @@ export class RedisLinks {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.refreshTimer);
     await Promise.all(
       [this.commandLink, this.subscriberLink].map(async (client) => {
         if (client === undefined) return;
@@ -284,6 +294,25 @@ export class RedisLinks {
       return;
     }
     if (this.closed || generation !== this.commandGeneration) return;
+    this.adopt(run);
+    this.setLink('command', 'ready');
+  }
+
+  /** Reads the settings again on a ready link (a failure waits for the next turn). */
+  private async refresh(client: Redis): Promise<void> {
+    if (this.closed || this.states.command !== 'ready') return;
+    const generation = this.commandGeneration;
+    let run: RedisRun;
+    try {
+      run = await probeRun(client);
+    } catch {
+      return; // the link's own events report a link that is down
+    }
+    if (!this.closed && generation === this.commandGeneration) this.adopt(run);
+  }
+
+  /** Takes the run read from Redis: logs a change, tells the listener of a restart. */
+  private adopt(run: RedisRun): void {
     const previous = this.currentRun;
     this.currentRun = run;
     const restarted = previous !== undefined && previous.runId !== run.runId;
@@ -300,7 +329,6 @@ export class RedisLinks {
       }
     }
     if (restarted) this.listener?.runChanged(previous, run);
-    this.setLink('command', 'ready');
   }
 
   private setLink(name: LinkName, state: string): void {

@@ -33,8 +33,11 @@ import type { Redis } from 'ioredis';
  * (see `persistence.ts`). The calling script's last two ARGV are the current
  * Redis run id and 1/0: its persistence proves that no acknowledged write is
  * lost. The meta hash keeps `r`, `<run id>:<1|0>` of its last step. A stream
- * last stepped under another run that was not proven gets a new epoch, and
- * keeps its retained events, seqs and acked cursor: they are the same events.
+ * last stepped under another run gets a new epoch unless both runs are
+ * proven: the old one wrote every acknowledged step to disk, and the new one
+ * loaded them back (a Redis switched to `appendonly no` at run time restarts
+ * from its RDB, whatever the stamps say). The stream keeps its retained
+ * events, seqs and acked cursor: they are the same events.
  * `pe` and `pb` remember the epoch it left and its head then, so a cursor of
  * that epoch resumes after what it holds of them (`resumeAfter`), with `gap`.
  */
@@ -46,7 +49,8 @@ local function guardRun(epoch, newEpoch)
   end
   local stamp = redis.call('HGET', KEYS[1], 'r')
   if stamp == run .. ':' .. proven then return epoch end
-  if stamp and string.sub(stamp, 1, #run + 1) ~= run .. ':' and string.sub(stamp, -1) ~= '1' then
+  local restarted = stamp and string.sub(stamp, 1, #run + 1) ~= run .. ':'
+  if restarted and (string.sub(stamp, -1) ~= '1' or proven ~= '1') then
     local head = redis.call('HGET', KEYS[1], 'seq')
     redis.call('HSET', KEYS[1], 'epoch', newEpoch, 'pe', epoch, 'pb', head)
     epoch = newEpoch

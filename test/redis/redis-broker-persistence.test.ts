@@ -108,13 +108,20 @@ describe.skipIf(redisServerMissing)('RedisBroker across a Redis restart', () => 
     // what it holds of the retained part, and the new event is not dropped.
     const read = await a.broker.readHistory(alice, { kind: 'position', epoch: oldEpoch, seq: 8 });
     expect(read).toMatchObject({ epoch: after.epoch, gap: true, from: 6, headSeq: 6 });
-    expect(client.onWelcome(read.epoch)).toBe('new-epoch');
+    expect(client.onWelcome(read.epoch, read.from)).toBe('new-epoch');
+    // A reconnect before anything arrived asks only for what it lacks.
+    const again = await a.broker.readHistory(alice, {
+      kind: 'position',
+      epoch: after.epoch,
+      seq: client.lastSeq,
+    });
+    expect(again).toMatchObject({ gap: false, from: 6 });
     expect(read.events.filter((e) => client.accept(e.seq)).map((e) => e.id)).toEqual(['n-9']);
 
     // A client behind the rollback point gets the retained events it lacks, once.
     const early = await a.broker.readHistory(alice, { kind: 'position', epoch: oldEpoch, seq: 3 });
     expect(early).toMatchObject({ epoch: after.epoch, gap: true, from: 4 });
-    behind.onWelcome(early.epoch);
+    behind.onWelcome(early.epoch, early.from);
     expect(early.events.filter((e) => behind.accept(e.seq)).map((e) => e.id)).toEqual([
       'n-4',
       'n-5',

@@ -147,6 +147,42 @@ describe.skipIf(redisServerMissing)('RedisBroker across a Redis restart', () => 
     expect(await publish(b.broker, alice, 10)).toMatchObject({ seq: 7, epoch: after.epoch });
   });
 
+  it('RDB twice: a cursor of an epoch left two restarts ago still resumes after what it holds', async () => {
+    const redis = await server({ appendOnly: false });
+    const b = await node(redis.url);
+    const control = await admin(redis.url);
+    const alice = user();
+    for (let n = 1; n <= 5; n++) await publish(b.broker, alice, n);
+    await control.save();
+    const e1 = (await publish(b.broker, alice, 6)).epoch; // seq 6, lost
+    await publish(b.broker, alice, 7); // seq 7, lost
+    await redis.kill();
+    await redis.restart();
+    const e2 = await publish(b.broker, alice, 8);
+    expect(e2).toMatchObject({ seq: 6 });
+    expect(e2.epoch).not.toBe(e1);
+    await control.save();
+    await publish(b.broker, alice, 9); // seq 7 of e2, lost
+    await redis.kill();
+    await redis.restart();
+    const e3 = await publish(b.broker, alice, 10);
+    expect(e3).toMatchObject({ seq: 7 });
+    expect(e3.epoch).not.toBe(e2.epoch);
+
+    // Held n-1..n-7 of e1: the retained events after seq 5 (n-8), then n-10.
+    const fromE1 = await b.broker.readHistory(alice, { kind: 'position', epoch: e1, seq: 7 });
+    expect(fromE1).toMatchObject({ epoch: e3.epoch, gap: true, from: 6 });
+    expect(fromE1.events.map((e) => e.id)).toEqual(['n-8', 'n-10']);
+    // Held n-8 and n-9 of e2 (seqs 6, 7): only n-10.
+    const fromE2 = await b.broker.readHistory(alice, {
+      kind: 'position',
+      epoch: e2.epoch,
+      seq: 7,
+    });
+    expect(fromE2).toMatchObject({ epoch: e3.epoch, gap: true, from: 7 });
+    expect(fromE2.events.map((e) => e.id)).toEqual(['n-10']);
+  });
+
   it('AOF appendfsync always: a SIGKILL and restart keep the epoch, no gap, no resync', async () => {
     const redis = await server({ appendOnly: true, appendFsync: 'always' });
     const a = await node(redis.url);

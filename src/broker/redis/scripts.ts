@@ -7,7 +7,7 @@
  *
  * Keys of one user (all in one hash slot, see `redis-keys.ts`):
  * - KEYS[1] meta: hash `epoch`, `seq` (last assigned), `acked` (cursor);
- *   `r`, `pe`, `pb` of RUN_GUARD (a Redis restart that may have lost writes)
+ *   `r`, `mv` of RUN_GUARD (a Redis restart that may have lost writes)
  * - KEYS[2] hist: stream, entry id `<seq>-0`, fields in this fixed order:
  *   `i` event id, `e` event name, `c` critical (1/0), `t` ts (ms),
  *   `a` awaitedBy ('' if none), `p` the event's payload (opaque: the
@@ -38,8 +38,10 @@ import type { Redis } from 'ioredis';
  * loaded them back (a Redis switched to `appendonly no` at run time restarts
  * from its RDB, whatever the stamps say). The stream keeps its retained
  * events, seqs and acked cursor: they are the same events.
- * `pe` and `pb` remember the epoch it left and its head then, so a cursor of
- * that epoch resumes after what it holds of them (`resumeAfter`), with `gap`.
+ * `mv` remembers the last 8 moves, `<epoch left> <its head then> …` oldest
+ * first, so a cursor of an epoch left resumes after what it holds of the
+ * retained events (`resumeAfter`: the least of its seq and every head since),
+ * with `gap`.
  */
 const RUN_GUARD = `
 local function guardRun(epoch, newEpoch)
@@ -52,7 +54,14 @@ local function guardRun(epoch, newEpoch)
   local restarted = stamp and string.sub(stamp, 1, #run + 1) ~= run .. ':'
   if restarted and (string.sub(stamp, -1) ~= '1' or proven ~= '1') then
     local head = redis.call('HGET', KEYS[1], 'seq')
-    redis.call('HSET', KEYS[1], 'epoch', newEpoch, 'pe', epoch, 'pb', head)
+    local moves = {}
+    for token in string.gmatch(redis.call('HGET', KEYS[1], 'mv') or '', '%S+') do
+      moves[#moves + 1] = token
+    end
+    moves[#moves + 1] = epoch
+    moves[#moves + 1] = head
+    local first = math.max(1, #moves - 15)
+    redis.call('HSET', KEYS[1], 'epoch', newEpoch, 'mv', table.concat(moves, ' ', first))
     epoch = newEpoch
   end
   redis.call('HSET', KEYS[1], 'r', run .. ':' .. proven)
@@ -60,8 +69,18 @@ local function guardRun(epoch, newEpoch)
 end
 
 local function resumeAfter(cursorEpoch, cursorSeq)
-  local moved = redis.call('HMGET', KEYS[1], 'pe', 'pb')
-  if moved[1] == cursorEpoch then return math.min(cursorSeq, tonumber(moved[2])) end
+  local after, found = cursorSeq, false
+  local left = nil
+  for token in string.gmatch(redis.call('HGET', KEYS[1], 'mv') or '', '%S+') do
+    if left == nil then
+      left = token
+    else
+      if left == cursorEpoch then found = true end
+      if found then after = math.min(after, tonumber(token)) end
+      left = nil
+    end
+  end
+  if found then return after end
   return 0
 end
 `;

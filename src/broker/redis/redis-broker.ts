@@ -3,7 +3,8 @@
  * one Redis (or a Redis Cluster: every key of a user carries the hash tag
  * `{u:<userId>}`). Redis is the engine; there is no cluster protocol here.
  * This class composes the parts, each in its own file:
- * - `links.ts`: the command and subscriber links, health, error mapping;
+ * - `links.ts`: the command and subscriber links, health, error mapping, and
+ *   the Redis run and its persistence (`persistence.ts`);
  * - `stream.ts`: the stream engine (publish, history, acks, followers);
  * - `bus.ts`: broadcasts, operator commands, delivery reports;
  * - `presence.ts`: the connections directory and node loads;

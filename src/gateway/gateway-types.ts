@@ -89,6 +89,8 @@ export interface GatewayStats {
 export interface Readiness {
   ready: boolean;
   reasons: string[];
+  /** The engine's persistence (`BrokerHealth.persistence`), when it has one to tell. */
+  persistence?: { proven: boolean; summary: string };
 }
 
 export interface Gateway {

@@ -69,9 +69,6 @@ import { refuseCompression, WebSocketEndpoint } from './websocket-endpoint.js';
 
 export { MAX_WAIT_MS } from './publisher.js';
 
-/** Publishes waiting for delivery at once. */
-const MAX_WAITERS = 10_000;
-
 export interface CreateGatewayOptions extends GatewayOptions {
   /** Metrics registry owner. Default: a new `GatewayMetrics` with its own registry. */
   metrics?: GatewayMetrics;
@@ -147,7 +144,8 @@ export class GatewayNode implements Gateway {
       metrics,
     });
     const framer = new EventFramer();
-    const waiters = new DeliveryWaiters(MAX_WAITERS);
+    const { maxPendingWaits, maxPendingWaitsPerUser } = this.options.limits;
+    const waiters = new DeliveryWaiters(maxPendingWaits, maxPendingWaitsPerUser);
     const agui = resolveAguiStreamOptions(options.agui);
     const runListeners = new RunListeners(agui);
     const fanOut = new FanOut(registry, framer, stats, metrics, runListeners);
@@ -167,7 +165,7 @@ export class GatewayNode implements Gateway {
       operator: this.operator,
       stats,
     });
-    addNodeTasks(this.supervisor, registry, broker, this.tickets, this.options);
+    addNodeTasks(this.supervisor, registry, broker, this.tickets, this.options, metrics);
     const operator = this.operator;
     this.ready = lifecycle
       .track(
@@ -366,7 +364,9 @@ export class GatewayNode implements Gateway {
     const health = this.broker.health();
     if (!health.healthy) reasons.push(`broker unavailable: ${health.reason ?? 'unknown'}`);
     reasons.push(...this.supervisor.unhealthyCritical());
-    return { ready: reasons.length === 0, reasons };
+    const readiness: Readiness = { ready: reasons.length === 0, reasons };
+    if (health.persistence !== undefined) readiness.persistence = health.persistence;
+    return readiness;
   }
 
   /** Open AG-UI streams on this node. */

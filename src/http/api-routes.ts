@@ -225,13 +225,17 @@ export function createApiHandler(deps: ApiDependencies): ApiHandler {
         ...deps.supervisor.unhealthyCritical(),
       ]),
     ];
+    // The engine's persistence, when it has one (Redis): what a restart of it loses.
+    const persistence =
+      readiness.persistence === undefined ? {} : { persistence: readiness.persistence };
     if (reasons.length === 0) {
-      sendJson(res, 200, { ready: true, reasons: [] });
+      sendJson(res, 200, { ready: true, reasons: [], ...persistence });
       return;
     }
     sendJson(res, 503, {
       ready: false,
       reasons,
+      ...persistence,
       error: { code: 'unavailable', message: `not ready: ${reasons.join('; ')}` },
     });
   });

@@ -39,6 +39,9 @@ export class GatewayMetrics {
   readonly brokerErrors: Counter<'op'>;
   readonly taskRuns: Counter<'task' | 'outcome'>;
   readonly taskHealthy: Gauge<'task'>;
+  readonly persistenceProven: Gauge;
+  readonly pendingWaits: Gauge;
+  readonly waitRefusals: Counter<'limit'>;
   readonly httpRequests: Counter<'route' | 'status'>;
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean; prefix?: string } = {}) {
@@ -150,6 +153,22 @@ export class GatewayMetrics {
       name: `${p}task_healthy`,
       help: '1 when the background task is healthy, 0 when it keeps failing',
       labelNames: ['task'],
+      registers,
+    });
+    this.persistenceProven = new Gauge({
+      name: `${p}redis_persistence_proven`,
+      help: "1 when the engine's persistence proves a restart keeps every acknowledged write (Redis appendonly yes + appendfsync always), else 0",
+      registers,
+    });
+    this.pendingWaits = new Gauge({
+      name: `${p}publish_waits_pending`,
+      help: 'Publishes waiting for delivery (?wait=) on this node',
+      registers,
+    });
+    this.waitRefusals = new Counter({
+      name: `${p}publish_wait_refusals_total`,
+      help: 'Publishes with ?wait= refused with 429 too_many_waits, by the limit reached (user, node)',
+      labelNames: ['limit'],
       registers,
     });
     this.httpRequests = new Counter({

@@ -257,6 +257,7 @@ beforeAll(async () => {
       maxBodySize: '4KiB',
       allowedOrigins: [ORIGIN],
       maxConnectionsPerUser: '1',
+      maxPendingWaitsPerUser: '1',
     }),
     start({ redis: `redis://127.0.0.1:${await closedPort()}` }),
     start({}),
@@ -1114,6 +1115,28 @@ describe('real answers of the HTTP API', () => {
         `the document ${test.bodyIsValid ? 'refuses' : 'accepts'} the body: ${errors}`,
       ).toBe(test.bodyIsValid);
     }
+  });
+
+  it('refuses a second waiting publish of a user past the per-user limit with 429 and Retry-After', async () => {
+    const publish = (): Promise<Answer> =>
+      fetchAnswer(`${main.url}/v1/users/dave/events?wait=2000`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, ...JSON_TYPE },
+        body: JSON.stringify(EVENT),
+      });
+    const published = main.gateway.stats().events.published;
+    const first = publish();
+    await waitFor(() => main.gateway.stats().events.published > published, {
+      what: 'the first waiting publish stored',
+    });
+    const answer = await publish();
+    expect(answer.status, answer.body).toBe(429);
+    expect(answer.header('retry-after')).toBe('5');
+    checker.check({ method: 'POST', path: PUBLISH }, answer);
+    expect(JSON.parse(answer.body)).toMatchObject({
+      error: { code: 'too_many_waits', field: 'wait' },
+    });
+    expect((await first).status).toBe(202);
   });
 
   it('issues a ticket for a user token, with CORS headers', async () => {

@@ -28,6 +28,30 @@ export class SocketWriter implements Corkable {
     return this.socket === null;
   }
 
+  /** Unsent bytes: what ws and the raw socket hold for the kernel. */
+  get unsentBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /**
+   * True when `whenDrained` can tell when the socket drains: frames may then
+   * wait in a delta queue. An adopted socket (no raw stream) cannot say.
+   */
+  get canWaitForDrain(): boolean {
+    return this.socket !== null;
+  }
+
+  /**
+   * Calls `then` once when what the socket holds has gone to the kernel: on
+   * its `drain`, or on the next turn when no write is waiting for one (a
+   * socket under its high-water mark never emits `drain`).
+   */
+  whenDrained(then: () => void): void {
+    if (this.socket === null) return;
+    if (this.socket.writableNeedDrain) this.socket.once('drain', then);
+    else setImmediate(then);
+  }
+
   /** Writes a complete WebSocket frame (`encodeTextFrame`); `text` is its payload, for ws. */
   writeFrame(frame: Buffer, text: string): void {
     if (this.socket === null) {

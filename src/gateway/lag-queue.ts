@@ -3,9 +3,11 @@
  * deltas"). Once the socket holds more than `limits.coalesceAboveBytes`,
  * frames wait here, in a `DeltaCoalescer` that merges adjacent deltas of one
  * run (anything else is a barrier), until the socket drains; then they leave
- * in order, merged, and frames go straight to the socket again. While
- * anything waits, every frame of the connection must come here, or it would
- * overtake what waits.
+ * in order, merged. The connection stays in this mode, each drain taking what
+ * gathered since the last, until a drain finds nothing waiting (the reader
+ * caught up): a reader that stays slow gets merged frames at its own pace
+ * rather than a burst of single ones after each drain. While frames may wait,
+ * every frame of the connection must come here, or it would overtake them.
  *
  * Bounded: past `limits.maxBufferedBytes` (bytes) or the coalescer's frame
  * bound, `push` refuses and the connection closes with 4429. Nothing is dropped.
@@ -17,8 +19,9 @@ import type { SocketWriter } from './socket-writer.js';
 import { encodeTextFrame } from './wire-frame.js';
 
 export class LagQueue {
+  /** Frames wait here while the connection lags; null otherwise. */
   private queue: DeltaCoalescer | null = null;
-  private drainAwaited = false;
+  private readonly next = (): void => this.flush();
 
   constructor(
     private readonly writer: SocketWriter,
@@ -46,13 +49,11 @@ export class LagQueue {
 
   /** Queues a frame until the socket drains; false, queueing nothing, past the bound. */
   push(item: PendingItem): boolean {
-    this.queue ??= new DeltaCoalescer({ maxBytes: this.limits.maxBufferedBytes });
-    if (!this.queue.push(item)) return false;
-    if (!this.drainAwaited) {
-      this.drainAwaited = true;
+    if (this.queue === null) {
+      this.queue = new DeltaCoalescer({ maxBytes: this.limits.maxBufferedBytes });
       this.writer.whenDrained(() => this.flush());
     }
-    return true;
+    return this.queue.push(item);
   }
 
   /** The connection is closing: what waits is never written. */
@@ -61,14 +62,21 @@ export class LagQueue {
   }
 
   private flush(): void {
-    this.drainAwaited = false;
     const queue = this.queue;
-    this.queue = null;
     if (queue === null) return;
+    if (queue.length === 0) {
+      this.queue = null;
+      return;
+    }
     const taken = queue.takeAll();
     // Merged frames are this connection's own; a frame nothing merged with is
-    // framed again here (a lagging connection's cost, not the fan-out's).
-    for (const text of taken.frames) this.writer.writeFrame(encodeTextFrame(text), text);
+    // framed again here (a lagging connection's cost, not the fan-out's). The
+    // next flush waits for the last of them to reach the kernel: what gathers
+    // meanwhile leaves merged.
+    const last = taken.frames.length - 1;
+    taken.frames.forEach((text, index) =>
+      this.writer.writeFrame(encodeTextFrame(text), text, index === last ? this.next : undefined),
+    );
     if (taken.coalesced > 0) this.metrics.coalescedEvents.inc(taken.coalesced);
     this.flushed();
   }

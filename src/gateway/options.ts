@@ -9,6 +9,7 @@ import type { Broker } from '../broker/broker.js';
 import { HISTORY_DEFAULTS } from '../broker/stream-defaults.js';
 import { OptionError, positiveInteger } from '../options/validators.js';
 import { DEFAULT_MAX_DATA_DEPTH } from '../protocol/event-input.js';
+import { COALESCE_BELOW_BYTES } from './socket-writer.js';
 
 export interface GatewayLimits {
   /** Open connections per user. Default 20. */
@@ -162,9 +163,12 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (limits.userConnectionPolicy !== 'reject' && limits.userConnectionPolicy !== 'evict-oldest') {
     throw new OptionError('option limits.userConnectionPolicy must be "reject" or "evict-oldest"');
   }
-  if (limits.coalesceAboveBytes > limits.maxBufferedBytes) {
+  if (
+    limits.coalesceAboveBytes <= COALESCE_BELOW_BYTES ||
+    limits.coalesceAboveBytes > limits.maxBufferedBytes
+  ) {
     throw new OptionError(
-      'option limits.coalesceAboveBytes must be at most limits.maxBufferedBytes',
+      `option limits.coalesceAboveBytes must be over ${COALESCE_BELOW_BYTES} (what a socket holds for one turn) and at most limits.maxBufferedBytes`,
     );
   }
   const heartbeatMs = positiveInteger(

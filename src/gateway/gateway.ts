@@ -29,6 +29,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { EventInput } from '../protocol/event-input.js';
 import type { JsonValue } from '../protocol/frames.js';
 import { isValidUserId } from '../protocol/user-id.js';
+import type { RunSnapshot } from '../runs/run-types.js';
 import { Supervisor } from '../tasks/supervisor.js';
 import { BrokerFailures } from './broker-failures.js';
 import { ClusterDirectory } from './cluster-directory.js';
@@ -56,6 +57,7 @@ import { NodeStats } from './node-stats.js';
 import { OperatorApi } from './operator-api.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { Publisher } from './publisher.js';
+import { RunReader } from './run-reader.js';
 import { ConnectionRegistry } from './registry.js';
 import { Subscriptions } from './subscriptions.js';
 import { refuseCompression, WebSocketEndpoint } from './websocket-endpoint.js';
@@ -103,6 +105,7 @@ export class GatewayNode implements Gateway {
   private readonly gate: HandshakeGate;
   private readonly operator: OperatorApi;
   private readonly publisher: Publisher;
+  private readonly runReader: RunReader;
 
   constructor(options: CreateGatewayOptions) {
     refuseCompression(options);
@@ -115,6 +118,8 @@ export class GatewayNode implements Gateway {
       new MemoryBroker({
         historySize: this.options.historySize,
         historyTtlMs: this.options.historyTtlMs,
+        runTtlMs: this.options.runTtlMs,
+        runSnapshotMaxBytes: this.options.runSnapshotMaxBytes,
       });
     this.nodeId = this.broker.nodeId;
     this.tickets = options.tickets ?? new MemoryTicketStore();
@@ -124,6 +129,7 @@ export class GatewayNode implements Gateway {
     const stats = (this.stats_ = new NodeStats(metrics));
     const lifecycle = (this.lifecycle = new NodeLifecycle(logger));
     const failures = new BrokerFailures(stats, metrics, logger);
+    this.runReader = new RunReader(broker, failures);
     const directory = new ClusterDirectory({
       presence: broker,
       nodeId: this.nodeId,
@@ -226,6 +232,16 @@ export class GatewayNode implements Gateway {
 
   broadcast(event: string, data?: JsonValue): Promise<BroadcastResult> {
     return this.publisher.broadcast(event, data);
+  }
+
+  // ---- Runs ---------------------------------------------------------------
+
+  readRun(userId: string, runId: string): Promise<RunSnapshot | null> {
+    return this.runReader.readRun(userId, runId);
+  }
+
+  listRuns(userId: string, limit?: number): Promise<RunSnapshot[]> {
+    return this.runReader.listRuns(userId, limit);
   }
 
   // ---- Operators ----------------------------------------------------------

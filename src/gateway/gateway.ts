@@ -149,6 +149,7 @@ export class GatewayNode implements Gateway {
       logger,
       registry,
       streams: broker,
+      runs: broker,
       framer,
       reports: new DeliveryReports(broker, broker, stats, failures),
       subscriptions: new Subscriptions(broker, registry, failures),
@@ -254,7 +255,7 @@ export class GatewayNode implements Gateway {
   async adopt(
     ws: WebSocket,
     user: VerifiedUser,
-    options: { ip?: string; userAgent?: string; cursor?: ReadCursor } = {},
+    options: { ip?: string; userAgent?: string; cursor?: ReadCursor; snapshots?: boolean } = {},
   ): Promise<ConnectionSnapshot> {
     if (!isValidUserId(user.userId))
       throw new GatewayError('bad_request', 'userId is malformed', 'userId');
@@ -275,6 +276,7 @@ export class GatewayNode implements Gateway {
       ip,
       userAgent: options.userAgent ?? null,
       cursor: options.cursor ?? { kind: 'acked' },
+      snapshots: options.snapshots ?? false,
       socket: null,
     });
     return connection.snapshot();

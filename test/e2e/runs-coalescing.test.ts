@@ -111,4 +111,34 @@ describe('coalesced deltas on the wire', () => {
     expect(events.slice(barrier + 1).every((e) => (e.seqFrom ?? e.seq) > barrierSeq)).toBe(true);
     expect(await coalescedCount(h)).toBeGreaterThan(DELTAS / 2);
   }, 120_000);
+
+  it('bounds the queue: a paused reader of events that cannot merge is closed with 4429, of deltas it is not', async () => {
+    h = await startGateway({
+      limits: { coalesceAboveBytes: 32 * 1024, maxBufferedBytes: 256 * 1024 },
+    });
+    unix = await listenOnUnixSocket(h);
+    const token = await h.token('alice');
+    const paused = await TestClient.connect(unix.wsUrl, { token });
+    slow = paused;
+    // Reads nothing from here on (the pacing never grows its budget).
+    readSlowly(paused, 0);
+    const harness = h;
+    const closes = async () =>
+      (await harness.gateway.metrics.slowConsumerCloses.get()).values[0]?.value ?? 0;
+
+    // 20 000 deltas, about 3 MB of frames, shrink to a few frames in the queue.
+    await publishFlood(h);
+    expect(await closes()).toBe(0);
+    expect(h.gateway.connections('alice').map((c) => c.state)).toEqual(['open']);
+
+    // Events that cannot merge: each one stays a frame until the bound.
+    let published = 0;
+    while ((await closes()) === 0) {
+      expect(published, 'the paused reader was never cut off').toBeLessThan(20_000);
+      await h.gateway.publish('alice', { event: 'progress', data: { n: published++ } });
+    }
+    expect(h.gateway.connections('alice').map((c) => c.state)).toContain('closing');
+    // The deltas' own frames (about 3 MB) were over ten times the bound.
+    expect(published).toBeLessThan(DELTAS);
+  }, 60_000);
 });

@@ -304,6 +304,9 @@ export class ClientConnection {
         }
         this.#onEvent(frame);
         return;
+      case 'run_snapshot':
+        // Folded into client.runs by the SDK's run tracker (the runs-client branch).
+        return;
       case 'broadcast':
         this.#emit('broadcast', frame);
         return;

@@ -158,6 +158,7 @@ export class GatewayNode implements Gateway {
       logger,
       registry,
       streams: broker,
+      runs: broker,
       framer,
       reports: new DeliveryReports(broker, broker, stats, failures),
       subscriptions,
@@ -286,7 +287,7 @@ export class GatewayNode implements Gateway {
   async adopt(
     ws: WebSocket,
     user: VerifiedUser,
-    options: { ip?: string; userAgent?: string; cursor?: ReadCursor } = {},
+    options: { ip?: string; userAgent?: string; cursor?: ReadCursor; snapshots?: boolean } = {},
   ): Promise<ConnectionSnapshot> {
     if (!isValidUserId(user.userId))
       throw new GatewayError('bad_request', 'userId is malformed', 'userId');
@@ -307,6 +308,7 @@ export class GatewayNode implements Gateway {
       ip,
       userAgent: options.userAgent ?? null,
       cursor: options.cursor ?? { kind: 'acked' },
+      snapshots: options.snapshots ?? false,
       socket: null,
     });
     return connection.snapshot();

@@ -56,6 +56,19 @@ describe('number validators', () => {
     expect(thrown(() => resolveOptions({ authenticator, path: 'ws' }))).toBeInstanceOf(OptionError);
   });
 
+  it('limits.coalesceAboveBytes must be over what a socket holds for a turn and at most maxBufferedBytes', () => {
+    const refused = (limits: { coalesceAboveBytes: number; maxBufferedBytes?: number }) =>
+      thrown(() => resolveOptions({ authenticator, limits }));
+    expect(refused({ coalesceAboveBytes: 16 * 1024 })).toBeInstanceOf(OptionError);
+    expect(refused({ coalesceAboveBytes: 64 * 1024, maxBufferedBytes: 32 * 1024 }).message).toMatch(
+      /^option limits\.coalesceAboveBytes must be over 16384/,
+    );
+    expect(
+      resolveOptions({ authenticator, limits: { coalesceAboveBytes: 16 * 1024 + 1 } }).limits
+        .coalesceAboveBytes,
+    ).toBe(16 * 1024 + 1);
+  });
+
   it('the gateway and the CLI take the history defaults from one place', () => {
     expect(resolveOptions({ authenticator })).toMatchObject(HISTORY_DEFAULTS);
     const { values } = readOptions(SERVE_OPTIONS, {}, {});

@@ -61,6 +61,7 @@ export function decodeClientFrame(text: string): Decoded<ClientFrame> {
 const SERVER_TYPES = new Set([
   'welcome',
   'event',
+  'run_snapshot',
   'broadcast',
   'ping',
   'pong',
@@ -88,6 +89,18 @@ export function decodeServerFrame(text: string): Decoded<ServerFrame> {
     !(isSeq(obj.seqFrom) && obj.seqFrom <= (obj.seq as number))
   ) {
     return { ok: false, message: 'event.seqFrom must be a non-negative integer not above seq' };
+  }
+  if (
+    obj.type === 'run_snapshot' &&
+    !(
+      typeof obj.runId === 'string' &&
+      isSeq(obj.upToSeq) &&
+      typeof obj.epoch === 'string' &&
+      isRecord(obj.run) &&
+      Array.isArray(obj.run.parts)
+    )
+  ) {
+    return { ok: false, message: 'run_snapshot needs runId, upToSeq, epoch and run' };
   }
   return { ok: true, frame: obj as unknown as ServerFrame };
 }

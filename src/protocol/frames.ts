@@ -2,6 +2,7 @@
  * The frames of protocol v1 (PROTOCOL.md section 2, "Frames"): one JSON object
  * per text frame, discriminated by `type`.
  */
+import type { RunSnapshot } from '../runs/run-types.js';
 import type { ErrorCode } from './error-codes.js';
 
 /** The protocol version carried in `welcome`. */
@@ -23,6 +24,11 @@ export interface ReplayInfo {
   count: number;
   /** True when events between the cursor and `from` are lost (trimmed, expired, other epoch). */
   gap: boolean;
+  /**
+   * Protocol 1.1, with `snapshots=1`: the runs sent as `run_snapshot` frames
+   * right after this welcome; their events up to `upToSeq` are not replayed.
+   */
+  runs?: { runId: string; upToSeq: number }[];
 }
 
 export interface WelcomeFrame {
@@ -54,6 +60,19 @@ export interface EventFrame {
   data: JsonValue;
 }
 
+/**
+ * Protocol 1.1, with `snapshots=1`: a run folded up to `upToSeq`, sent after
+ * `welcome` and before the replayed events; the run's events with seq <=
+ * `upToSeq` are then not sent.
+ */
+export interface RunSnapshotFrame {
+  type: 'run_snapshot';
+  runId: string;
+  upToSeq: number;
+  epoch: string;
+  run: RunSnapshot;
+}
+
 export interface BroadcastFrame {
   type: 'broadcast';
   id: string;
@@ -79,7 +98,14 @@ export interface ErrorFrame {
 }
 
 export type ServerFrame =
-  WelcomeFrame | EventFrame | BroadcastFrame | PingFrame | PongFrame | RefreshedFrame | ErrorFrame;
+  | WelcomeFrame
+  | EventFrame
+  | RunSnapshotFrame
+  | BroadcastFrame
+  | PingFrame
+  | PongFrame
+  | RefreshedFrame
+  | ErrorFrame;
 
 export interface AckFrame {
   type: 'ack';

@@ -51,6 +51,8 @@ const WEB_FILES: Readonly<Record<string, string>> = {
   '/': 'index.html',
   '/index.html': 'index.html',
   '/app.js': 'app.js',
+  '/run-view.js': 'run-view.js',
+  '/publish-panel.js': 'publish-panel.js',
   '/styles.css': 'styles.css',
 };
 const NO_QUERY: ReadonlySet<string> = new Set();

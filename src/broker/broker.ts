@@ -4,7 +4,8 @@
  * - `stream-engine.ts`: per-user streams (publish with dedupe, history,
  *   acks, subscriptions, sweep);
  * - `cluster-bus.ts`: broadcasts, operator commands, delivery reports;
- * - `presence-store.ts`: the connections directory and node loads.
+ * - `presence-store.ts`: the connections directory and node loads;
+ * - `run-store.ts`: the runs' snapshots, folded in `publish`.
  *
  * The gateway owns sockets; the broker never touches them and hands
  * everything it delivers to one set of handlers.
@@ -21,10 +22,12 @@
  */
 import type { BusHandlers, ClusterBus } from './cluster-bus.js';
 import type { PresenceStore } from './presence-store.js';
+import type { RunStore } from './run-store.js';
 import type { StreamEngine, StreamHandlers } from './stream-engine.js';
 
 export type {
   HistoryRead,
+  RunGrammarMode,
   PublishOptions,
   PublishOutcome,
   ReadCursor,
@@ -34,6 +37,7 @@ export type {
 } from './stream-engine.js';
 export type { BusHandlers, ClusterBus, ControlMessage, DeliveryReport } from './cluster-bus.js';
 export type { ConnectionRecord, PresenceStore } from './presence-store.js';
+export type { RunStore } from './run-store.js';
 export type { EncodedEvent, StreamPosition } from '../protocol/event-frame.js';
 
 /** Everything a broker delivers goes to these handlers, set once by `start`. */
@@ -48,7 +52,7 @@ export interface BrokerHealth {
   reason?: string;
 }
 
-export interface Broker extends StreamEngine, ClusterBus, PresenceStore {
+export interface Broker extends StreamEngine, ClusterBus, PresenceStore, RunStore {
   /** A stable id for this node, used in delivery reports and the presence store. */
   readonly nodeId: string;
   start(handlers: BrokerHandlers): Promise<void>;

@@ -17,9 +17,11 @@
  * ```
  */
 import type { ControlMessage, DeliveryReport } from './cluster-bus.js';
+import { MIN_RUN_SNAPSHOT_MAX_BYTES } from '../runs/run-snapshot.js';
 import { MemoryPresence } from './memory-presence.js';
+import { MemoryRuns } from './memory-runs.js';
 import { MemoryStreams } from './memory-streams.js';
-import { HISTORY_DEFAULTS } from './stream-defaults.js';
+import { HISTORY_DEFAULTS, RUN_DEFAULTS } from './stream-defaults.js';
 
 export interface InProcessClusterOptions {
   /** Events kept per user stream. Default 1000 (`HISTORY_DEFAULTS`). */
@@ -32,6 +34,14 @@ export interface InProcessClusterOptions {
   maxStreamBytes?: number;
   /** Bytes of payloads kept by the whole engine. Default 512 MiB. */
   maxTotalBytes?: number;
+  /** Lifetime of a run's snapshot after its last event, in ms. Default 24 h (`RUN_DEFAULTS`). */
+  runTtlMs?: number;
+  /** Size cap of one run snapshot's JSON, in bytes (at least 16 KiB). Default 4 MiB. */
+  runSnapshotMaxBytes?: number;
+  /** Runs kept per user; a new run drops the user's oldest. Default 100. */
+  maxRunsPerUser?: number;
+  /** Bytes of all run snapshots (at least `runSnapshotMaxBytes`). Default 256 MiB. */
+  maxRunBytes?: number;
   /** The clock, in ms since the epoch: event timestamps and expiry. Default `Date.now`. */
   now?: () => number;
 }
@@ -55,6 +65,7 @@ function positiveInteger(name: string, value: number): number {
 
 export class InProcessCluster {
   readonly streams: MemoryStreams;
+  readonly runs: MemoryRuns;
   readonly presence = new MemoryPresence();
   readonly now: () => number;
   /** The started nodes, by id. */
@@ -65,6 +76,31 @@ export class InProcessCluster {
       throw new TypeError('option now must be a function returning ms since the epoch');
     }
     this.now = options.now ?? Date.now;
+    const runSnapshotMaxBytes = positiveInteger(
+      'runSnapshotMaxBytes',
+      options.runSnapshotMaxBytes ?? RUN_DEFAULTS.runSnapshotMaxBytes,
+    );
+    if (runSnapshotMaxBytes < MIN_RUN_SNAPSHOT_MAX_BYTES) {
+      throw new TypeError(
+        `option runSnapshotMaxBytes must be at least ${MIN_RUN_SNAPSHOT_MAX_BYTES}`,
+      );
+    }
+    const maxRunBytes = positiveInteger(
+      'maxRunBytes',
+      options.maxRunBytes ?? RUN_DEFAULTS.maxRunBytes,
+    );
+    if (maxRunBytes < runSnapshotMaxBytes) {
+      throw new TypeError('option maxRunBytes must be at least runSnapshotMaxBytes');
+    }
+    this.runs = new MemoryRuns({
+      runTtlMs: positiveInteger('runTtlMs', options.runTtlMs ?? RUN_DEFAULTS.runTtlMs),
+      runSnapshotMaxBytes,
+      maxRunsPerUser: positiveInteger(
+        'maxRunsPerUser',
+        options.maxRunsPerUser ?? RUN_DEFAULTS.maxRunsPerUser,
+      ),
+      maxRunBytes,
+    });
     this.streams = new MemoryStreams(
       {
         historySize: positiveInteger(
@@ -81,6 +117,7 @@ export class InProcessCluster {
         now: this.now,
       },
       this.presence,
+      this.runs,
     );
   }
 
@@ -115,6 +152,7 @@ export class InProcessCluster {
   clear(): void {
     this.members.clear();
     this.streams.clear();
+    this.runs.clear();
     this.presence.clear();
   }
 }

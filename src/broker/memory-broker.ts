@@ -22,6 +22,7 @@ import {
   type InProcessClusterOptions,
 } from './in-process-cluster.js';
 import type { ConnectionRecord } from './presence-store.js';
+import type { RunSnapshot } from '../runs/run-types.js';
 import type {
   HistoryRead,
   PublishOptions,
@@ -53,6 +54,10 @@ export interface MemoryBrokerStats {
   bytes: number;
   /** Streams dropped by the `maxStreams` and `maxTotalBytes` bounds and by `sweep`, since start. */
   evictedStreams: number;
+  /** Runs held (snapshots). */
+  runs: number;
+  /** Bytes of the run snapshots held. */
+  runBytes: number;
 }
 
 const CLUSTER_OPTIONS = [
@@ -61,6 +66,10 @@ const CLUSTER_OPTIONS = [
   'maxStreams',
   'maxStreamBytes',
   'maxTotalBytes',
+  'runTtlMs',
+  'runSnapshotMaxBytes',
+  'maxRunsPerUser',
+  'maxRunBytes',
   'now',
 ] as const;
 
@@ -123,7 +132,7 @@ export class MemoryBroker implements Broker, BusMember {
     options: PublishOptions = {},
   ): Promise<PublishOutcome> {
     this.assertOpen();
-    return this.cluster.streams.publish(userId, event, options.awaitedBy);
+    return this.cluster.streams.publish(userId, event, options.awaitedBy, options.runGrammar);
   }
 
   async readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead> {
@@ -148,10 +157,24 @@ export class MemoryBroker implements Broker, BusMember {
     this.cluster.streams.unsubscribe(userId, this.sink);
   }
 
-  /** Drops expired events and idle streams (`MemoryStreams.sweep`). */
+  /** Drops expired events, idle streams (`MemoryStreams.sweep`) and expired runs. */
   async sweep(now: number): Promise<number> {
     this.assertOpen();
-    return this.cluster.streams.sweep(now);
+    return this.cluster.streams.sweep(now) + this.cluster.runs.sweep(now);
+  }
+
+  // ---- RunStore -------------------------------------------------------------
+
+  async readRun(userId: string, runId: string): Promise<RunSnapshot | null> {
+    this.assertOpen();
+    return this.cluster.runs.read(userId, runId, this.cluster.now());
+  }
+
+  async listRuns(userId: string, limit: number): Promise<RunSnapshot[]> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(limit) || limit < 1)
+      throw new RangeError('limit must be an integer >= 1');
+    return this.cluster.runs.list(userId, limit, this.cluster.now());
   }
 
   // ---- ClusterBus -----------------------------------------------------------
@@ -220,7 +243,13 @@ export class MemoryBroker implements Broker, BusMember {
   // ---- Lifecycle ------------------------------------------------------------
 
   stats(): MemoryBrokerStats {
-    return { ...this.cluster.streams.stats(), subscribedUsers: this.subscribed.size };
+    const runs = this.cluster.runs.stats();
+    return {
+      ...this.cluster.streams.stats(),
+      subscribedUsers: this.subscribed.size,
+      runs: runs.runs,
+      runBytes: runs.bytes,
+    };
   }
 
   health(): BrokerHealth {

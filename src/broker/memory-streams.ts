@@ -20,15 +20,21 @@
  * - bytes of all payloads: `maxTotalBytes`; past it, least recently used
  *   unsubscribed streams are dropped first, then the oldest events of the
  *   stream being published to (down to the new event itself, if it must).
+ * Runs (grammar state and snapshots) live beside the streams in `MemoryRuns`,
+ * with bounds of their own: they outlive the events and the streams.
  */
 import { randomBytes } from 'node:crypto';
+import { RunGrammarError } from '../errors.js';
 import type { EncodedEvent } from '../protocol/event-frame.js';
+import type { RunGrammarState } from '../runs/run-grammar.js';
+import type { MemoryRuns } from './memory-runs.js';
 import { MemoryStream } from './memory-stream.js';
 import type { MemoryPresence } from './memory-presence.js';
 import type {
   HistoryRead,
   PublishOutcome,
   ReadCursor,
+  RunGrammarMode,
   StreamEvent,
   StreamHandlers,
 } from './stream-engine.js';
@@ -71,6 +77,8 @@ export class MemoryStreams {
     private readonly options: MemoryStreamsOptions,
     /** Read in the publish step for `PublishOutcome.connections`. */
     private readonly presence: MemoryPresence,
+    /** Checked and folded in the publish step (the run grammar, the snapshots). */
+    private readonly runs: MemoryRuns,
   ) {}
 
   get now(): () => number {
@@ -82,7 +90,12 @@ export class MemoryStreams {
    * one step. A handler that throws rejects this publish after the event is
    * stored: a retry with the same id is then answered as a duplicate.
    */
-  publish(userId: string, event: EncodedEvent, awaitedBy: string | undefined): PublishOutcome {
+  publish(
+    userId: string,
+    event: EncodedEvent,
+    awaitedBy: string | undefined,
+    runGrammar: RunGrammarMode = 'strict',
+  ): PublishOutcome {
     const now = this.options.now();
     const stream = this.use(userId, now);
     this.expire(stream, now);
@@ -90,6 +103,21 @@ export class MemoryStreams {
       const seq = stream.seqOfId(event.id);
       if (seq !== undefined) {
         return { seq, epoch: stream.epoch, id: event.id, duplicate: true, connections: 0 };
+      }
+    }
+    // The grammar, before the seq is assigned: a refused event uses none.
+    let nextRunState: RunGrammarState | undefined;
+    let openToolCalls: string[] | undefined;
+    let violation: PublishOutcome['runGrammarViolation'];
+    if (event.run !== undefined) {
+      const verdict = this.runs.check(userId, event.event, event.run, now);
+      if (verdict.ok) {
+        nextRunState = verdict.next;
+        openToolCalls = verdict.openToolCalls;
+      } else if (runGrammar === 'strict') {
+        throw new RunGrammarError(verdict.code, verdict.message);
+      } else if (runGrammar === 'warn') {
+        violation = { code: verdict.code, message: verdict.message };
       }
     }
     const seq = stream.headSeq + 1;
@@ -110,12 +138,22 @@ export class MemoryStreams {
       this.dropOldest(stream);
     }
     this.enforceTotalBytes(userId, stream);
+    if (event.run !== undefined) {
+      this.runs.record(
+        userId,
+        { seq, epoch: stream.epoch, ts: now, event: event.event, run: event.run },
+        nextRunState,
+      );
+    }
     const nodes = this.subscribers.get(userId);
     if (nodes !== undefined) {
       for (let i = 0; i < nodes.length; i++) nodes[i]!.onEvent(userId, stream.epoch, stored);
     }
     const connections = this.presence.countOf(userId, now);
-    return { seq, epoch: stream.epoch, id, duplicate: false, connections };
+    const outcome: PublishOutcome = { seq, epoch: stream.epoch, id, duplicate: false, connections };
+    if (openToolCalls !== undefined) outcome.openToolCalls = openToolCalls;
+    if (violation !== undefined) outcome.runGrammarViolation = violation;
+    return outcome;
   }
 
   read(userId: string, cursor: ReadCursor): HistoryRead {

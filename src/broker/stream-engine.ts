@@ -25,11 +25,27 @@
  * 6. When the engine cannot do a step (unreachable), the promise rejects with
  *    `BrokerUnavailableError`: a publish gets a seq or an error, never a
  *    silent loss.
+ * 7. An event of a run (`EncodedEvent.run`) is checked against the run
+ *    grammar (`runs/run-grammar.ts`) in the same atomic step, after the
+ *    idempotency check (a repeat is never a violation) and before the seq is
+ *    assigned. A violation in `strict` mode rejects with `RunGrammarError`
+ *    and stores, delivers and consumes nothing; in `warn`/`off` the event is
+ *    published and the grammar state is left as it was. Every accepted event
+ *    of a run is folded into the run's snapshot (`run-store.ts`).
  *
  * Events are opaque to the engine: it stores and carries `payload` (built by
  * `protocol/event-frame.ts`) and never builds a frame.
  */
 import type { EncodedEvent, StreamPosition } from '../protocol/event-frame.js';
+import type { RunGrammarCode } from '../runs/run-grammar.js';
+
+/**
+ * How a publish treats the run grammar: `strict` refuses a violation,
+ * `warn` publishes it and reports it (`PublishOutcome.runGrammarViolation`),
+ * `off` publishes it without a report.
+ */
+export type RunGrammarMode = 'strict' | 'warn' | 'off';
+export const RUN_GRAMMAR_MODES: readonly RunGrammarMode[] = ['strict', 'warn', 'off'];
 
 /** One stored event of a user stream. */
 export interface StreamEvent {
@@ -50,6 +66,8 @@ export interface PublishOptions {
    * write the event, or see it acked, report it through `reportDelivery`.
    */
   awaitedBy?: string;
+  /** How the run grammar is applied to an event of a run. Default `strict`. */
+  runGrammar?: RunGrammarMode;
 }
 
 /** Where the event landed (`seq` of stream `epoch`), and what the step saw. */
@@ -62,6 +80,10 @@ export interface PublishOutcome extends StreamPosition {
    * (the presence store's count read in the publish step); 0 for a duplicate.
    */
   connections: number;
+  /** An accepted `failed`/`cancelled` `agent_completed` left these tool calls open. */
+  openToolCalls?: string[];
+  /** `warn` mode: the rule the event broke, published anyway. */
+  runGrammarViolation?: { code: RunGrammarCode; message: string };
 }
 
 /** Where a reading connection starts. */

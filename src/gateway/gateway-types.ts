@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { EventInput } from '../protocol/event-input.js';
 import type { JsonValue } from '../protocol/frames.js';
 import type { EventMap, NoCustomEvents, TypedEventInput } from '../protocol/typed-events.js';
+import type { RunSnapshot } from '../runs/run-types.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -50,6 +51,8 @@ export interface PublishResult {
   delivered: number;
   /** The `id` repeated an earlier publish; nothing was sent again. */
   duplicate: boolean;
+  /** An accepted `failed`/`cancelled` `agent_completed` left these tool calls of its run open. */
+  openToolCalls?: string[];
 }
 
 export interface BatchItem extends EventInput {
@@ -112,6 +115,10 @@ export interface Gateway<E extends EventMap<E> = NoCustomEvents> {
   /** Validates every item first (a bad one rejects the whole batch); then publishes in order. */
   publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]>;
   broadcast(event: string, data?: JsonValue): Promise<BroadcastResult>;
+  /** The run's snapshot (every node sees the same: it lives in the engine); null when unknown or expired. */
+  readRun(userId: string, runId: string): Promise<RunSnapshot | null>;
+  /** The user's most recent runs, newest first; `limit` 1-100, default 20. */
+  listRuns(userId: string, limit?: number): Promise<RunSnapshot[]>;
   /** The user's connections on this node. */
   connections(userId: string): ConnectionSnapshot[];
   /**

@@ -30,6 +30,7 @@ import type { EventInput } from '../protocol/event-input.js';
 import type { EventMap, NoCustomEvents, TypedEventInput } from '../protocol/typed-events.js';
 import type { JsonValue } from '../protocol/frames.js';
 import { isValidUserId } from '../protocol/user-id.js';
+import type { RunSnapshot } from '../runs/run-types.js';
 import { Supervisor } from '../tasks/supervisor.js';
 import { BrokerFailures } from './broker-failures.js';
 import { ClusterDirectory } from './cluster-directory.js';
@@ -57,6 +58,7 @@ import { NodeStats } from './node-stats.js';
 import { OperatorApi } from './operator-api.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { Publisher } from './publisher.js';
+import { RunReader } from './run-reader.js';
 import { ConnectionRegistry } from './registry.js';
 import { Subscriptions } from './subscriptions.js';
 import { refuseCompression, WebSocketEndpoint } from './websocket-endpoint.js';
@@ -107,6 +109,7 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
   private readonly gate: HandshakeGate;
   private readonly operator: OperatorApi;
   private readonly publisher: Publisher;
+  private readonly runReader: RunReader;
 
   constructor(options: CreateGatewayOptions) {
     refuseCompression(options);
@@ -119,6 +122,8 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
       new MemoryBroker({
         historySize: this.options.historySize,
         historyTtlMs: this.options.historyTtlMs,
+        runTtlMs: this.options.runTtlMs,
+        runSnapshotMaxBytes: this.options.runSnapshotMaxBytes,
       });
     this.nodeId = this.broker.nodeId;
     this.tickets = options.tickets ?? new MemoryTicketStore();
@@ -128,6 +133,7 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
     const stats = (this.stats_ = new NodeStats(metrics));
     const lifecycle = (this.lifecycle = new NodeLifecycle(logger));
     const failures = new BrokerFailures(stats, metrics, logger);
+    this.runReader = new RunReader(broker, failures);
     const directory = new ClusterDirectory({
       presence: broker,
       nodeId: this.nodeId,
@@ -235,6 +241,16 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
 
   broadcast(event: string, data?: JsonValue): Promise<BroadcastResult> {
     return this.publisher.broadcast(event, data);
+  }
+
+  // ---- Runs ---------------------------------------------------------------
+
+  readRun(userId: string, runId: string): Promise<RunSnapshot | null> {
+    return this.runReader.readRun(userId, runId);
+  }
+
+  listRuns(userId: string, limit?: number): Promise<RunSnapshot[]> {
+    return this.runReader.listRuns(userId, limit);
   }
 
   // ---- Operators ----------------------------------------------------------

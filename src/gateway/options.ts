@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import type { UserAuthenticator } from '../auth/authenticator.js';
 import type { TicketStore } from '../auth/ticket-store.js';
 import type { Broker } from '../broker/broker.js';
-import { HISTORY_DEFAULTS } from '../broker/stream-defaults.js';
+import { HISTORY_DEFAULTS, RUN_DEFAULTS } from '../broker/stream-defaults.js';
+import { RUN_GRAMMAR_MODES, type RunGrammarMode } from '../broker/stream-engine.js';
 import { OptionError, positiveInteger } from '../options/validators.js';
 import { DEFAULT_MAX_DATA_DEPTH } from '../protocol/event-input.js';
 
@@ -108,6 +109,16 @@ export interface GatewayOptions {
   historySize?: number;
   /** History lifetime, for the default memory broker. Default 1 h. */
   historyTtlMs?: number;
+  /**
+   * The run grammar at publish: `strict` refuses a violation (409 with the
+   * rule's code), `warn` publishes it and counts it
+   * (`agentsocket_run_grammar_violations_total`), `off` publishes it. Default `strict`.
+   */
+  runGrammar?: RunGrammarMode;
+  /** Lifetime of a run snapshot after its run's last event, for the default memory broker. Default 24 h. */
+  runTtlMs?: number;
+  /** Size cap of one run snapshot's JSON, for the default memory broker. Default 4 MiB. */
+  runSnapshotMaxBytes?: number;
   /** Grace after a close frame before the socket is destroyed. Default 5 000 ms. */
   closeTimeoutMs?: number;
   limits?: Partial<GatewayLimits>;
@@ -127,6 +138,9 @@ export interface ResolvedOptions {
   ackTimeoutMs: number;
   historySize: number;
   historyTtlMs: number;
+  runGrammar: RunGrammarMode;
+  runTtlMs: number;
+  runSnapshotMaxBytes: number;
   closeTimeoutMs: number;
   limits: GatewayLimits;
   isUserBlocked: ((userId: string) => boolean | Promise<boolean>) | null;
@@ -180,6 +194,12 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
       'option historyTtlMs',
       options.historyTtlMs ?? HISTORY_DEFAULTS.historyTtlMs,
     ),
+    runGrammar: runGrammarMode(options.runGrammar),
+    runTtlMs: positiveInteger('option runTtlMs', options.runTtlMs ?? RUN_DEFAULTS.runTtlMs),
+    runSnapshotMaxBytes: positiveInteger(
+      'option runSnapshotMaxBytes',
+      options.runSnapshotMaxBytes ?? RUN_DEFAULTS.runSnapshotMaxBytes,
+    ),
     closeTimeoutMs: positiveInteger(
       'option closeTimeoutMs',
       options.closeTimeoutMs ?? DEFAULT_TIMING.closeTimeoutMs,
@@ -187,4 +207,12 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     limits,
     isUserBlocked: options.isUserBlocked ?? null,
   };
+}
+
+function runGrammarMode(mode: RunGrammarMode | undefined): RunGrammarMode {
+  if (mode === undefined) return 'strict';
+  if (!RUN_GRAMMAR_MODES.includes(mode)) {
+    throw new OptionError(`option runGrammar must be one of ${RUN_GRAMMAR_MODES.join(', ')}`);
+  }
+  return mode;
 }

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ClusterBus } from '../broker/cluster-bus.js';
 import type { PublishOutcome, StreamEngine } from '../broker/stream-engine.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, RunGrammarError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { EVENT_NAME_PATTERN } from '../protocol/agent-events.js';
 import { encodeEvent } from '../protocol/event-frame.js';
@@ -200,14 +200,21 @@ export class Publisher {
       }
       let outcome: PublishOutcome;
       try {
+        const { runGrammar } = parts.options;
         outcome = await parts.streams.publish(
           userId,
           encodeEvent(event),
-          waiter ? { awaitedBy: parts.nodeId } : {},
+          waiter ? { awaitedBy: parts.nodeId, runGrammar } : { runGrammar },
         );
       } catch (error) {
         waiter?.cancel();
+        // A refused event of a run: 409 with the rule's code (a GatewayError).
+        if (error instanceof RunGrammarError)
+          parts.metrics.runGrammarViolations.inc({ rule: error.code });
         throw parts.failures.map('publish', error);
+      }
+      if (outcome.runGrammarViolation !== undefined) {
+        parts.metrics.runGrammarViolations.inc({ rule: outcome.runGrammarViolation.code });
       }
       const { seq, epoch, id } = outcome;
       if (outcome.duplicate) {
@@ -224,7 +231,9 @@ export class Publisher {
         waiter.cancel();
         delivered = waiter.delivered;
       }
-      return { seq, epoch, id, delivered, duplicate: false };
+      const result: PublishResult = { seq, epoch, id, delivered, duplicate: false };
+      if (outcome.openToolCalls !== undefined) result.openToolCalls = outcome.openToolCalls;
+      return result;
     } finally {
       lifecycle.settle();
     }

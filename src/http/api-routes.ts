@@ -3,9 +3,9 @@
  * connections, tickets, stats, health, readiness and metrics.
  *
  * Contracts:
- * - Every route but `/healthz`, `/readyz`, `/v1/openapi.json` and `POST /v1/tickets` needs
- *   `Authorization: Bearer <api-key>`; a user token is never accepted there,
- *   and `POST /v1/tickets` accepts only a user token.
+ * - Every route but `/healthz`, `/readyz`, `/v1/openapi.json`, `POST /v1/tickets`
+ *   and `GET /v1/runs…` needs `Authorization: Bearer <api-key>`; a user token
+ *   is never accepted there, and those take only a user token (`run-routes.ts`).
  * - Every error is `{"error":{"code","message","field?"}}` with the status of
  *   its code; a broker outage answers 503 with `Retry-After`.
  * - The body is validated before anything is published: a refused batch
@@ -39,6 +39,7 @@ import type { Supervisor } from '../tasks/supervisor.js';
 import { sendError, sendJson } from './json-response.js';
 import { createOpenApiRoute } from './openapi-route.js';
 import { readJsonBody } from './read-json-body.js';
+import { addRunRoutes } from './run-routes.js';
 import { Router, splitRequestTarget, unknownQueryParameter, type RouteContext } from './router.js';
 
 /** The longest `?wait=` of a publish, in ms (PROTOCOL.md section 5): the gateway's own bound. */
@@ -55,10 +56,10 @@ export interface ApiDependencies {
   supervisor: Supervisor;
   metrics: GatewayMetrics;
   apiKeys: ApiKeyVerifier;
-  /** Verifies the user token of `POST /v1/tickets`. */
+  /** Verifies the user token of `POST /v1/tickets` and `GET /v1/runs…`. */
   authenticator: UserAuthenticator;
   tickets: TicketStore;
-  /** Origins allowed to call `POST /v1/tickets` from a browser. Default: any. */
+  /** Origins allowed to call `POST /v1/tickets` and `GET /v1/runs…` from a browser. Default: any. */
   allowedOrigins?: readonly string[];
   /** Body, batch and data limits. Default: `DEFAULT_LIMITS`. */
   limits?: Partial<
@@ -127,7 +128,7 @@ export function createApiHandler(
   };
 
   /**
-   * CORS of `POST /v1/tickets`: an allowed `Origin` is echoed (on errors too,
+   * CORS of `POST /v1/tickets` and the runs of a user: an allowed `Origin` is echoed (on errors too,
    * so a browser can read them); any other is refused with 403.
    */
   const applyCors = ({ req, res }: RouteContext): void => {
@@ -212,6 +213,14 @@ export function createApiHandler(
   router.on('GET', '/v1/stats', (ctx) => {
     requireApiKey(ctx);
     sendJson(ctx.res, 200, { ...deps.gateway.stats(), tasks: deps.supervisor.snapshot() });
+  });
+
+  addRunRoutes(router, {
+    gateway: deps.gateway,
+    authenticator: deps.authenticator,
+    requireApiKey,
+    userIdParam,
+    applyCors,
   });
 
   router.on('GET', '/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }));

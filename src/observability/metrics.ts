@@ -32,6 +32,7 @@ export class GatewayMetrics {
   readonly closes: Counter<'code'>;
   readonly badFrames: Counter<'reason'>;
   readonly broadcasts: Counter;
+  readonly runGrammarViolations: Counter<'rule'>;
   readonly deliveryLatency: Histogram;
   readonly brokerErrors: Counter<'op'>;
   readonly taskRuns: Counter<'task' | 'outcome'>;
@@ -106,6 +107,12 @@ export class GatewayMetrics {
     this.broadcasts = new Counter({
       name: `${p}broadcasts_total`,
       help: 'Broadcasts published through this node',
+      registers,
+    });
+    this.runGrammarViolations = new Counter({
+      name: `${p}run_grammar_violations_total`,
+      help: 'Events of a run that broke the run grammar (refused in strict mode, published in warn), by rule',
+      labelNames: ['rule'],
       registers,
     });
     this.deliveryLatency = new Histogram({

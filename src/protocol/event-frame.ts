@@ -13,6 +13,7 @@
  * (EVENT_NAME_PATTERN, REF_PATTERN; generated ids are alphanumeric), so
  * quoting them is enough. `data` arrives serialized (`ValidEvent.dataJson`).
  */
+import { runGrammarArg } from '../runs/run-grammar.js';
 import type { ValidEvent } from './event-input.js';
 
 /** Where an event sits: its stream (`epoch`) and its place in it (`seq`). */
@@ -29,6 +30,21 @@ export interface EncodedEvent {
   readonly critical: boolean;
   /** The frame after `"ts":<ts>,`, ending with `}`. */
   readonly payload: string;
+  /** Set for an event of a run (it has a `runId`): what the engine checks and folds. */
+  readonly run?: EncodedRunEvent;
+}
+
+/**
+ * What an engine needs of an event of a run, beside the opaque payload: the
+ * run grammar's one argument and the data to fold into the run's snapshot.
+ */
+export interface EncodedRunEvent {
+  readonly runId: string;
+  readonly threadId?: string;
+  /** `runGrammarArg(event, data)`: the only value of `data` the grammar looks at. */
+  readonly grammarArg: string;
+  /** The event's `data` as JSON (the same text as in `payload`), for the snapshot fold. */
+  readonly dataJson: string;
 }
 
 /** What `encodeEventFrame` needs of a stored event. */
@@ -45,9 +61,21 @@ export function encodeEvent(event: ValidEvent): EncodedEvent {
   if (event.runId !== undefined) payload += `,"runId":"${event.runId}"`;
   if (event.threadId !== undefined) payload += `,"threadId":"${event.threadId}"`;
   payload += `,"critical":${event.critical},"data":${event.dataJson}}`;
-  return event.id === undefined
-    ? { event: event.event, critical: event.critical, payload }
-    : { id: event.id, event: event.event, critical: event.critical, payload };
+  const encoded: { -readonly [K in keyof EncodedEvent]: EncodedEvent[K] } = {
+    event: event.event,
+    critical: event.critical,
+    payload,
+  };
+  if (event.id !== undefined) encoded.id = event.id;
+  if (event.runId !== undefined) encoded.run = encodeRunEvent(event, event.runId);
+  return encoded;
+}
+
+function encodeRunEvent(event: ValidEvent, runId: string): EncodedRunEvent {
+  const grammarArg = runGrammarArg(event.event, event.data);
+  return event.threadId === undefined
+    ? { runId, grammarArg, dataJson: event.dataJson }
+    : { runId, threadId: event.threadId, grammarArg, dataJson: event.dataJson };
 }
 
 /** Step 2: the complete frame text, once per event and node. */

@@ -16,6 +16,7 @@ import {
   MIN_SECRET_BYTES,
   type JwtAuthenticatorOptions,
 } from '../auth/jwt-authenticator.js';
+import type { RunGrammarMode } from '../broker/stream-engine.js';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../gateway/options.js';
 import { readOptions, type OptionValues, type RawFlags } from '../options/option-spec.js';
 import { OptionError } from '../options/validators.js';
@@ -34,6 +35,9 @@ export interface ServerConfig {
   trustedProxies: string[];
   historySize: number;
   historyTtlMs: number;
+  runGrammar: RunGrammarMode;
+  runTtlMs: number;
+  runSnapshotMaxBytes: number;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
   ackTimeoutMs: number;
@@ -139,6 +143,9 @@ export function parseServeConfig(flags: RawFlags, env: NodeJS.ProcessEnv): Serve
     trustedProxies: values.trustedProxies,
     historySize: values.historySize,
     historyTtlMs: values.historyTtlMs,
+    runGrammar: values.runGrammar,
+    runTtlMs: values.runTtlMs,
+    runSnapshotMaxBytes: values.runSnapshotMaxBytes,
     heartbeatMs: values.heartbeatMs,
     heartbeatTimeoutMs,
     ackTimeoutMs: values.ackTimeoutMs,

@@ -7,7 +7,8 @@
  * and an embedding app start from the same values.
  */
 import { DEFAULT_LEEWAY_SECONDS, MIN_SECRET_BYTES } from '../auth/jwt-authenticator.js';
-import { HISTORY_DEFAULTS } from '../broker/stream-defaults.js';
+import { HISTORY_DEFAULTS, RUN_DEFAULTS } from '../broker/stream-defaults.js';
+import { RUN_GRAMMAR_MODES } from '../broker/stream-engine.js';
 import { DEFAULT_LIMITS, DEFAULT_TIMING } from '../gateway/options.js';
 import type { OptionSpec } from '../options/option-spec.js';
 
@@ -153,6 +154,32 @@ export const SERVE_OPTIONS = [
     default: HISTORY_DEFAULTS.historyTtlMs,
     description: 'how long history is kept',
     key: 'historyTtlMs',
+  },
+  {
+    flag: '--run-grammar',
+    env: 'AGENTSOCKET_RUN_GRAMMAR',
+    kind: 'enum',
+    choices: RUN_GRAMMAR_MODES,
+    default: 'strict',
+    description:
+      'events of a run that break the run grammar: refused (409), published and counted, or published',
+    key: 'runGrammar',
+  },
+  {
+    flag: '--run-ttl',
+    env: 'AGENTSOCKET_RUN_TTL',
+    kind: 'duration',
+    default: RUN_DEFAULTS.runTtlMs,
+    description: "how long a run's snapshot is kept after its last event",
+    key: 'runTtlMs',
+  },
+  {
+    flag: '--run-snapshot-max-size',
+    env: 'AGENTSOCKET_RUN_SNAPSHOT_MAX_SIZE',
+    kind: 'size',
+    default: RUN_DEFAULTS.runSnapshotMaxBytes,
+    description: "JSON of one run's snapshot; past it text is cut (truncated: true)",
+    key: 'runSnapshotMaxBytes',
   },
   {
     flag: '--heartbeat',

@@ -96,7 +96,7 @@ describe('gateway nodes on an in-process cluster', () => {
     expect(plain).toMatchObject({ seq: 1, delivered: 1, duplicate: false });
     const critical = b.harness.gateway.publish(
       'erin',
-      { event: 'agent_completed', runId: 'r1', data: { status: 'succeeded' } },
+      { event: 'note', critical: true, data: 'critical' },
       { waitMs: 5_000 },
     );
     const [, written] = await client.waitForEvents(2);

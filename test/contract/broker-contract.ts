@@ -33,10 +33,15 @@ import {
 import { validateEventInput, type EventInput } from '../../src/protocol/event-input.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { describeRunStoreContract } from './run-store-contract.js';
 
 export interface BrokerFactoryOptions {
   historySize: number;
   historyTtlMs: number;
+  /** Run store bounds (run-store-contract.ts); the engine's defaults when absent. */
+  runTtlMs?: number;
+  runSnapshotMaxBytes?: number;
+  maxRunsPerUser?: number;
 }
 
 /**
@@ -109,6 +114,8 @@ export function describeBrokerContract(
       await made.broker.start(handlers);
       return { broker: made.broker, handlers };
     }
+
+    describeRunStoreContract(open);
 
     async function epochOf(broker: Broker, userId: string): Promise<string> {
       return (await broker.readHistory(userId, { kind: 'acked' })).epoch;
@@ -546,6 +553,8 @@ export function describeBrokerContract(
             threadId: 'thread-1',
             critical: true,
           }),
+          // A run's first event must be agent_started: this one is about the frame only.
+          { runGrammar: 'off' },
         );
         const after = Date.now();
         await waitFor(() => handlers.of(user).length >= 1, { what: 'the live event' });

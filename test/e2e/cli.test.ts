@@ -191,7 +191,8 @@ describe('agentsocket token', () => {
 
 describe('agentsocket publish', () => {
   it('publishes through the HTTP API and prints the JSON answer', async () => {
-    const server = await serve();
+    // A tool_completed alone is a run fragment: the run grammar would refuse it.
+    const server = await serve(['--run-grammar', 'off']);
     const client = await TestClient.connect(server.wsUrl, {
       token: await mint('target'),
       autoAck: true,

@@ -174,15 +174,15 @@ describe('POST /v1/users/{userId}/events', () => {
   it('delivers to a connected user and counts the connection', async () => {
     const client = await connect('pub-2');
     const answer = await api('POST', '/v1/users/pub-2/events', {
-      body: { event: 'agent_thinking', runId: 'r1', data: { text: 'hm' } },
+      body: { event: 'agent_started', runId: 'r1', data: { agent: 'hm' } },
     });
     expect(answer.body).toMatchObject({ seq: 1, delivered: 1 });
     const [frame] = await client.waitForEvents(1);
     expect(frame).toMatchObject({
       seq: 1,
-      event: 'agent_thinking',
+      event: 'agent_started',
       runId: 'r1',
-      data: { text: 'hm' },
+      data: { agent: 'hm' },
     });
     client.close();
   });

@@ -369,6 +369,8 @@ interface Case {
 
 const PUBLISH = '/v1/users/{userId}/events';
 const CONNECTIONS = '/v1/users/{userId}/connections';
+const USER_RUN = '/v1/users/{userId}/runs/{runId}';
+const MY_RUN = '/v1/runs/{runId}';
 const EVENT = { event: 'order.shipped', data: { orderId: 'o-17' } };
 const JSON_TYPE = { 'content-type': 'application/json' };
 
@@ -390,6 +392,16 @@ const cases: Case[] = [
     url: '/v1/users/alice/events?wait=1',
     body: { event: 'agent_started', runId: 'run-1', id: 'run-1-start', data: { agent: 'a' } },
     status: 202,
+    bodyIsValid: true,
+  },
+  {
+    name: 'refuses an event that breaks the run grammar with 409 and the rule',
+    method: 'POST',
+    path: PUBLISH,
+    url: '/v1/users/alice/events',
+    body: { event: 'tool_completed', runId: 'never-started', data: { toolCallId: 'c', tool: 't' } },
+    status: 409,
+    code: 'run_not_started',
     bodyIsValid: true,
   },
   {
@@ -612,6 +624,21 @@ const cases: Case[] = [
     answer: { results: [{ error: { code: 'unavailable' } }] },
   },
   {
+    name: 'answers a batch item that breaks the run grammar in its slot, the others in order',
+    method: 'POST',
+    path: '/v1/events',
+    url: '/v1/events',
+    body: {
+      events: [
+        { userId: 'batcher', event: 'agent_started', runId: 'b1', data: { agent: 'a' } },
+        { userId: 'batcher', event: 'agent_started', runId: 'b1', data: { agent: 'a' } },
+        { userId: 'batcher', event: 'agent_completed', runId: 'b1', data: { status: 'succeeded' } },
+      ],
+    },
+    status: 202,
+    answer: { results: [{ seq: 1 }, { error: { code: 'run_already_started' } }, { seq: 2 }] },
+  },
+  {
     name: 'answers a batch with 503 while the node drains',
     server: 'draining',
     method: 'POST',
@@ -740,6 +767,157 @@ const cases: Case[] = [
     path: CONNECTIONS,
     url: '/v1/users/alice/connections',
     status: 503,
+  },
+
+  // GET /v1/users/{userId}/runs/{runId} (the 200 is below: it publishes first)
+  {
+    name: 'answers an unknown run with 404',
+    method: 'GET',
+    path: USER_RUN,
+    url: '/v1/users/alice/runs/no-such-run',
+    status: 404,
+    code: 'not_found',
+  },
+  {
+    name: 'refuses a run of a bad user id',
+    method: 'GET',
+    path: USER_RUN,
+    url: '/v1/users/bad%20user/runs/r1',
+    status: 400,
+    field: 'userId',
+  },
+  {
+    name: 'refuses a bad run id',
+    method: 'GET',
+    path: USER_RUN,
+    url: '/v1/users/alice/runs/bad%20run',
+    status: 400,
+    field: 'runId',
+  },
+  {
+    name: 'refuses a run without API key',
+    method: 'GET',
+    path: USER_RUN,
+    url: '/v1/users/alice/runs/r1',
+    key: null,
+    status: 401,
+  },
+  {
+    name: 'answers a run with 503 when the engine is down',
+    server: 'down',
+    method: 'GET',
+    path: USER_RUN,
+    url: '/v1/users/alice/runs/r1',
+    status: 503,
+  },
+
+  // GET and OPTIONS /v1/runs/{runId} and /v1/runs (the token cases are below)
+  {
+    name: 'refuses an API key for a run of the token user',
+    method: 'GET',
+    path: MY_RUN,
+    url: '/v1/runs/r1',
+    headers: { origin: ORIGIN },
+    status: 401,
+  },
+  {
+    name: 'refuses a run of the token user from another origin',
+    method: 'GET',
+    path: MY_RUN,
+    url: '/v1/runs/r1',
+    key: null,
+    headers: { origin: 'http://evil.test' },
+    status: 403,
+    field: 'origin',
+  },
+  {
+    name: 'refuses a run of the token user with a token in the query',
+    method: 'GET',
+    path: MY_RUN,
+    url: '/v1/runs/r1?access_token=x',
+    key: null,
+    status: 400,
+    field: 'access_token',
+  },
+  {
+    name: 'answers the preflight of a run',
+    method: 'OPTIONS',
+    path: MY_RUN,
+    url: '/v1/runs/r1',
+    key: null,
+    headers: { origin: ORIGIN },
+    status: 204,
+  },
+  {
+    name: 'refuses the preflight of a run from another origin',
+    method: 'OPTIONS',
+    path: MY_RUN,
+    url: '/v1/runs/r1',
+    key: null,
+    headers: { origin: 'http://evil.test' },
+    status: 403,
+  },
+  {
+    name: 'refuses the preflight of a run with a token in the query',
+    method: 'OPTIONS',
+    path: MY_RUN,
+    url: '/v1/runs/r1?token=x',
+    key: null,
+    status: 400,
+    field: 'token',
+  },
+  {
+    name: 'refuses the runs list without a user token',
+    method: 'GET',
+    path: '/v1/runs',
+    url: '/v1/runs',
+    key: null,
+    status: 401,
+  },
+  {
+    name: 'refuses the runs list from another origin',
+    method: 'GET',
+    path: '/v1/runs',
+    url: '/v1/runs',
+    key: null,
+    headers: { origin: 'http://evil.test' },
+    status: 403,
+  },
+  {
+    name: 'refuses the runs list with a key in the query',
+    method: 'GET',
+    path: '/v1/runs',
+    url: '/v1/runs?api_key=x',
+    key: null,
+    status: 400,
+    field: 'api_key',
+  },
+  {
+    name: 'answers the preflight of the runs list',
+    method: 'OPTIONS',
+    path: '/v1/runs',
+    url: '/v1/runs',
+    key: null,
+    headers: { origin: ORIGIN },
+    status: 204,
+  },
+  {
+    name: 'refuses the preflight of the runs list from another origin',
+    method: 'OPTIONS',
+    path: '/v1/runs',
+    url: '/v1/runs',
+    key: null,
+    headers: { origin: 'http://evil.test' },
+    status: 403,
+  },
+  {
+    name: 'refuses the preflight of the runs list with a token in the query',
+    method: 'OPTIONS',
+    path: '/v1/runs',
+    url: '/v1/runs?token=x',
+    key: null,
+    status: 400,
+    field: 'token',
   },
 
   // GET /v1/stats, /healthz, /readyz, /metrics, /v1/openapi.json
@@ -955,6 +1133,82 @@ describe('real answers of the HTTP API', () => {
     });
     expect(answer.status, answer.body).toBe(503);
     checker.check({ method: 'POST', path: '/v1/tickets' }, answer);
+  });
+
+  it('answers a run to its user: by API key, by the user token (with CORS), and in the list', async () => {
+    const publish = (body: unknown): Promise<Answer> =>
+      fetchAnswer(`${main.url}/v1/users/runner/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect(
+      (await publish({ event: 'agent_started', runId: 'doc-run', data: { agent: 'a' } })).status,
+    ).toBe(202);
+    expect(
+      (await publish({ event: 'agent_text', runId: 'doc-run', data: { text: 'Hi' } })).status,
+    ).toBe(202);
+    const byKey = await fetchAnswer(`${main.url}/v1/users/runner/runs/doc-run`, {
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(byKey.status, byKey.body).toBe(200);
+    checker.check({ method: 'GET', path: USER_RUN }, byKey);
+    const { run } = JSON.parse(byKey.body) as { run: { parts: unknown[] } };
+    expect(run).toMatchObject({ runId: 'doc-run', agent: 'a', status: 'running', upToSeq: 2 });
+    expect(run.parts).toEqual([{ kind: 'text', id: 'm2', text: 'Hi', open: true }]);
+
+    const jwt = await token('runner');
+    const mine = await fetchAnswer(`${main.url}/v1/runs/doc-run`, {
+      headers: { authorization: `Bearer ${jwt}`, origin: ORIGIN },
+    });
+    expect(mine.status, mine.body).toBe(200);
+    expect(mine.header('access-control-allow-origin')).toBe(ORIGIN);
+    checker.check({ method: 'GET', path: MY_RUN }, mine);
+    expect(JSON.parse(mine.body)).toEqual(JSON.parse(byKey.body));
+
+    const list = await fetchAnswer(`${main.url}/v1/runs?limit=5`, {
+      headers: { authorization: `Bearer ${jwt}`, origin: ORIGIN },
+    });
+    expect(list.status, list.body).toBe(200);
+    checker.check({ method: 'GET', path: '/v1/runs' }, list);
+    expect(JSON.parse(list.body)).toEqual({ runs: [JSON.parse(byKey.body).run] });
+  });
+
+  it("answers another user's run exactly like a missing one", async () => {
+    const headers = { authorization: `Bearer ${await token('someone-else')}` };
+    const other = await fetchAnswer(`${main.url}/v1/runs/doc-run`, { headers });
+    const missing = await fetchAnswer(`${main.url}/v1/runs/no-such-run`, { headers });
+    expect(other.status).toBe(404);
+    checker.check({ method: 'GET', path: MY_RUN }, other);
+    expect(JSON.parse(other.body)).toEqual(JSON.parse(missing.body));
+    expect(JSON.parse(other.body)).toEqual({
+      error: { code: 'not_found', message: 'no such run' },
+    });
+  });
+
+  it('refuses a bad run id and a bad limit of the token user with 400', async () => {
+    const headers = { authorization: `Bearer ${await token('runner')}` };
+    const badRun = await fetchAnswer(`${main.url}/v1/runs/bad%20run`, { headers });
+    expect(badRun.status).toBe(400);
+    checker.check({ method: 'GET', path: MY_RUN }, badRun);
+    for (const limit of ['0', '101', 'x', '1.5']) {
+      const answer = await fetchAnswer(`${main.url}/v1/runs?limit=${limit}`, { headers });
+      expect(answer.status, limit).toBe(400);
+      expect(JSON.parse(answer.body).error.field).toBe('limit');
+      checker.check({ method: 'GET', path: '/v1/runs' }, answer);
+    }
+  });
+
+  it('answers the runs of the token user with 503 when the engine is down', async () => {
+    const headers = { authorization: `Bearer ${await token('runner')}` };
+    for (const [url, path] of [
+      ['/v1/runs/r1', MY_RUN],
+      ['/v1/runs', '/v1/runs'],
+    ] as const) {
+      const answer = await fetchAnswer(`${down.url}${url}`, { headers });
+      expect(answer.status, answer.body).toBe(503);
+      checker.check({ method: 'GET', path }, answer);
+    }
   });
 
   it('answers an unknown path with 404 and a known one with another method with 405 and Allow', async () => {

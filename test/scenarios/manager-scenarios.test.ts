@@ -1050,7 +1050,8 @@ describe('performance and load (behaviour only)', () => {
 
 describe('compatibility and edge cases', () => {
   it('S30 the legacy single-call API (send_to_user, broadcast, add_connection, remove_connection, …) over the new API', async () => {
-    h = await startGateway();
+    // Legacy callers send run fragments (a delta without its agent_started).
+    h = await startGateway({ runGrammar: 'off' });
     const manager = new LegacyConnectionManager(h.gateway);
     const endpoint = serveLegacyEndpoint(h, manager);
     cleanups.push(() => endpoint.close());
@@ -1142,7 +1143,8 @@ describe('compatibility and edge cases', () => {
   });
 
   it('S31 edge cases of the legacy API', async () => {
-    h = await startGateway({ limits: { maxConnectionsPerUser: 1 } });
+    // Legacy callers send run fragments (a delta without its agent_started).
+    h = await startGateway({ runGrammar: 'off', limits: { maxConnectionsPerUser: 1 } });
     const manager = new LegacyConnectionManager(h.gateway);
     const endpoint = serveLegacyEndpoint(h, manager);
     cleanups.push(() => endpoint.close());

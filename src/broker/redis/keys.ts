@@ -27,6 +27,22 @@ export class RedisKeys {
     return [`${base}:meta`, `${base}:hist`, `${base}:ids`];
   }
 
+  /**
+   * A run's keys: its grammar state (a string), its log (a list: a
+   * checkpoint, then the events folded after it) and the user's runs (a
+   * sorted set: run id -> ts of its last event). With `runId` '' (an event
+   * outside any run) the three are never touched but keep the script's KEYS fixed.
+   */
+  run(userId: string, runId: string): [state: string, log: string, runs: string] {
+    const base = this.runKeyBase(userId);
+    return [`${base}${runId}:state`, `${base}${runId}:log`, `${this.prefix}:{u:${userId}}:runs`];
+  }
+
+  /** What a run's keys start with (the script deletes evicted runs' keys by name). */
+  runKeyBase(userId: string): string {
+    return `${this.prefix}:{u:${userId}}:run:`;
+  }
+
   /** The directory of the user's connections on every node (a hash: connection id -> record). */
   connections(userId: string): string {
     return `${this.prefix}:{u:${userId}}:conns`;

@@ -24,12 +24,15 @@ import type { EncodedEvent } from '../../protocol/event-frame.js';
 import type { Broker, BrokerHandlers, BrokerHealth } from '../broker.js';
 import type { ControlMessage, DeliveryReport } from '../cluster-bus.js';
 import type { ConnectionRecord } from '../presence-store.js';
-import { HISTORY_DEFAULTS } from '../stream-defaults.js';
+import type { RunSnapshot } from '../../runs/run-types.js';
+import { MIN_RUN_SNAPSHOT_MAX_BYTES } from '../../runs/run-snapshot.js';
+import { HISTORY_DEFAULTS, RUN_DEFAULTS } from '../stream-defaults.js';
 import type { HistoryRead, PublishOptions, PublishOutcome, ReadCursor } from '../stream-engine.js';
 import { RedisBus } from './bus.js';
 import { RedisKeys } from './keys.js';
 import { RedisLinks, type LinkListener } from './links.js';
 import { RedisPresence } from './presence.js';
+import { RedisRuns } from './runs.js';
 import { NODE_ID_PATTERN, RedisStream } from './stream.js';
 
 export { reconnectDelay } from './links.js';
@@ -52,6 +55,12 @@ export interface RedisBrokerOptions {
   /** Live messages queued per followed user while it catches up. Default 1000. */
   maxPendingPerUser?: number;
   logger?: Logger;
+  /** Lifetime of a run's keys (state, log) after its last event, in ms. Default 24 h (`RUN_DEFAULTS`). */
+  runTtlMs?: number;
+  /** Size cap of one run snapshot's JSON, in bytes (at least 16 KiB). Default 4 MiB. */
+  runSnapshotMaxBytes?: number;
+  /** Runs kept per user; a new run drops the least recently updated one. Default 100. */
+  maxRunsPerUser?: number;
   /** The clock for event `ts`, history expiry and presence deadlines. Default `Date.now`. */
   clock?: () => number;
 }
@@ -75,6 +84,7 @@ export class RedisBroker implements Broker, LinkListener {
   readonly nodeId: string;
   private readonly links: RedisLinks;
   private readonly stream: RedisStream;
+  private readonly runs: RedisRuns;
   private readonly bus: RedisBus;
   private readonly presence: RedisPresence;
   private readonly logger: Logger | undefined;
@@ -110,6 +120,22 @@ export class RedisBroker implements Broker, LinkListener {
       options.maxPendingPerUser,
       1_000,
     );
+    const runTtlMs = positiveInteger('runTtlMs', options.runTtlMs, RUN_DEFAULTS.runTtlMs);
+    const runSnapshotMaxBytes = positiveInteger(
+      'runSnapshotMaxBytes',
+      options.runSnapshotMaxBytes,
+      RUN_DEFAULTS.runSnapshotMaxBytes,
+    );
+    if (runSnapshotMaxBytes < MIN_RUN_SNAPSHOT_MAX_BYTES) {
+      throw new RangeError(
+        `RedisBroker: runSnapshotMaxBytes must be at least ${MIN_RUN_SNAPSHOT_MAX_BYTES}`,
+      );
+    }
+    const maxRunsPerUser = positiveInteger(
+      'maxRunsPerUser',
+      options.maxRunsPerUser,
+      RUN_DEFAULTS.maxRunsPerUser,
+    );
     const nodeId = options.nodeId ?? `n_${randomBytes(6).toString('hex')}`;
     if (!NODE_ID_PATTERN.test(nodeId)) {
       throw new TypeError('RedisBroker: nodeId must be 1-64 characters of [A-Za-z0-9._:-]');
@@ -126,12 +152,21 @@ export class RedisBroker implements Broker, LinkListener {
     this.stream = new RedisStream(this.links, keys, {
       historySize,
       historyTtlMs,
+      runTtlMs,
+      maxRunsPerUser,
       metaTtlMs: Math.max(historyTtlMs, Math.min(historyTtlMs * 24, MAX_META_TTL_MS)),
       maxSubscriptions,
       maxPendingPerUser,
       clock,
       logger: this.logger,
     });
+    this.runs = new RedisRuns(this.links, keys, {
+      runTtlMs,
+      runSnapshotMaxBytes,
+      logger: this.logger,
+    });
+    this.stream.onLongRunLog = (userId, runId, length) =>
+      this.runs.onLogLength(userId, runId, length);
     this.bus = new RedisBus(this.links, keys, nodeId, this.logger);
     this.presence = new RedisPresence(this.links, keys, nodeId, clock);
   }
@@ -175,6 +210,16 @@ export class RedisBroker implements Broker, LinkListener {
 
   sweep(): Promise<number> {
     return this.stream.sweep();
+  }
+
+  // ---- RunStore -------------------------------------------------------------
+
+  readRun(userId: string, runId: string): Promise<RunSnapshot | null> {
+    return this.runs.readRun(userId, runId);
+  }
+
+  listRuns(userId: string, limit: number): Promise<RunSnapshot[]> {
+    return this.runs.listRuns(userId, limit);
   }
 
   /** Users followed on this node (bounded by `maxSubscriptions`). */

@@ -15,6 +15,9 @@
  *   leaves with its event, so the hash is bounded by `historySize`)
  * - KEYS[4] conns (publish only): the user's presence directory, counted for
  *   `PublishOutcome.connections` in the same step
+ * - KEYS[5..7] (publish only) the run of the event: its grammar state, its
+ *   log (the snapshot's source, folded on read in TS: `runs.ts`) and the
+ *   user's runs; they have their own TTL (`runTtlMs`): runs outlive history
  *
  * A missing meta means the stream is new or its data was lost (expiry, a
  * restart without persistence): the script creates it with the epoch the
@@ -26,6 +29,7 @@
  * the same stream instead of a new stream (as in the memory broker).
  */
 import type { Redis } from 'ioredis';
+import { RUN_GRAMMAR_LUA } from '../../runs/run-grammar-lua.js';
 
 /** Shared prelude: create-if-missing and the two trims (count, then age). */
 const PRELUDE = `
@@ -66,20 +70,49 @@ end
 `;
 
 /**
+ * KEYS: 1-3 as above, 4 the user's connections, 5-7 the run's state, log and
+ * the user's runs (`RedisKeys.run`; untouched without a run id).
  * ARGV: 1 new epoch, 2 event id, 3 event name, 4 critical (1/0), 5 ts,
  * 6 payload, 7 awaitedBy or '', 8 historySize, 9 historyTtlMs, 10 cutoff ts
  * (older entries are dropped), 11 the user's channel, 12 metaTtlMs, 13 now
- * (ms: presence records past it are not counted).
- * Returns {seq, epoch, duplicate (1/0), connections}.
+ * (ms: presence records past it are not counted), 14 run id ('' for an event
+ * outside a run), 15 the grammar's argument (`runGrammarArg`), 16 grammar
+ * mode (`strict`, `warn`, `off`), 17 the run log record after its
+ * `{"seq":…,"epoch":…,"ts":…` head, 18 runTtlMs, 19 maxRunsPerUser,
+ * 20 what the user's run keys start with (`RedisKeys.runKeyBase`).
+ *
+ * Order inside the one step: idempotency (a repeat is answered first, so it
+ * is never a violation), then the run grammar (a refusal in strict mode
+ * returns before the seq is drawn: nothing stored, sent or used), then seq,
+ * append, fan-out, and the run's state, log and index.
+ *
+ * Returns {seq, epoch, 0 new | 1 duplicate, connections, open tool calls
+ * (JSON list or ''), violation code or '', violation message or '', run log
+ * length (0 outside a run)}, or {0, epoch, 2, 0, code, message} when strict
+ * mode refused the event.
  * Publishes `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\npayload`.
  */
 export const PUBLISH_SCRIPT = `${PRELUDE}
+${RUN_GRAMMAR_LUA}
 local ttl = tonumber(ARGV[9])
 local epoch = ensure(ARGV[1], tonumber(ARGV[12]))
 trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
 local id = ARGV[2]
 local first = redis.call('HGET', ids, id)
-if first then return {tonumber(first), epoch, 1, 0} end
+if first then return {tonumber(first), epoch, 1, 0, '', '', '', 0} end
+local run_id = ARGV[14]
+local run_state, run_next, run_open, run_code, run_message = false, false, '', '', ''
+if run_id ~= '' then
+  run_state = redis.call('GET', KEYS[5])
+  local ok, a, b = run_grammar_check(run_state, ARGV[3], ARGV[15])
+  if ok == 1 then
+    run_next, run_open = a, b
+  elseif ARGV[16] == 'strict' then
+    return {0, epoch, 2, 0, a, b}
+  elseif ARGV[16] == 'warn' then
+    run_code, run_message = a, b
+  end
+end
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
 redis.call('XADD', hist, seq .. '-0', 'i', id, 'e', ARGV[3], 'c', ARGV[4], 't', ARGV[5], 'a', ARGV[7], 'p', ARGV[6])
 redis.call('HSET', ids, id, seq)
@@ -94,7 +127,56 @@ for i = 1, #records do
   local deadline = tonumber(string.match(records[i], '^[^\\n]*\\n(%d+)\\n'))
   if deadline ~= nil and deadline > now then connections = connections + 1 end
 end
-return {seq, epoch, 0, connections}
+local log_length = 0
+if run_id ~= '' then
+  local run_ttl = tonumber(ARGV[18])
+  if run_next and run_next ~= run_state then
+    redis.call('SET', KEYS[5], run_next, 'PX', run_ttl)
+  elseif run_state then
+    redis.call('PEXPIRE', KEYS[5], run_ttl)
+  end
+  log_length = redis.call('RPUSH', KEYS[6], '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '","ts":' .. ARGV[5] .. ARGV[17])
+  redis.call('PEXPIRE', KEYS[6], run_ttl)
+  local runs = KEYS[7]
+  redis.call('ZADD', runs, ARGV[5], run_id)
+  redis.call('PEXPIRE', runs, run_ttl)
+  if log_length == 1 then
+    -- A new run: forget the runs whose keys expired, then drop the least
+    -- recently updated ones past the bound (never this one).
+    redis.call('ZREMRANGEBYSCORE', runs, '-inf', '(' .. (tonumber(ARGV[5]) - run_ttl))
+    local excess = redis.call('ZCARD', runs) - tonumber(ARGV[19])
+    if excess > 0 then
+      local base = ARGV[20]
+      for _, old in ipairs(redis.call('ZRANGE', runs, 0, excess)) do
+        if excess > 0 and old ~= run_id then
+          -- The same hash tag as KEYS: the keys of one user share a slot.
+          redis.call('DEL', base .. old .. ':state', base .. old .. ':log')
+          redis.call('ZREM', runs, old)
+          excess = excess - 1
+        end
+      end
+    end
+  end
+end
+return {seq, epoch, 0, connections, run_open, run_code, run_message, log_length}
+`;
+
+/**
+ * Replaces the first `ARGV[2]` entries of a run log by one checkpoint (the
+ * fold of those entries), unless the log changed at its head since the
+ * caller read it (another node compacted first, or the run was dropped):
+ * entries are only ever appended at the tail, so an unchanged head means the
+ * first `ARGV[2]` entries are the ones folded. KEYS: 1 the log. ARGV: 1 SHA-1
+ * of the first entry read, 2 how many entries were folded, 3 the checkpoint,
+ * 4 runTtlMs. Returns 1 when compacted, 0 when not.
+ */
+export const COMPACT_RUN_LOG_SCRIPT = `
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head or redis.sha1hex(head) ~= ARGV[1] then return 0 end
+redis.call('LTRIM', KEYS[1], tonumber(ARGV[2]), -1)
+redis.call('LPUSH', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
 `;
 
 /**
@@ -209,7 +291,8 @@ return redis.call('HLEN', key)
 
 /** How each script is registered: its name on the client, its keys and source. */
 const DEFINITIONS = {
-  agentsocketPublish: { numberOfKeys: 4, lua: PUBLISH_SCRIPT },
+  agentsocketPublish: { numberOfKeys: 7, lua: PUBLISH_SCRIPT },
+  agentsocketCompactRunLog: { numberOfKeys: 1, lua: COMPACT_RUN_LOG_SCRIPT },
   agentsocketRead: { numberOfKeys: 3, lua: READ_SCRIPT },
   agentsocketAck: { numberOfKeys: 1, lua: ACK_SCRIPT },
   agentsocketPutConnections: { numberOfKeys: 1, lua: PUT_CONNECTIONS_SCRIPT },

@@ -25,7 +25,7 @@ import type {
 import type { RedisKeys } from './keys.js';
 import { errorMessage, reconnectDelay, toBrokerError, type RedisLinks } from './links.js';
 import { StreamFollower } from './stream-follower.js';
-import { decodeEntry, decodeLive } from './wire.js';
+import { decodeEntry, decodeLive, decodePublishReply, runLogRecordTail } from './wire.js';
 
 /** A node id, and so a valid `awaitedBy`. */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -33,6 +33,8 @@ export const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 export interface RedisStreamOptions {
   historySize: number;
   historyTtlMs: number;
+  runTtlMs: number;
+  maxRunsPerUser: number;
   /** TTL of a user's meta hash: it outlives the events (see scripts.ts). */
   metaTtlMs: number;
   maxSubscriptions: number;
@@ -64,6 +66,9 @@ export class RedisStream implements StreamEngine {
     private readonly options: RedisStreamOptions,
   ) {}
 
+  /** Called after a publish whose run log grew past the compaction threshold (`runs.ts`). */
+  onLongRunLog: ((userId: string, runId: string, length: number) => void) | undefined;
+
   /** Where live events and resyncs go from now on. */
   attach(handlers: StreamHandlers): void {
     this.handlers = handlers;
@@ -82,6 +87,7 @@ export class RedisStream implements StreamEngine {
     const id = event.id ?? `ev_${randomBytes(12).toString('hex')}`;
     const ts = this.options.clock();
     const [meta, hist, ids] = this.keys.user(userId);
+    const { run } = event;
     let result: unknown;
     try {
       result = await command.agentsocketPublish(
@@ -89,6 +95,7 @@ export class RedisStream implements StreamEngine {
         hist,
         ids,
         this.keys.connections(userId),
+        ...this.keys.run(userId, run?.runId ?? ''),
         newEpoch(),
         id,
         event.event,
@@ -102,25 +109,23 @@ export class RedisStream implements StreamEngine {
         this.keys.userChannel(userId),
         this.options.metaTtlMs,
         ts,
+        run?.runId ?? '',
+        run?.grammarArg ?? '',
+        options.runGrammar ?? 'strict',
+        run === undefined ? '' : runLogRecordTail(event.event, run),
+        this.options.runTtlMs,
+        this.options.maxRunsPerUser,
+        this.keys.runKeyBase(userId),
       );
     } catch (error) {
       throw toBrokerError(error);
     }
-    if (
-      !Array.isArray(result) ||
-      typeof result[0] !== 'number' ||
-      typeof result[1] !== 'string' ||
-      typeof result[3] !== 'number'
-    ) {
-      throw new Error('RedisBroker: malformed publish reply');
+    const outcome = decodePublishReply(result, id);
+    const logLength = Array.isArray(result) ? result[7] : 0;
+    if (run !== undefined && typeof logLength === 'number' && logLength > 0) {
+      this.onLongRunLog?.(userId, run.runId, logLength);
     }
-    return {
-      seq: result[0],
-      epoch: result[1],
-      id,
-      duplicate: result[2] === 1,
-      connections: result[3],
-    };
+    return outcome;
   }
 
   async readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead> {

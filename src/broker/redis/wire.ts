@@ -4,10 +4,13 @@
  * wire is checked, never trusted: a malformed message is dropped (pub/sub)
  * or rejects the read (history).
  */
+import { RunGrammarError } from '../../errors.js';
+import type { EncodedRunEvent } from '../../protocol/event-frame.js';
 import { isValidUserId } from '../../protocol/user-id.js';
+import { RUN_GRAMMAR_CODES, type RunGrammarCode } from '../../runs/run-grammar.js';
 import type { ControlMessage, DeliveryReport } from '../cluster-bus.js';
 import type { ConnectionRecord } from '../presence-store.js';
-import type { StreamEvent } from '../stream-engine.js';
+import type { PublishOutcome, StreamEvent } from '../stream-engine.js';
 
 function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((item) => typeof item === 'string');
@@ -145,4 +148,58 @@ export function decodeLoads(all: Record<string, string>, now: number): Map<strin
     }
   }
   return loads;
+}
+
+function isRunGrammarCode(code: unknown): code is RunGrammarCode {
+  return RUN_GRAMMAR_CODES.includes(code as RunGrammarCode);
+}
+
+/**
+ * The publish script's reply (scripts.ts) as an outcome; a strict-mode
+ * refusal throws `RunGrammarError`.
+ */
+export function decodePublishReply(result: unknown, id: string): PublishOutcome {
+  if (
+    !Array.isArray(result) ||
+    typeof result[0] !== 'number' ||
+    typeof result[1] !== 'string' ||
+    typeof result[3] !== 'number'
+  ) {
+    throw new Error('RedisBroker: malformed publish reply');
+  }
+  const [seq, epoch, kind, connections, open, code, message] = result as unknown[];
+  if (kind === 2) {
+    if (!isRunGrammarCode(open) || typeof code !== 'string') {
+      throw new Error('RedisBroker: malformed publish reply');
+    }
+    // A refusal is {0, epoch, 2, 0, code, message}.
+    throw new RunGrammarError(open, code);
+  }
+  const outcome: PublishOutcome = {
+    seq: seq as number,
+    epoch: epoch as string,
+    id,
+    duplicate: kind === 1,
+    connections: connections as number,
+  };
+  if (typeof open === 'string' && open !== '') outcome.openToolCalls = decodeIds(open);
+  if (isRunGrammarCode(code) && typeof message === 'string') {
+    outcome.runGrammarViolation = { code, message };
+  }
+  return outcome;
+}
+
+function decodeIds(json: string): string[] {
+  const ids: unknown = JSON.parse(json);
+  if (!isStringArray(ids)) throw new Error('RedisBroker: malformed open tool calls');
+  return ids;
+}
+
+/**
+ * A run log record after its head: the script writes `{"seq":…,"epoch":"…","ts":…`
+ * and appends this. Names and ids need no escaping (validation patterns).
+ */
+export function runLogRecordTail(event: string, run: EncodedRunEvent): string {
+  const thread = run.threadId === undefined ? '' : `,"threadId":"${run.threadId}"`;
+  return `,"event":"${event}"${thread},"data":${run.dataJson}}`;
 }

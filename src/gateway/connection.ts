@@ -10,6 +10,10 @@
  * (dropped) and newer ones mean something was missed, so the connection
  * re-reads history from `sentSeq` (`resync`) before going on. While history is
  * being read, live events wait in a bounded buffer.
+ *
+ * Coalescing (protocol 1.1, "Coalesced deltas"): a replay's deltas are always
+ * merged (`coalesceEvents`); live, a connection that falls behind queues its
+ * frames, merged, until its socket drains (`LagQueue`).
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -24,10 +28,12 @@ import type {
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { PROTOCOL_VERSION, type ServerFrame, type WelcomeFrame } from '../protocol/frames.js';
+import { coalesceEvents, type PendingItem } from '../runs/delta-coalescer.js';
 import { ClientFrames } from './client-frames.js';
 import { CriticalAcks } from './critical-acks.js';
 import type { DeliveryReports } from './delivery-reports.js';
 import type { EventFramer } from './event-framer.js';
+import { LagQueue } from './lag-queue.js';
 import type { ConnectionSnapshot, ConnectionState } from './gateway-types.js';
 import type { NodeStats } from './node-stats.js';
 import type { ResolvedOptions } from './options.js';
@@ -67,7 +73,7 @@ interface BufferedEvent {
 export class Connection implements RegisteredConnection {
   state: ConnectionState = 'connecting';
   epoch = '';
-  /** Last seq written to the socket. */
+  /** Last seq written to the socket (a merged frame's `seq`): what the client may ack. */
   sentSeq = 0;
   /** Highest seq the client acked. */
   ackedSeq = 0;
@@ -76,6 +82,14 @@ export class Connection implements RegisteredConnection {
   expiresAt: number | null;
 
   private replaying = true;
+  /**
+   * Last seq handed on: written, waiting in `lag`, or covered by a run
+   * snapshot. Equal to `sentSeq` while nothing waits. The live path's
+   * continuity and the resync cursor go by it.
+   */
+  private handedSeq = 0;
+  /** Frames waiting for the socket to drain when the connection lags. */
+  private readonly lag: LagQueue;
   // Allocated on first use: most connections never need them, and an idle
   // connection's size is what a node's capacity is counted in.
   private buffer: BufferedEvent[] | null = null;
@@ -103,6 +117,10 @@ export class Connection implements RegisteredConnection {
     socket: Duplex | null = null,
   ) {
     this.writer = new SocketWriter(ws, socket, host.coalescer);
+    this.lag = new LagQueue(this.writer, host.options.limits, host.metrics, () => {
+      this.sentSeq = this.handedSeq;
+      this.checkBackpressure();
+    });
     this.expiresAt = user.expiresAt;
     this.lastSeenAt = connectedAt;
     this.lastPingAt = connectedAt;
@@ -146,6 +164,7 @@ export class Connection implements RegisteredConnection {
     const first = read.events[0];
     // Everything before the replay's first event counts as sent (or lost, if `gap`).
     this.sentSeq = first ? first.seq - 1 : read.gap ? read.headSeq : read.from - 1;
+    this.handedSeq = this.sentSeq;
     this.writeReplay(read.events);
     this.finishReplay();
     this.inbound.flushEarly();
@@ -167,8 +186,8 @@ export class Connection implements RegisteredConnection {
       void this.resync();
       return false;
     }
-    if (event.seq <= this.sentSeq) return false;
-    if (event.seq !== this.sentSeq + 1) {
+    if (event.seq <= this.handedSeq) return false;
+    if (event.seq !== this.handedSeq + 1) {
       void this.resync();
       // The event itself will come with the re-read.
       return false;
@@ -186,7 +205,7 @@ export class Connection implements RegisteredConnection {
     }
     if (this.state !== 'open') return;
     this.replaying = true;
-    const cursor: ReadCursor = { kind: 'position', seq: this.sentSeq, epoch: this.epoch };
+    const cursor: ReadCursor = { kind: 'position', seq: this.handedSeq, epoch: this.epoch };
     const read = await this.readOrReset(cursor, 'resync');
     if (!read || this.state !== 'open') return;
     if (read.gap) {
@@ -217,14 +236,17 @@ export class Connection implements RegisteredConnection {
   /** Writes a frame encoded once for many connections (broadcasts, pings); `text` is its payload. */
   sendShared(frame: Buffer, text: string): boolean {
     if (this.state !== 'open') return false;
-    this.writer.writeFrame(frame, text);
+    if (this.lag.lagging) this.enqueue({ kind: 'frame', frame: text, bytes: frame.length });
+    else this.writer.writeFrame(frame, text);
     this.checkBackpressure();
     return true;
   }
 
   sendFrame(frame: ServerFrame): void {
     if (this.state !== 'open' && this.state !== 'connecting') return;
-    this.ws.send(JSON.stringify(frame));
+    const text = JSON.stringify(frame);
+    if (this.lag.lagging) this.enqueue({ kind: 'frame', frame: text, bytes: text.length });
+    else this.ws.send(text);
     this.checkBackpressure();
   }
 
@@ -235,6 +257,7 @@ export class Connection implements RegisteredConnection {
     this.closeCode = code;
     this.criticalAcks?.stop();
     this.buffer = null;
+    this.lag.clear();
     try {
       this.ws.close(code, reason ?? CLOSE_REASONS[code] ?? '');
     } catch {
@@ -280,15 +303,29 @@ export class Connection implements RegisteredConnection {
     };
   }
 
+  /**
+   * Writes a replay, its deltas merged. A lagging connection queues it
+   * instead, where the queue merges it the same way.
+   */
   private writeReplay(events: readonly StreamEvent[]): void {
-    let written = 0;
+    const items: PendingItem[] = [];
     for (const event of events) {
-      if (event.seq <= this.sentSeq) continue;
+      if (event.seq <= this.handedSeq) continue;
       if (this.state !== 'open') break;
-      this.writeEvent(event, this.host.framer.wire(event));
-      written++;
+      items.push(this.host.framer.item(event));
+      this.handed(event);
     }
-    if (written > 0) this.host.stats.countReplayed(written);
+    if (items.length === 0) return;
+    this.host.stats.countReplayed(items.length);
+    if (this.lag.lagging) {
+      for (const item of items) if (!this.enqueue(item)) return;
+    } else {
+      const taken = coalesceEvents(items);
+      for (const text of taken.frames) this.writer.writeFrame(encodeTextFrame(text), text);
+      if (taken.coalesced > 0) this.host.metrics.coalescedEvents.inc(taken.coalesced);
+      this.sentSeq = this.handedSeq;
+    }
+    this.checkBackpressure();
   }
 
   /** Replay done: flush what arrived live meanwhile, through the same seq rules. */
@@ -314,8 +351,19 @@ export class Connection implements RegisteredConnection {
   }
 
   private writeEvent(event: StreamEvent, frame: Buffer): void {
-    this.writer.writeFrame(frame, this.writer.needsText ? this.host.framer.text(event) : '');
-    this.sentSeq = event.seq;
+    if (this.lag.lagging) {
+      if (!this.enqueue(this.host.framer.item(event))) return;
+    } else {
+      this.writer.writeFrame(frame, this.writer.needsText ? this.host.framer.text(event) : '');
+      this.sentSeq = event.seq;
+    }
+    this.handed(event);
+    this.checkBackpressure();
+  }
+
+  /** The bookkeeping of an event handed on (written, queued or covered): acks and reports. */
+  private handed(event: StreamEvent): void {
+    this.handedSeq = event.seq;
     // Past the bound of unacked critical events the connection is as good as
     // timed out (closed after this turn); the write itself still counts.
     if (event.critical && !this.trackCritical(event.seq)) this.ackTimedOut(event.seq);
@@ -323,10 +371,9 @@ export class Connection implements RegisteredConnection {
       this.host.reports.written(this, event);
       if (event.critical) (this.awaitedUnacked ??= []).push(event);
     }
-    this.checkBackpressure();
   }
 
-  /** Starts the ack deadline of a critical event just written; false past the bound. */
+  /** Starts the ack deadline of a critical event just handed on; false past the bound. */
   private trackCritical(seq: number): boolean {
     this.criticalAcks ??= new CriticalAcks(
       this.host.options.ackTimeoutMs,
@@ -336,15 +383,31 @@ export class Connection implements RegisteredConnection {
     return this.criticalAcks.sent(seq, Date.now());
   }
 
+  /** Queues a frame of a lagging connection; false (and close 4429) past the queue's bound. */
+  private enqueue(item: PendingItem): boolean {
+    if (this.lag.push(item)) return true;
+    this.closeSlowConsumer();
+    return false;
+  }
+
   private checkBackpressure(): void {
-    if (this.ws.bufferedAmount > this.host.options.limits.maxBufferedBytes) {
-      this.host.metrics.slowConsumerCloses.inc();
-      this.host.logger.warn(
-        { connectionId: this.id, userId: this.userId, bufferedBytes: this.ws.bufferedAmount },
-        'slow consumer: closing with 4429',
-      );
-      this.close(CloseCode.SlowConsumer);
-    }
+    const unsent = this.ws.bufferedAmount + this.lag.bytes;
+    if (unsent > this.host.options.limits.maxBufferedBytes) this.closeSlowConsumer();
+  }
+
+  private closeSlowConsumer(): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.host.metrics.slowConsumerCloses.inc();
+    this.host.logger.warn(
+      {
+        connectionId: this.id,
+        userId: this.userId,
+        bufferedBytes: this.ws.bufferedAmount,
+        queuedBytes: this.lag.bytes,
+      },
+      'slow consumer: closing with 4429',
+    );
+    this.close(CloseCode.SlowConsumer);
   }
 
   private ackTimedOut(seq: number): void {
@@ -387,6 +450,7 @@ export class Connection implements RegisteredConnection {
     this.criticalAcks?.stop();
     if (this.terminateTimer) clearTimeout(this.terminateTimer);
     this.buffer = null;
+    this.lag.clear();
     this.host.closed(this, this.closeCode ?? code);
   }
 }

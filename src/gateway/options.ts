@@ -10,6 +10,7 @@ import { HISTORY_DEFAULTS, RUN_DEFAULTS } from '../broker/stream-defaults.js';
 import { RUN_GRAMMAR_MODES, type RunGrammarMode } from '../broker/stream-engine.js';
 import { OptionError, positiveInteger } from '../options/validators.js';
 import { DEFAULT_MAX_DATA_DEPTH } from '../protocol/event-input.js';
+import { COALESCE_BELOW_BYTES } from './socket-writer.js';
 
 export interface GatewayLimits {
   /** Open connections per user. Default 20. */
@@ -44,6 +45,18 @@ export interface GatewayLimits {
   badFrameWindowMs: number;
   /** Unsent bytes per connection; past it close 4429. Default 4 MiB. */
   maxBufferedBytes: number;
+  /**
+   * Unsent bytes of a connection past which its frames wait in its delta
+   * queue, merged (protocol 1.1 "Coalesced deltas"), until the socket drains.
+   * At most `maxBufferedBytes`. Default 256 KiB.
+   */
+  coalesceAboveBytes: number;
+  /**
+   * A run with more events than this in a replay is sent as a `run_snapshot`
+   * to a connection that asked for snapshots (protocol 1.1 "Run snapshots").
+   * Default 200.
+   */
+  runSnapshotThreshold: number;
   /** Serialized `data` of one event. Default 256 KiB. */
   maxDataBytes: number;
   /** Nesting of arrays and objects in `data` (`[[0]]` is 2); past it 400. Default 64. */
@@ -71,6 +84,8 @@ export const DEFAULT_LIMITS: Readonly<GatewayLimits> = {
   maxBadFrames: 10,
   badFrameWindowMs: 10_000,
   maxBufferedBytes: 4 * 1024 * 1024,
+  coalesceAboveBytes: 256 * 1024,
+  runSnapshotThreshold: 200,
   maxDataBytes: 256 * 1024,
   maxDataDepth: DEFAULT_MAX_DATA_DEPTH,
   maxBodyBytes: 1024 * 1024,
@@ -161,6 +176,14 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   }
   if (limits.userConnectionPolicy !== 'reject' && limits.userConnectionPolicy !== 'evict-oldest') {
     throw new OptionError('option limits.userConnectionPolicy must be "reject" or "evict-oldest"');
+  }
+  if (
+    limits.coalesceAboveBytes <= COALESCE_BELOW_BYTES ||
+    limits.coalesceAboveBytes > limits.maxBufferedBytes
+  ) {
+    throw new OptionError(
+      `option limits.coalesceAboveBytes must be over ${COALESCE_BELOW_BYTES} (what a socket holds for one turn) and at most limits.maxBufferedBytes`,
+    );
   }
   const heartbeatMs = positiveInteger(
     'option heartbeatMs',

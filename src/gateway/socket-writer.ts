@@ -9,12 +9,20 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Corkable, WriteCoalescer } from './write-coalescer.js';
 
-/** Frames at least this large are written at once rather than held to the end of the turn. */
-const COALESCE_BELOW_BYTES = 16 * 1024;
+/**
+ * Frames at least this large are written at once rather than held to the end
+ * of the turn; and a turn that holds this much lets it go at once: it already
+ * fills a system call. So what a socket holds beyond this is what the kernel
+ * would not take, the measure of a lagging reader (`lag-queue.ts`), even when
+ * a publisher loops without yielding the turn.
+ */
+export const COALESCE_BELOW_BYTES = 16 * 1024;
 
 export class SocketWriter implements Corkable {
-  /** The socket is corked until the end of this turn. */
+  /** The socket is corked. */
   private holding = false;
+  /** The coalescer will call `release` at the end of this turn. */
+  private scheduled = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -28,10 +36,37 @@ export class SocketWriter implements Corkable {
     return this.socket === null;
   }
 
-  /** Writes a complete WebSocket frame (`encodeTextFrame`); `text` is its payload, for ws. */
-  writeFrame(frame: Buffer, text: string): void {
+  /** Unsent bytes: what ws and the raw socket hold for the kernel. */
+  get unsentBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /**
+   * True when `whenDrained` can tell when the socket drains: frames may then
+   * wait in a delta queue. An adopted socket (no raw stream) cannot say.
+   */
+  get canWaitForDrain(): boolean {
+    return this.socket !== null;
+  }
+
+  /**
+   * Calls `then` once when what the socket holds has gone to the kernel: on
+   * its `drain` when a write is waiting for one, else on the next turn.
+   */
+  whenDrained(then: () => void): void {
+    if (this.socket === null) return;
+    if (this.socket.writableNeedDrain) this.socket.once('drain', then);
+    else setImmediate(then);
+  }
+
+  /**
+   * Writes a complete WebSocket frame (`encodeTextFrame`); `text` is its
+   * payload, for ws. `written` is called once the frame (and so everything
+   * before it) has gone to the kernel, unless the socket is gone.
+   */
+  writeFrame(frame: Buffer, text: string, written?: () => void): void {
     if (this.socket === null) {
-      this.ws.send(text);
+      this.ws.send(text, written);
       return;
     }
     // Nothing after a close frame, ours or the peer's.
@@ -39,7 +74,11 @@ export class SocketWriter implements Corkable {
     // Coalescing pays for small frames (one syscall for many); a large frame
     // already fills a syscall, and holding it only adds latency.
     if (frame.length < COALESCE_BELOW_BYTES) this.hold();
-    this.socket.write(frame);
+    this.socket.write(frame, written);
+    if (this.holding && this.socket.writableLength >= COALESCE_BELOW_BYTES) {
+      this.holding = false;
+      this.socket.uncork();
+    }
   }
 
   /** Answers a protocol-level ping, held with the turn's other writes. */
@@ -49,6 +88,7 @@ export class SocketWriter implements Corkable {
   }
 
   release(): void {
+    this.scheduled = false;
     if (!this.holding) return;
     this.holding = false;
     this.socket?.uncork();
@@ -58,13 +98,19 @@ export class SocketWriter implements Corkable {
   adoptCork(): void {
     if (this.holding || !this.socket) return;
     this.holding = true;
-    this.coalescer.hold(this);
+    this.schedule();
   }
 
   private hold(): void {
     if (this.holding || !this.socket) return;
     this.holding = true;
     this.socket.cork();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
     this.coalescer.hold(this);
   }
 }

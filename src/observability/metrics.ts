@@ -29,6 +29,7 @@ export class GatewayMetrics {
   readonly acks: Counter;
   readonly ackTimeouts: Counter;
   readonly slowConsumerCloses: Counter;
+  readonly coalescedEvents: Counter;
   readonly closes: Counter<'code'>;
   readonly badFrames: Counter<'reason'>;
   readonly broadcasts: Counter;
@@ -90,6 +91,11 @@ export class GatewayMetrics {
     this.slowConsumerCloses = new Counter({
       name: `${p}slow_consumer_closes_total`,
       help: 'Connections closed with 4429 at the unsent-bytes limit',
+      registers,
+    });
+    this.coalescedEvents = new Counter({
+      name: `${p}coalesced_events_total`,
+      help: 'Delta events merged into another event frame (lagging connections, replays)',
       registers,
     });
     this.closes = new Counter({

@@ -20,7 +20,7 @@ export interface HandshakeRequest {
 }
 
 /** The only query parameters of the endpoint; anything else (say `access_token`) is refused. */
-const KNOWN_PARAMS = new Set(['ticket', 'lastSeq', 'epoch']);
+const KNOWN_PARAMS = new Set(['ticket', 'lastSeq', 'epoch', 'snapshots']);
 const EPOCH_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const TICKET_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
 /** Decimal digits; leading zeros are still a non-negative integer. */

@@ -89,6 +89,9 @@ const client = new AgentSocketClient({
   storageKey: `agentsocket-demo:cursor:${userId}`,
 });
 
+// For the browser console (and tests): the page's client.
+window.agentsocketDemo = { client };
+
 // ---- the conversation, drawn from client.runs ----
 
 /** runId → its RunView. Bounded: the oldest runs leave the page. */
@@ -136,6 +139,17 @@ function drawRun(run) {
   }
 }
 
+/** Draws the runs waiting to be drawn, now. */
+function drawPending() {
+  keepingScroll(() => {
+    for (const id of pending) {
+      const run = client.runs.get(id);
+      if (run) drawRun(run);
+    }
+  });
+  pending.clear();
+}
+
 /** Draws the runs that changed, once per animation frame (deltas come fast). */
 function scheduleDraw(runId) {
   pending.add(runId);
@@ -143,13 +157,7 @@ function scheduleDraw(runId) {
   frameRequested = true;
   requestAnimationFrame(() => {
     frameRequested = false;
-    keepingScroll(() => {
-      for (const id of pending) {
-        const run = client.runs.get(id);
-        if (run) drawRun(run);
-      }
-    });
-    pending.clear();
+    drawPending();
   });
 }
 
@@ -270,5 +278,6 @@ try {
   showNotice(`Could not load the recent runs: ${error.message}`);
 }
 redrawAll();
+drawPending();
 document.body.dataset.loaded = 'true';
 client.connect().catch((error) => showNotice(error.message));

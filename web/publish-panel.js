@@ -83,7 +83,7 @@ export class PublishPanel {
       kind === 'event' &&
       frame.event === 'token' &&
       last?.event === 'token' &&
-      last.runId === frame.runId
+      last.runId === (frame.runId ?? null)
     ) {
       last.text += tokenText(frame.data);
       last.seq = frame.seq;

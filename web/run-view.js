@@ -77,7 +77,7 @@ function drawPart(node, part, live) {
   }
   if (part.kind === 'text') {
     setText(node, part.text);
-    node.classList.toggle('streaming', part.open);
+    node.classList.toggle('streaming', part.open && live);
     return;
   }
   node.classList.toggle('running', part.status === 'running' && live);

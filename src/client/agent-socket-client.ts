@@ -236,8 +236,12 @@ export class AgentSocketClient<
     const { url } = this.#options;
     const base =
       this.#options.httpUrl ?? httpBaseFromSocketUrl(typeof url === 'string' ? url : url());
-    const fetchImpl = this.#options.fetch ?? (globalThis.fetch as unknown as FetchLike | undefined);
-    if (fetchImpl === undefined) throw new TypeError('no fetch: pass option fetch');
+    if (this.#options.fetch === undefined && typeof globalThis.fetch !== 'function') {
+      throw new TypeError('no fetch: pass option fetch');
+    }
+    // Called through globalThis: a browser's fetch throws "Illegal invocation" on another `this`.
+    const fetchImpl: FetchLike =
+      this.#options.fetch ?? ((url, init) => globalThis.fetch(url, init));
     const token = await this.#httpTokens.fetchWithin(this.#settings.connectTimeoutMs);
     return { base, token, fetch: fetchImpl, timeoutMs: this.#settings.connectTimeoutMs };
   }

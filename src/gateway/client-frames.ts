@@ -9,7 +9,8 @@ import { GatewayError } from '../errors.js';
 import { decodeClientFrame } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { ErrorCode } from '../protocol/error-codes.js';
-import type { Connection, ConnectionHost } from './connection.js';
+import type { Connection } from './connection.js';
+import type { ConnectionHost } from './connection-host.js';
 import { TokenBucket } from './token-bucket.js';
 import { encodeTextFrame } from './wire-frame.js';
 

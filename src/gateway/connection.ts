@@ -16,53 +16,22 @@
  * frames, merged, until its socket drains (`LagQueue`).
  */
 import type { Duplex } from 'node:stream';
-import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/authenticator.js';
-import type {
-  HistoryRead,
-  ReadCursor,
-  StreamEngine,
-  StreamEvent,
-} from '../broker/stream-engine.js';
-import type { GatewayMetrics } from '../observability/metrics.js';
+import type { HistoryRead, ReadCursor, StreamEvent } from '../broker/stream-engine.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { PROTOCOL_VERSION, type ServerFrame, type WelcomeFrame } from '../protocol/frames.js';
-import { coalesceEvents, type PendingItem } from '../runs/delta-coalescer.js';
+import type { PendingItem } from '../runs/delta-coalescer.js';
 import { ClientFrames } from './client-frames.js';
-import { CriticalAcks } from './critical-acks.js';
-import type { DeliveryReports } from './delivery-reports.js';
-import type { EventFramer } from './event-framer.js';
+import { ConnectionAcks } from './connection-acks.js';
+import type { ConnectionHost } from './connection-host.js';
 import { LagQueue } from './lag-queue.js';
+import { planOpening, type RunCoverage } from './run-snapshots.js';
 import type { ConnectionSnapshot, ConnectionState } from './gateway-types.js';
-import type { NodeStats } from './node-stats.js';
-import type { ResolvedOptions } from './options.js';
 import type { RegisteredConnection } from './registry.js';
 import { encodeTextFrame } from './wire-frame.js';
 import { CLOSE_REASONS, wsErrorCloseCode } from './socket-close.js';
 import { SocketWriter } from './socket-writer.js';
-import type { WriteCoalescer } from './write-coalescer.js';
-
-/** What a connection works with on its node: injected, so the connection holds no globals. */
-export interface ConnectionHost {
-  readonly options: ResolvedOptions;
-  readonly metrics: GatewayMetrics;
-  readonly logger: Logger;
-  readonly nodeId: string;
-  readonly coalescer: WriteCoalescer;
-  /** History reads (open, resync). */
-  readonly streams: StreamEngine;
-  /** Events as frames, shared by every connection of a fan-out. */
-  readonly framer: EventFramer;
-  /** Acks and delivery reports of awaited events. */
-  readonly reports: DeliveryReports;
-  /** The node's counters (`/v1/stats`). */
-  readonly stats: NodeStats;
-  /** Verifies a `refresh` token; rejects with a `forbidden` `GatewayError` when the user is blocked. */
-  verifyRefresh(token: string): Promise<VerifiedUser>;
-  /** The socket is gone. */
-  closed(connection: Connection, code: number): void;
-}
 
 /** A live event that arrived while history was being read, with the epoch it belongs to. */
 interface BufferedEvent {
@@ -90,15 +59,15 @@ export class Connection implements RegisteredConnection {
   private handedSeq = 0;
   /** Frames waiting for the socket to drain when the connection lags. */
   private readonly lag: LagQueue;
+  /** What the run snapshots sent on open cover; null once past it (or none were sent). */
+  private coverage: RunCoverage | null = null;
   // Allocated on first use: most connections never need them, and an idle
   // connection's size is what a node's capacity is counted in.
   private buffer: BufferedEvent[] | null = null;
   /** A resync was asked for while the replay was running: do it when the replay is done. */
   private resyncRequested = false;
   private bufferOverflowed = false;
-  /** Awaited critical events written and not yet acked (tiny: only publishes with `wait`). */
-  private awaitedUnacked: StreamEvent[] | null = null;
-  private criticalAcks: CriticalAcks | null = null;
+  private readonly acks: ConnectionAcks;
   private readonly inbound: ClientFrames;
   private closeCode: number | null = null;
   private terminateTimer: ReturnType<typeof setTimeout> | null = null;
@@ -117,6 +86,9 @@ export class Connection implements RegisteredConnection {
     socket: Duplex | null = null,
   ) {
     this.writer = new SocketWriter(ws, socket, host.coalescer);
+    this.acks = new ConnectionAcks(this, host.options, host.reports, (seq) =>
+      this.ackTimedOut(seq),
+    );
     this.lag = new LagQueue(this.writer, host.options.limits, host.metrics, () => {
       this.sentSeq = this.handedSeq;
       this.checkBackpressure();
@@ -142,11 +114,15 @@ export class Connection implements RegisteredConnection {
    * Sends the welcome and the replay after `cursor`, then lets live events
    * through. The user's live events must already flow to `deliverLive` (the
    * broker subscription exists) so that nothing published during the read is
-   * lost; those that arrive meanwhile wait in the buffer.
+   * lost; those that arrive meanwhile wait in the buffer. With `snapshots`
+   * (protocol 1.1), runs go first as `run_snapshot` frames (`run-snapshots.ts`).
    */
-  async open(cursor: ReadCursor): Promise<void> {
+  async open(cursor: ReadCursor, snapshots = false): Promise<void> {
     const read = await this.readOrReset(cursor, 'open');
     if (!read || this.state !== 'connecting') return;
+    const plan = await planOpening(this.host, this.userId, cursor, read, snapshots);
+    if (this.state !== 'connecting') return;
+    this.coverage = plan.coverage;
     this.epoch = read.epoch;
     this.state = 'open';
     const welcome: WelcomeFrame = {
@@ -157,10 +133,11 @@ export class Connection implements RegisteredConnection {
       epoch: read.epoch,
       headSeq: read.headSeq,
       heartbeatMs: this.host.options.heartbeatMs,
-      replay: { from: read.from, count: read.events.length, gap: read.gap },
+      replay: plan.replay,
     };
     this.sendFrame(welcome);
-    if (read.gap) this.host.metrics.gaps.inc();
+    for (const frame of plan.frames) this.sendFrame(frame);
+    if (plan.replay.gap) this.host.metrics.gaps.inc();
     const first = read.events[0];
     // Everything before the replay's first event counts as sent (or lost, if `gap`).
     this.sentSeq = first ? first.seq - 1 : read.gap ? read.headSeq : read.from - 1;
@@ -255,7 +232,7 @@ export class Connection implements RegisteredConnection {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     this.closeCode = code;
-    this.criticalAcks?.stop();
+    this.acks.stop();
     this.buffer = null;
     this.lag.clear();
     try {
@@ -312,19 +289,18 @@ export class Connection implements RegisteredConnection {
     for (const event of events) {
       if (event.seq <= this.handedSeq) continue;
       if (this.state !== 'open') break;
+      if (this.covered(event)) {
+        this.handedCovered(event);
+        continue;
+      }
       items.push(this.host.framer.item(event));
       this.handed(event);
     }
+    if (!this.lag.lagging) this.sentSeq = this.handedSeq;
     if (items.length === 0) return;
     this.host.stats.countReplayed(items.length);
-    if (this.lag.lagging) {
-      for (const item of items) if (!this.enqueue(item)) return;
-    } else {
-      const taken = coalesceEvents(items);
-      for (const text of taken.frames) this.writer.writeFrame(encodeTextFrame(text), text);
-      if (taken.coalesced > 0) this.host.metrics.coalescedEvents.inc(taken.coalesced);
-      this.sentSeq = this.handedSeq;
-    }
+    if (!this.lag.writeAll(items)) this.closeSlowConsumer();
+    else if (!this.lag.lagging) this.sentSeq = this.handedSeq;
     this.checkBackpressure();
   }
 
@@ -351,6 +327,11 @@ export class Connection implements RegisteredConnection {
   }
 
   private writeEvent(event: StreamEvent, frame: Buffer): void {
+    if (this.covered(event)) {
+      this.handedCovered(event);
+      if (!this.lag.lagging) this.sentSeq = event.seq;
+      return;
+    }
     if (this.lag.lagging) {
       if (!this.enqueue(this.host.framer.item(event))) return;
     } else {
@@ -361,26 +342,21 @@ export class Connection implements RegisteredConnection {
     this.checkBackpressure();
   }
 
-  /** The bookkeeping of an event handed on (written, queued or covered): acks and reports. */
+  /** An event handed on (written or queued): seq, ack deadline, delivery report. */
   private handed(event: StreamEvent): void {
     this.handedSeq = event.seq;
-    // Past the bound of unacked critical events the connection is as good as
-    // timed out (closed after this turn); the write itself still counts.
-    if (event.critical && !this.trackCritical(event.seq)) this.ackTimedOut(event.seq);
-    if (event.awaitedBy !== undefined) {
-      this.host.reports.written(this, event);
-      if (event.critical) (this.awaitedUnacked ??= []).push(event);
-    }
+    this.acks.handed(event, true);
   }
 
-  /** Starts the ack deadline of a critical event just handed on; false past the bound. */
-  private trackCritical(seq: number): boolean {
-    this.criticalAcks ??= new CriticalAcks(
-      this.host.options.ackTimeoutMs,
-      this.host.options.limits.maxReplayBuffer,
-      (timedOut) => this.ackTimedOut(timedOut),
-    );
-    return this.criticalAcks.sent(seq, Date.now());
+  /** True when the event is in a run snapshot this connection was sent. */
+  private covered(event: StreamEvent): boolean {
+    return this.coverage?.covers(event, this.host.framer) === true;
+  }
+
+  /** An event the client has in a run snapshot: sent as far as seq and acks go. */
+  private handedCovered(event: StreamEvent): void {
+    this.handedSeq = event.seq;
+    this.acks.handed(event, false);
   }
 
   /** Queues a frame of a lagging connection; false (and close 4429) past the queue's bound. */
@@ -435,19 +411,13 @@ export class Connection implements RegisteredConnection {
   /** The client's cumulative ack moved to `seq` (checked by `ClientFrames`). */
   acked(seq: number, now: number): void {
     this.ackedSeq = seq;
-    this.criticalAcks?.ackedUpTo(seq, now);
-    let awaited: StreamEvent[] = [];
-    if (this.awaitedUnacked !== null && this.awaitedUnacked.length > 0) {
-      awaited = this.awaitedUnacked.filter((event) => event.seq <= seq);
-      this.awaitedUnacked = this.awaitedUnacked.filter((event) => event.seq > seq);
-    }
-    this.host.reports.acked(this, seq, awaited);
+    this.acks.acked(seq, now);
   }
 
   private onClose(code: number): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.criticalAcks?.stop();
+    this.acks.stop();
     if (this.terminateTimer) clearTimeout(this.terminateTimer);
     this.buffer = null;
     this.lag.clear();

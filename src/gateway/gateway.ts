@@ -153,6 +153,7 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
       logger,
       registry,
       streams: broker,
+      runs: broker,
       framer,
       reports: new DeliveryReports(broker, broker, stats, failures),
       subscriptions: new Subscriptions(broker, registry, failures),
@@ -263,7 +264,7 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
   async adopt(
     ws: WebSocket,
     user: VerifiedUser,
-    options: { ip?: string; userAgent?: string; cursor?: ReadCursor } = {},
+    options: { ip?: string; userAgent?: string; cursor?: ReadCursor; snapshots?: boolean } = {},
   ): Promise<ConnectionSnapshot> {
     if (!isValidUserId(user.userId))
       throw new GatewayError('bad_request', 'userId is malformed', 'userId');
@@ -284,6 +285,7 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
       ip,
       userAgent: options.userAgent ?? null,
       cursor: options.cursor ?? { kind: 'acked' },
+      snapshots: options.snapshots ?? false,
       socket: null,
     });
     return connection.snapshot();

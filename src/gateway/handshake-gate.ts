@@ -43,6 +43,8 @@ export interface Admission {
   user: VerifiedUser;
   ip: string;
   cursor: ReadCursor;
+  /** `snapshots=1`: runs as `run_snapshot` frames on open. */
+  snapshots: boolean;
   reservation: Reservation;
 }
 
@@ -98,7 +100,13 @@ export class HandshakeGate {
     }
     if (socket.destroyed) return null;
     this.assertNotDraining();
-    return { user, ip, cursor: parsed.cursor, reservation: this.reserveSlot(user.userId, ip) };
+    return {
+      user,
+      ip,
+      cursor: parsed.cursor,
+      snapshots: parsed.snapshots,
+      reservation: this.reserveSlot(user.userId, ip),
+    };
   }
 
   /** A connection slot for the user and IP, or the refusal of the limit that is full. */

@@ -17,6 +17,8 @@ export interface HandshakeRequest {
   cursor: ReadCursor;
   /** Offered subprotocols included `agentsocket.v1`: answer with it. */
   wantsSubprotocol: boolean;
+  /** Protocol 1.1 (`snapshots=1`): send runs as `run_snapshot` frames on open. */
+  snapshots: boolean;
 }
 
 /** The only query parameters of the endpoint; anything else (say `access_token`) is refused. */
@@ -68,6 +70,11 @@ export function parseHandshakeRequest(req: IncomingMessage): HandshakeRequest | 
   if (epoch instanceof GatewayError) return epoch;
   const ticket = single(url.searchParams, 'ticket');
   if (ticket instanceof GatewayError) return ticket;
+  const snapshots = single(url.searchParams, 'snapshots');
+  if (snapshots instanceof GatewayError) return snapshots;
+  if (snapshots !== null && snapshots !== '0' && snapshots !== '1') {
+    return bad('snapshots must be 0 or 1', 'snapshots');
+  }
 
   let cursor: ReadCursor = { kind: 'acked' };
   if (lastSeq !== null || epoch !== null) {
@@ -124,5 +131,5 @@ export function parseHandshakeRequest(req: IncomingMessage): HandshakeRequest | 
     if (!TICKET_PATTERN.test(ticket)) return bad('ticket is malformed', 'ticket');
     credential = { kind: 'ticket', ticket };
   }
-  return { credential, cursor, wantsSubprotocol };
+  return { credential, cursor, wantsSubprotocol, snapshots: snapshots === '1' };
 }

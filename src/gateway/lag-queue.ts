@@ -13,7 +13,7 @@
  * bound, `push` refuses and the connection closes with 4429. Nothing is dropped.
  */
 import type { GatewayMetrics } from '../observability/metrics.js';
-import { DeltaCoalescer, type PendingItem } from '../runs/delta-coalescer.js';
+import { coalesceEvents, DeltaCoalescer, type PendingItem } from '../runs/delta-coalescer.js';
 import type { GatewayLimits } from './options.js';
 import type { SocketWriter } from './socket-writer.js';
 import { encodeTextFrame } from './wire-frame.js';
@@ -54,6 +54,18 @@ export class LagQueue {
       this.writer.whenDrained(() => this.flush());
     }
     return this.queue.push(item);
+  }
+
+  /**
+   * Writes a sequence at once (a replay), its deltas merged; queued instead
+   * when the connection lags. False, as `push`, past the queue's bound.
+   */
+  writeAll(items: readonly PendingItem[]): boolean {
+    if (this.lagging) return items.every((item) => this.push(item));
+    const taken = coalesceEvents(items);
+    for (const text of taken.frames) this.writer.writeFrame(encodeTextFrame(text), text);
+    if (taken.coalesced > 0) this.metrics.coalescedEvents.inc(taken.coalesced);
+    return true;
   }
 
   /** The connection is closing: what waits is never written. */

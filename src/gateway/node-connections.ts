@@ -11,11 +11,13 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/authenticator.js';
 import type { ReadCursor, StreamEngine } from '../broker/stream-engine.js';
+import type { RunStore } from '../broker/run-store.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { ClusterDirectory } from './cluster-directory.js';
-import { Connection, type ConnectionHost } from './connection.js';
+import { Connection } from './connection.js';
+import type { ConnectionHost } from './connection-host.js';
 import type { DeliveryReports } from './delivery-reports.js';
 import type { EventFramer } from './event-framer.js';
 import type { NodeStats } from './node-stats.js';
@@ -33,6 +35,7 @@ export interface NodeConnectionsParts {
   readonly logger: Logger;
   readonly registry: ConnectionRegistry<Connection>;
   readonly streams: StreamEngine;
+  readonly runs: RunStore;
   readonly framer: EventFramer;
   readonly reports: DeliveryReports;
   readonly subscriptions: Subscriptions;
@@ -49,6 +52,8 @@ export interface Arrival {
   ip: string;
   userAgent: string | null;
   cursor: ReadCursor;
+  /** `snapshots=1`: runs as `run_snapshot` frames on open. */
+  snapshots: boolean;
   /** The raw socket under `ws`, corked by the handshake; null for adopted sockets. */
   socket: Duplex | null;
 }
@@ -59,6 +64,7 @@ export class NodeConnections implements ConnectionHost {
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly streams: StreamEngine;
+  readonly runs: RunStore;
   readonly framer: EventFramer;
   readonly reports: DeliveryReports;
   readonly stats: NodeStats;
@@ -72,6 +78,7 @@ export class NodeConnections implements ConnectionHost {
     this.metrics = parts.metrics;
     this.logger = parts.logger;
     this.streams = parts.streams;
+    this.runs = parts.runs;
     this.framer = parts.framer;
     this.reports = parts.reports;
     this.stats = parts.stats;
@@ -80,7 +87,7 @@ export class NodeConnections implements ConnectionHost {
   /** Registers, subscribes and opens a connection for a handshake that passed. */
   async open(arrival: Arrival): Promise<Connection> {
     const { registry, subscriptions } = this.parts;
-    const { user, ip, userAgent, cursor, socket } = arrival;
+    const { user, ip, userAgent, cursor, snapshots, socket } = arrival;
     const connection = new Connection(
       `c_${randomUUID()}`,
       user.userId,
@@ -112,7 +119,7 @@ export class NodeConnections implements ConnectionHost {
       connection.close(CloseCode.StreamReset);
       return connection;
     }
-    await connection.open(cursor);
+    await connection.open(cursor, snapshots);
     if (connection.state === 'open') {
       this.parts.operator.opened(user.userId);
       this.parts.directory.touch(user.userId);

@@ -122,7 +122,7 @@ export class WebSocketEndpoint {
   private async admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const admission = await this.gate.admit(req, socket);
     if (!admission) return;
-    const { reservation, user, ip, cursor } = admission;
+    const { reservation, user, ip, cursor, snapshots } = admission;
     // ws may refuse the upgrade itself (bad Sec-WebSocket-Key…); the slot comes back then.
     const release = (): void => this.registry.release(reservation);
     socket.once('close', release);
@@ -134,7 +134,16 @@ export class WebSocketEndpoint {
       socket.removeListener('close', release);
       this.stats.countHandshake('accepted');
       const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
-      void this.connections.open({ ws, reservation, user, ip, userAgent, cursor, socket });
+      void this.connections.open({
+        ws,
+        reservation,
+        user,
+        ip,
+        userAgent,
+        cursor,
+        snapshots,
+        socket,
+      });
     });
   }
 }

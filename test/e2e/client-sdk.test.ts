@@ -224,7 +224,8 @@ describe('client SDK against the gateway: connecting and following runs', () => 
     await c.connect();
     const followed: number[] = [];
     const following = (async () => {
-      for await (const e of c.run('r1')) followed.push(e.seq);
+      // A replayed merged delta (protocol 1.1) stands for its whole range seqFrom..seq.
+      for await (const e of c.run('r1')) followed.push(...range(e.seqFrom ?? e.seq, e.seq));
     })();
     const done = runSimulatedAgent(harness.publish, 'alice', 'tell me about resume', {
       tokenDelayMs: 5,

@@ -89,8 +89,9 @@ beforeAll(async () => {
   );
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(STRICT_TSCONFIG, null, 2));
   manifest = await installTarball(tarball, app);
-  const [nodeSnippet] = fencedBlocks(README, 'ts');
+  const [nodeSnippet, clientSnippet] = fencedBlocks(README, 'ts');
   writeFileSync(join(app, 'readme-node.ts'), nodeSnippet ?? '');
+  writeFileSync(join(app, 'readme-client.ts'), clientSnippet ?? '');
   writeFileSync(join(app, 'surface.ts'), SURFACE);
 }, 180_000); // a full build and a pack: ~20 s on an idle machine, far more under load
 
@@ -116,13 +117,16 @@ describe('npm pack on a clean clone', () => {
     expect(bin.startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 
-  it('the README has one Node snippet', () => {
-    expect(fencedBlocks(README, 'ts')).toHaveLength(1);
+  it('the README has two Node snippets: a gateway that runs an agent, and a client', () => {
+    const [gateway, client] = fencedBlocks(README, 'ts');
+    expect(fencedBlocks(README, 'ts')).toHaveLength(2);
+    expect(gateway).toContain('createGateway');
+    expect(client).toContain('new AgentSocketClient');
   });
 });
 
 describe('in a fresh strict project that installs only agentsocket', () => {
-  it('the README Node snippet and every public subpath compile with skipLibCheck off', async () => {
+  it('the README Node snippets and every public subpath compile with skipLibCheck off', async () => {
     // tsc's diagnostics (TS7016 and the like), or nothing.
     const diagnostics = await run(process.execPath, [TSC, '-p', '.'], { cwd: app }).then(
       () => '',
@@ -165,6 +169,52 @@ describe('in a fresh strict project that installs only agentsocket', () => {
     ]);
     expect(events.at(-1)?.data).toMatchObject({ status: 'succeeded', result: 'It is 21 °C.' });
     alice.close();
+  }, 60_000);
+
+  it("the README client snippet runs: a dev token, alice's recent runs, then the live answer", async () => {
+    const server = await startCliServer([], {
+      AGENTSOCKET_JWT_SECRET: SECRET,
+      AGENTSOCKET_API_KEYS: API_KEY,
+    });
+    servers.push(server);
+    const publish = async (body: Record<string, unknown>) => {
+      const res = await fetch(`${server.url}/v1/users/alice/events`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(202);
+    };
+    await publish({ event: 'agent_started', runId: 'old', data: { agent: 'a' } });
+    await publish({ event: 'agent_completed', runId: 'old', data: { status: 'succeeded' } });
+    const child = spawn(process.execPath, ['out/readme-client.js'], {
+      cwd: app,
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET, AGENTSOCKET_URL: server.wsUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const alive = () => {
+      if (child.exitCode !== null) throw new Error(`the snippet exited: ${stderr}`);
+    };
+    // fetchRuns drew the finished run before connecting.
+    await waitFor(() => (alive(), stdout.includes('old succeeded')), { what: 'the fetched run' });
+    const connections = async (): Promise<number> => {
+      alive();
+      const res = await fetch(`${server.url}/v1/users/alice/connections`, {
+        headers: { Authorization: `Bearer ${API_KEY}` },
+      });
+      return ((await res.json()) as { connections: unknown[] }).connections.length;
+    };
+    await waitFor(async () => (await connections()) === 1, { what: "the snippet's connection" });
+    await publish({ event: 'agent_started', runId: 'live', data: { agent: 'a' } });
+    await publish({ event: 'agent_text', runId: 'live', data: { text: 'Hello ' } });
+    await publish({ event: 'agent_text', runId: 'live', data: { text: 'world' } });
+    await waitFor(() => (alive(), stdout.includes('Hello world')), { what: 'the live answer' });
+    expect(stdout).toContain('live running');
   }, 60_000);
 });
 

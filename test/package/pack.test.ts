@@ -213,7 +213,9 @@ describe('in a fresh strict project that installs only agentsocket', () => {
     await publish({ event: 'agent_started', runId: 'live', data: { agent: 'a' } });
     await publish({ event: 'agent_text', runId: 'live', data: { text: 'Hello ' } });
     await publish({ event: 'agent_text', runId: 'live', data: { text: 'world' } });
-    await waitFor(() => (alive(), stdout.includes('Hello world')), { what: 'the live answer' });
+    // The answer's deltas, between the run lines the `run` listener logs.
+    const answer = () => stdout.replace(/\S+ (running|succeeded|failed|cancelled)\n/g, '');
+    await waitFor(() => (alive(), answer().includes('Hello world')), { what: 'the live answer' });
     expect(stdout).toContain('live running');
   }, 60_000);
 });

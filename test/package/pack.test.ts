@@ -214,7 +214,7 @@ describe('in a fresh strict project that installs only agentsocket', () => {
     await publish({ event: 'agent_text', runId: 'live', data: { text: 'Hello ' } });
     await publish({ event: 'agent_text', runId: 'live', data: { text: 'world' } });
     // The answer's deltas, between the run lines the `run` listener logs.
-    const answer = () => stdout.replace(/\S+ (running|succeeded|failed|cancelled)\n/g, '');
+    const answer = () => stdout.replace(/(old|live) (running|succeeded|failed|cancelled)\n/g, '');
     await waitFor(() => (alive(), answer().includes('Hello world')), { what: 'the live answer' });
     expect(stdout).toContain('live running');
   }, 60_000);

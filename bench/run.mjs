@@ -30,6 +30,7 @@ import { connectScenario } from './scenarios/connect-scenario.mjs';
 import { largeScenario } from './scenarios/large-scenario.mjs';
 import { memoryScenario } from './scenarios/memory-scenario.mjs';
 import { resumeScenario } from './scenarios/resume-scenario.mjs';
+import { slowReaderScenario } from './scenarios/slow-reader-scenario.mjs';
 import { targetedScenario } from './scenarios/targeted-scenario.mjs';
 
 const ALL_SCENARIOS = [
@@ -39,6 +40,7 @@ const ALL_SCENARIOS = [
   broadcastScenario,
   largeScenario,
   resumeScenario,
+  slowReaderScenario,
 ];
 const root = new URL('../', import.meta.url);
 

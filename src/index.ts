@@ -15,7 +15,7 @@ export {
   hardenServer,
   type HandshakeServerOptions,
 } from './gateway/harden-server.js';
-export { GatewayError } from './errors.js';
+export { GatewayError, RunGrammarError } from './errors.js';
 export { OptionError } from './options/validators.js';
 export {
   MemoryBroker,
@@ -23,7 +23,7 @@ export {
   type MemoryBrokerStats,
 } from './broker/memory-broker.js';
 export { InProcessCluster, type InProcessClusterOptions } from './broker/in-process-cluster.js';
-export { HISTORY_DEFAULTS } from './broker/stream-defaults.js';
+export { HISTORY_DEFAULTS, RUN_DEFAULTS } from './broker/stream-defaults.js';
 export {
   BrokerUnavailableError,
   type Broker,
@@ -40,6 +40,8 @@ export {
   type PublishOptions,
   type PublishOutcome,
   type ReadCursor,
+  type RunGrammarMode,
+  type RunStore,
   type StreamEngine,
   type StreamEvent,
   type StreamHandlers,

@@ -51,6 +51,8 @@ const FULL = {
   broadcast: { connections: 2000, count: 50, warmup: 5 },
   large: { users: 500, perUser: 10, warmupPerUser: 1, bytes: 64 * 1024 },
   resume: { clients: 2000, live: 10, behind: 100, concurrency: 100 },
+  /** The figures: 20 000 one-character deltas to a reader at 20 KB/s. */
+  slowReader: { deltas: 20_000, bytesPerSecond: 20_000, batch: 100, timeoutMs: 180_000 },
 };
 
 const QUICK = {
@@ -71,6 +73,7 @@ const QUICK = {
   broadcast: { connections: 500, count: 20, warmup: 2 },
   large: { users: 100, perUser: 5, warmupPerUser: 1, bytes: 64 * 1024 },
   resume: { clients: 500, live: 10, behind: 100, concurrency: 100 },
+  slowReader: { deltas: 5_000, bytesPerSecond: 20_000, batch: 100, timeoutMs: 120_000 },
 };
 
 export function benchConfig(quick) {

@@ -4,7 +4,15 @@
 import os from 'node:os';
 import { SYSTEMS } from './bench-config.mjs';
 
-export const SCENARIO_IDS = ['connect', 'memory', 'targeted', 'broadcast', 'large', 'resume'];
+export const SCENARIO_IDS = [
+  'connect',
+  'memory',
+  'targeted',
+  'broadcast',
+  'large',
+  'resume',
+  'slow-reader',
+];
 
 const HELP = `usage: node bench/run.mjs [options]   (npm run bench builds first)
 

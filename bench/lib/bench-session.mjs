@@ -31,6 +31,7 @@ export class BenchSession {
     auth,
     server,
     port,
+    unixPath,
     info,
     loaders,
     config,
@@ -43,6 +44,8 @@ export class BenchSession {
     this.auth = auth;
     this.server = server;
     this.port = port;
+    /** The server's Unix socket (`server-host.mjs`). */
+    this.unixPath = unixPath;
     this.info = info;
     this.loaders = loaders;
     this.config = config;
@@ -98,6 +101,7 @@ export class BenchSession {
         auth,
         server,
         port: ready.port,
+        unixPath: ready.unixPath,
         info: ready.info,
         loaders,
         config,

@@ -81,6 +81,7 @@ async function createAgentsocketAdapter({ authMode, secret, engine, redisUrl }) 
     info: { authenticator: source, engine },
     listen: () => listenLoopback(httpServer),
     publish: (userId, data) => gateway.publish(userId, { event: 'token', data, critical: false }),
+    publishEvent: (userId, event, runId, data) => gateway.publish(userId, { event, runId, data }),
     broadcast: (data) => gateway.broadcast('bench', data),
     connectionCount: () => gateway.stats().connections,
     close: async () => {

@@ -10,8 +10,20 @@
  * may return a Promise (awaited per round, which bounds what is in flight).
  * An optional `info` object is passed on with the `ready` announcement.
  */
+import { rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { nowMs } from '../lib/clock.mjs';
 import { serveRpc } from '../lib/rpc.mjs';
+
+/**
+ * Every server also answers on a Unix socket of its own (the slow-reader
+ * scenario): loopback TCP lets the kernel buffer about 4 MiB per connection,
+ * enough to hide a whole token flood from the server, where a Unix socket
+ * holds a few hundred KiB, about what a real path to a slow reader holds.
+ */
+const unixPath = join(tmpdir(), `agentsocket-bench-${process.pid}.sock`);
 
 const yieldToIo = () => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -81,6 +93,28 @@ async function atRate(adapter, { userIds, ratePerSec, total, textBytes }) {
   return { published, startMs, endMs: nowMs() };
 }
 
+/**
+ * A token flood (the slow-reader scenario): one run of `deltas` one-character
+ * `agent_thinking` deltas to one user, published as fast as the system takes
+ * them (yielding to I/O every `batch`, as a busy agent host would), between
+ * its `agent_started` and `agent_completed`. Returns the text published.
+ */
+async function flood(adapter, { userId, runId, deltas, batch }) {
+  if (typeof adapter.publishEvent !== 'function') throw new Error('no publishEvent in this server');
+  const startMs = nowMs();
+  await adapter.publishEvent(userId, 'agent_started', runId, { agent: 'bench' });
+  let text = '';
+  for (let i = 0; i < deltas; i++) {
+    const char = String.fromCharCode(97 + (i % 26));
+    text += char;
+    const result = adapter.publishEvent(userId, 'agent_thinking', runId, { text: char });
+    if (result) await result;
+    if (i % batch === batch - 1) await yieldToIo();
+  }
+  await adapter.publishEvent(userId, 'agent_completed', runId, { status: 'succeeded' });
+  return { published: deltas + 2, startMs, endMs: nowMs(), text };
+}
+
 async function broadcastMany(adapter, { count, textBytes }) {
   const body = text(textBytes);
   const startMs = nowMs();
@@ -105,6 +139,7 @@ export async function hostServer(adapter) {
     saturate: (args) => saturate(adapter, args),
     rate: (args) => atRate(adapter, args),
     broadcast: (args) => broadcastMany(adapter, args),
+    flood: (args) => flood(adapter, args),
     close: async () => {
       await adapter.close();
       return true;
@@ -115,11 +150,21 @@ export async function hostServer(adapter) {
       return true;
     },
   });
-  process.send({ kind: 'ready', port, pid: process.pid, info: adapter.info ?? {} });
+  process.send({ kind: 'ready', port, unixPath, pid: process.pid, info: adapter.info ?? {} });
 }
 
-/** The same listen for every system: loopback only, a backlog large enough for a storm. */
-export function listenLoopback(httpServer) {
+/**
+ * The same listen for every system: loopback only, a backlog large enough for
+ * a storm; and the same server on `unixPath` (requests and upgrades handed to it).
+ */
+export async function listenLoopback(httpServer) {
+  rmSync(unixPath, { force: true });
+  const unixServer = createServer();
+  unixServer.on('request', (req, res) => httpServer.emit('request', req, res));
+  unixServer.on('upgrade', (req, socket, head) => httpServer.emit('upgrade', req, socket, head));
+  await new Promise((resolve) => unixServer.listen(unixPath, resolve));
+  process.once('exit', () => rmSync(unixPath, { force: true }));
+  httpServer.once('close', () => unixServer.close());
   return new Promise((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {

@@ -35,6 +35,9 @@ function createSocketIoAdapter({ authMode, secret }) {
     publish(userId, data) {
       io.to(userId).emit('token', data);
     },
+    publishEvent(userId, event, runId, data) {
+      io.to(userId).emit(event, { runId, ...data });
+    },
     broadcast(data) {
       io.emit('bench', data);
     },

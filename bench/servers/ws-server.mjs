@@ -38,6 +38,12 @@ function createBareWsAdapter({ authMode, secret }) {
       const message = JSON.stringify({ event: 'token', data });
       for (const ws of set) ws.send(message);
     },
+    publishEvent(userId, event, runId, data) {
+      const set = sockets.get(userId);
+      if (!set) return;
+      const message = JSON.stringify({ event, runId, data });
+      for (const ws of set) ws.send(message);
+    },
     broadcast(data) {
       const message = JSON.stringify({ event: 'bench', data });
       for (const ws of wss.clients) ws.send(message);

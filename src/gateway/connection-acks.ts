@@ -15,6 +15,11 @@ export class ConnectionAcks {
   /** Awaited critical events written and not yet acked. */
   private awaitedUnacked: StreamEvent[] | null = null;
   private critical: CriticalAcks | null = null;
+  /**
+   * Critical events waiting in the lag queue: their deadlines start when they
+   * are written. Bounded by the queue (critical events never merge).
+   */
+  private queued: number[] = [];
 
   constructor(
     private readonly connection: Connection,
@@ -25,12 +30,14 @@ export class ConnectionAcks {
   ) {}
 
   /**
-   * An event handed on (written, queued, or in a run snapshot the client was
-   * sent). `deadline`: start its ack deadline when critical; an event the
-   * client has only inside a snapshot has none (it never saw it as an event).
+   * An event handed on: `written` to the socket (its ack deadline starts when
+   * critical), `queued` in the lag queue (its deadline starts at `flushed`),
+   * or `covered` by a run snapshot the client was sent (no deadline: the
+   * client never saw it as an event).
    */
-  handed(event: StreamEvent, deadline: boolean): void {
-    if (deadline && event.critical && !this.track(event.seq)) this.timedOut(event.seq);
+  handed(event: StreamEvent, how: 'written' | 'queued' | 'covered'): void {
+    if (event.critical && how === 'queued') this.queued.push(event.seq);
+    if (event.critical && how === 'written' && !this.track(event.seq)) this.timedOut(event.seq);
     if (event.awaitedBy === undefined) return;
     this.reports.written(this.connection, event);
     if (event.critical) (this.awaitedUnacked ??= []).push(event);
@@ -47,7 +54,15 @@ export class ConnectionAcks {
     this.reports.acked(this.connection, seq, awaited);
   }
 
+  /** What waited in the lag queue was written: the deadlines of its critical events start. */
+  flushed(): void {
+    const queued = this.queued;
+    this.queued = [];
+    for (const seq of queued) if (!this.track(seq)) this.timedOut(seq);
+  }
+
   stop(): void {
+    this.queued = [];
     this.critical?.stop();
   }
 

@@ -91,6 +91,7 @@ export class Connection implements RegisteredConnection {
     );
     this.lag = new LagQueue(this.writer, host.options.limits, host.metrics, () => {
       this.sentSeq = this.handedSeq;
+      this.acks.flushed();
       this.checkBackpressure();
     });
     this.expiresAt = user.expiresAt;
@@ -286,6 +287,7 @@ export class Connection implements RegisteredConnection {
    */
   private writeReplay(events: readonly StreamEvent[]): void {
     const items: PendingItem[] = [];
+    const queued = this.lag.lagging;
     for (const event of events) {
       if (event.seq <= this.handedSeq) continue;
       if (this.state !== 'open') break;
@@ -294,13 +296,16 @@ export class Connection implements RegisteredConnection {
         continue;
       }
       items.push(this.host.framer.item(event));
-      this.handed(event);
+      this.handed(event, queued);
     }
-    if (!this.lag.lagging) this.sentSeq = this.handedSeq;
-    if (items.length === 0) return;
-    this.host.stats.countReplayed(items.length);
-    if (!this.lag.writeAll(items)) this.closeSlowConsumer();
-    else if (!this.lag.lagging) this.sentSeq = this.handedSeq;
+    if (items.length > 0) {
+      this.host.stats.countReplayed(items.length);
+      if (!this.lag.writeAll(items)) {
+        this.closeSlowConsumer();
+        return;
+      }
+    }
+    if (!queued) this.sentSeq = this.handedSeq;
     this.checkBackpressure();
   }
 
@@ -332,20 +337,21 @@ export class Connection implements RegisteredConnection {
       if (!this.lag.lagging) this.sentSeq = event.seq;
       return;
     }
-    if (this.lag.lagging) {
+    const queued = this.lag.lagging;
+    if (queued) {
       if (!this.enqueue(this.host.framer.item(event))) return;
     } else {
       this.writer.writeFrame(frame, this.writer.needsText ? this.host.framer.text(event) : '');
       this.sentSeq = event.seq;
     }
-    this.handed(event);
+    this.handed(event, queued);
     this.checkBackpressure();
   }
 
   /** An event handed on (written or queued): seq, ack deadline, delivery report. */
-  private handed(event: StreamEvent): void {
+  private handed(event: StreamEvent, queued: boolean): void {
     this.handedSeq = event.seq;
-    this.acks.handed(event, true);
+    this.acks.handed(event, queued ? 'queued' : 'written');
   }
 
   /** True when the event is in a run snapshot this connection was sent. */
@@ -356,7 +362,7 @@ export class Connection implements RegisteredConnection {
   /** An event the client has in a run snapshot: sent as far as seq and acks go. */
   private handedCovered(event: StreamEvent): void {
     this.handedSeq = event.seq;
-    this.acks.handed(event, false);
+    this.acks.handed(event, 'covered');
   }
 
   /** Queues a frame of a lagging connection; false (and close 4429) past the queue's bound. */

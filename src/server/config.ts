@@ -161,6 +161,8 @@ export function parseServeConfig(flags: RawFlags, env: NodeJS.ProcessEnv): Serve
       framesPerSecond: values.framesPerSecond,
       frameBurst: values.frameBurst,
       maxBufferedBytes: values.maxBufferedBytes,
+      coalesceAboveBytes: values.coalesceAboveBytes,
+      runSnapshotThreshold: values.runSnapshotThreshold,
       maxDataBytes: values.maxDataBytes,
       maxDataDepth: values.maxDataDepth,
       maxBodyBytes: values.maxBodyBytes,

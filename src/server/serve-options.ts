@@ -294,6 +294,22 @@ export const SERVE_OPTIONS = [
     key: 'maxBufferedBytes',
   },
   {
+    flag: '--coalesce-above',
+    env: 'AGENTSOCKET_COALESCE_ABOVE',
+    kind: 'size',
+    default: DEFAULT_LIMITS.coalesceAboveBytes,
+    description: "unsent bytes past which a connection's deltas are merged until it drains",
+    key: 'coalesceAboveBytes',
+  },
+  {
+    flag: '--run-snapshot-threshold',
+    env: 'AGENTSOCKET_RUN_SNAPSHOT_THRESHOLD',
+    kind: 'positive-integer',
+    default: DEFAULT_LIMITS.runSnapshotThreshold,
+    description: 'events of a run in a replay past which it is sent as a run_snapshot',
+    key: 'runSnapshotThreshold',
+  },
+  {
     flag: '--max-data-size',
     env: 'AGENTSOCKET_MAX_DATA_SIZE',
     kind: 'size',

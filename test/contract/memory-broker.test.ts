@@ -352,3 +352,53 @@ describe('MemoryBroker acks and lifecycle', () => {
     expect(handlers.controls).toHaveLength(1);
   });
 });
+
+describe('MemoryBroker runs', () => {
+  function runEvent(event: string, data: JsonValue, runId: string): EncodedEvent {
+    const result = validateEventInput({ event, data, runId }, 256 * 1024);
+    if (!result.ok) throw new Error(result.failure.message);
+    return encodeEvent(result.value);
+  }
+
+  it.each([
+    [{ runSnapshotMaxBytes: 1000 }, 'option runSnapshotMaxBytes must be at least 16384'],
+    [{ runTtlMs: 0 }, 'option runTtlMs must be a positive integer, got 0'],
+    [{ maxRunsPerUser: -1 }, 'option maxRunsPerUser must be a positive integer, got -1'],
+    [
+      { runSnapshotMaxBytes: 32_768, maxRunBytes: 20_000 },
+      'option maxRunBytes must be at least runSnapshotMaxBytes',
+    ],
+  ])('refuses %o', (options, message) => {
+    expect(() => new MemoryBroker(options)).toThrow(new TypeError(message));
+  });
+
+  it('keeps all snapshots under maxRunBytes: the least recently updated runs go', async () => {
+    const maxBytes = 16 * 1024;
+    const broker = new MemoryBroker({ runSnapshotMaxBytes: maxBytes, maxRunBytes: 2 * maxBytes });
+    await broker.start(new RecordingHandlers());
+    const big = 'x'.repeat(12_000);
+    for (const runId of ['a', 'b', 'c']) {
+      await broker.publish('u', runEvent('agent_started', { agent: 'a' }, runId));
+      await broker.publish('u', runEvent('agent_thinking', { text: big }, runId));
+    }
+    // Three runs of ~12 KB each do not fit in 32 KiB: a, the stalest, went.
+    expect(await broker.readRun('u', 'a')).toBeNull();
+    expect((await broker.listRuns('u', 10)).map((r) => r.runId)).toEqual(['c', 'b']);
+    expect(broker.stats().runs).toBe(2);
+    expect(broker.stats().runBytes).toBeLessThanOrEqual(2 * maxBytes);
+  });
+
+  it('sweeps runs past runTtlMs on the injected clock, apart from the history', async () => {
+    const { broker, clock } = clocked({ runTtlMs: 7_200_000, historyTtlMs: 3_600_000 });
+    await broker.start(new RecordingHandlers());
+    await broker.publish('u', runEvent('agent_started', { agent: 'a' }, 'r1'));
+    await broker.publish('u', runEvent('agent_completed', { status: 'succeeded' }, 'r1'));
+    clock.t += 2 * 3_600_000 - 1; // the history expired 1 h ago; the run has 1 ms left
+    expect((await broker.readHistory('u', { kind: 'acked' })).events).toEqual([]);
+    expect((await broker.readRun('u', 'r1'))?.status).toBe('succeeded');
+    expect(await broker.sweep(clock.t)).toBe(0);
+    expect(await broker.sweep(clock.t + 1)).toBe(1);
+    expect(await broker.readRun('u', 'r1')).toBeNull();
+    expect(broker.stats()).toMatchObject({ runs: 0, runBytes: 0 });
+  });
+});

@@ -224,7 +224,7 @@ describe('client SDK against the gateway: connecting and following runs', () => 
     await c.connect();
     const followed: number[] = [];
     const following = (async () => {
-      // A replayed merged delta (protocol 1.1) stands for its whole range seqFrom..seq.
+      // A replay merges deltas (protocol 1.1): a `seqFrom` frame stands for its whole range.
       for await (const e of c.run('r1')) followed.push(...range(e.seqFrom ?? e.seq, e.seq));
     })();
     const done = runSimulatedAgent(harness.publish, 'alice', 'tell me about resume', {

@@ -635,3 +635,117 @@ describe('events reach the socket exactly as published', () => {
     client.close();
   });
 });
+
+describe('the run grammar over HTTP (protocol 1.1)', () => {
+  type Step = { event: string; data: Record<string, unknown> };
+  const started: Step = { event: 'agent_started', data: { agent: 'a' } };
+  const exec = (id: string): Step => ({
+    event: 'tool_executing',
+    data: { toolCallId: id, tool: 't', args: {} },
+  });
+  const done = (id: string): Step => ({
+    event: 'tool_completed',
+    data: { toolCallId: id, tool: 't' },
+  });
+  const completed = (status: string): Step => ({ event: 'agent_completed', data: { status } });
+  const thinking: Step = { event: 'agent_thinking', data: { text: 'late' } };
+
+  const RULES: [code: string, before: Step[], violation: Step][] = [
+    ['run_not_started', [], thinking],
+    ['run_already_started', [started], started],
+    ['run_finished', [started, completed('succeeded')], thinking],
+    ['tool_call_duplicate', [started, exec('c1'), done('c1')], exec('c1')],
+    ['tool_call_unknown', [started, exec('c1')], done('c2')],
+    ['tool_calls_open', [started, exec('c1'), exec('c2')], completed('succeeded')],
+  ];
+
+  let userCounter = 0;
+  const publish = (userId: string, runId: string, step: Step): Promise<Answer> =>
+    api('POST', `/v1/users/${userId}/events`, { body: { ...step, runId } });
+
+  async function violations(rule: string): Promise<number> {
+    const text = await (
+      await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${API_KEY}` } })
+    ).text();
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith(`agentsocket_run_grammar_violations_total{rule="${rule}"}`));
+    return line === undefined ? 0 : Number(line.split(' ').at(-1));
+  }
+
+  for (const [code, before, violation] of RULES) {
+    it(`answers ${violation.event} with 409 ${code}, delivers nothing and uses no seq`, async () => {
+      const user = `grammar-${++userCounter}`;
+      const client = await connect(user);
+      for (const step of before) expect((await publish(user, 'r1', step)).status).toBe(202);
+      const counted = await violations(code);
+
+      const refused = await publish(user, 'r1', violation);
+      expect(refused.status).toBe(409);
+      expect(refused.body.error).toMatchObject({ code });
+      if (code === 'tool_calls_open') expect(refused.body.error?.message).toMatch(/c1, c2$/);
+      expect(await violations(code)).toBe(counted + 1);
+
+      // The next event gets the next seq, and it is the next the client sees.
+      const marker = await api('POST', `/v1/users/${user}/events`, { body: { event: 'marker' } });
+      expect(marker.body.seq).toBe(before.length + 1);
+      const events = await client.waitForEvents(before.length + 1);
+      expect(events.map((e) => [e.seq, e.event])).toEqual([
+        ...before.map((step, i) => [i + 1, step.event]),
+        [before.length + 1, 'marker'],
+      ]);
+      const run = await api('GET', `/v1/users/${user}/runs/r1`);
+      if (before.length === 0) expect(run.status).toBe(404);
+      else expect((run.body.run as { upToSeq: number }).upToSeq).toBe(before.length);
+      client.close();
+    });
+  }
+
+  it('answers a batch [ok, violation, ok] with the error in its slot and the others published in order', async () => {
+    const user = `grammar-${++userCounter}`;
+    const client = await connect(user);
+    const answer = await api('POST', '/v1/events', {
+      body: {
+        events: [
+          { userId: user, runId: 'r1', ...started },
+          { userId: user, runId: 'r1', ...started },
+          { userId: user, runId: 'r1', ...completed('succeeded') },
+        ],
+      },
+    });
+    expect(answer.status).toBe(202);
+    const results = answer.body.results as Record<string, unknown>[];
+    expect(results[0]).toMatchObject({ seq: 1, duplicate: false });
+    expect(results[1]).toEqual({
+      error: { code: 'run_already_started', message: 'the run already has its agent_started' },
+    });
+    expect(results[2]).toMatchObject({ seq: 2, duplicate: false });
+    const events = await client.waitForEvents(2);
+    expect(events.map((e) => [e.seq, e.event])).toEqual([
+      [1, 'agent_started'],
+      [2, 'agent_completed'],
+    ]);
+    client.close();
+  });
+
+  it('accepts a failed run with open tool calls and lists them', async () => {
+    const user = `grammar-${++userCounter}`;
+    for (const step of [started, exec('a'), exec('b'), done('a')]) await publish(user, 'r1', step);
+    const end = await publish(user, 'r1', completed('failed'));
+    expect(end).toMatchObject({ status: 202, body: { seq: 5, openToolCalls: ['b'] } });
+    const run = await api('GET', `/v1/users/${user}/runs/r1`);
+    expect(run.body.run).toMatchObject({
+      status: 'failed',
+      completed: { status: 'failed', openToolCalls: ['b'] },
+    });
+  });
+
+  it('answers a repeated id with the first publish, never with 409', async () => {
+    const user = `grammar-${++userCounter}`;
+    await api('POST', `/v1/users/${user}/events`, { body: { ...started, runId: 'r1', id: 's-1' } });
+    const end = { ...completed('succeeded'), runId: 'r1', id: 'end-1' };
+    const first = await api('POST', `/v1/users/${user}/events`, { body: end });
+    const again = await api('POST', `/v1/users/${user}/events`, { body: end });
+    expect(again).toMatchObject({ status: 202, body: { seq: first.body.seq, duplicate: true } });
+  });
+});

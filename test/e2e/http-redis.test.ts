@@ -76,6 +76,47 @@ describe.skipIf(redisServerMissing)('serve --redis', () => {
     client.close();
   });
 
+  it('two nodes racing two agent_completed of one run, 50 times: exactly one accepted each time', async () => {
+    const [a, b] = nodes as [CliServer, CliServer];
+    const end = { event: 'agent_completed', data: { status: 'succeeded' } };
+    for (let i = 0; i < 50; i++) {
+      const runId = `race-${i}`;
+      const start = await post(a, '/v1/users/racer/events', {
+        event: 'agent_started',
+        runId,
+        data: { agent: 'a' },
+      });
+      expect(start.status).toBe(202);
+      const startSeq = ((await start.json()) as { seq: number }).seq;
+      const answers = await Promise.all([
+        post(a, '/v1/users/racer/events', { ...end, runId }),
+        post(b, '/v1/users/racer/events', { ...end, runId }),
+      ]);
+      const statuses = answers.map((answer) => answer.status).sort();
+      expect(statuses, runId).toEqual([202, 409]);
+      const bodies = (await Promise.all(answers.map((answer) => answer.json()))) as {
+        seq?: number;
+        error?: { code: string };
+      }[];
+      const won = bodies.find((body) => body.seq !== undefined);
+      const lost = bodies.find((body) => body.error !== undefined);
+      expect(won?.seq, runId).toBe(startSeq + 1);
+      expect(lost?.error?.code, runId).toBe('run_finished');
+      // Both nodes read the same snapshot from the engine.
+      const runs = await Promise.all(
+        [a, b].map(async (node) =>
+          (
+            await fetch(`${node.url}/v1/users/racer/runs/${runId}`, {
+              headers: { authorization: `Bearer ${API_KEY}` },
+            })
+          ).json(),
+        ),
+      );
+      expect(runs[0]).toEqual(runs[1]);
+      expect(runs[0]).toMatchObject({ run: { status: 'succeeded', upToSeq: startSeq + 1 } });
+    }
+  });
+
   it('a Redis outage answers 503 with Retry-After and makes /readyz 503', async () => {
     const [a] = nodes as [CliServer];
     await redis.kill();

@@ -82,11 +82,10 @@ export class RedisRuns implements RunStore {
     } catch (error) {
       throw toBrokerError(error);
     }
+    // At most maxRunsPerUser reads, sent at once (ioredis pipelines them).
+    const folded = await Promise.all(ids.map((runId) => this.fold(userId, runId)));
     const snapshots: RunSnapshot[] = [];
-    for (const runId of ids) {
-      const run = (await this.fold(userId, runId))?.snapshot;
-      if (run !== undefined) snapshots.push(run);
-    }
+    for (const run of folded) if (run !== undefined) snapshots.push(run.snapshot);
     return snapshots.sort(compareRunsNewestFirst).slice(0, limit).map(publicRunSnapshot);
   }
 

@@ -138,7 +138,14 @@ if run_id ~= '' then
   log_length = redis.call('RPUSH', KEYS[6], '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '","ts":' .. ARGV[5] .. ARGV[17])
   redis.call('PEXPIRE', KEYS[6], run_ttl)
   local runs = KEYS[7]
-  redis.call('ZADD', runs, ARGV[5], run_id)
+  -- The index orders runs by last update: a score above every other run's,
+  -- so events within one ms still order their runs as they came.
+  local score = tonumber(ARGV[5])
+  local top = redis.call('ZREVRANGE', runs, 0, 0, 'WITHSCORES')
+  if top[1] ~= nil and tonumber(top[2]) >= score then
+    score = top[1] == run_id and tonumber(top[2]) or tonumber(top[2]) + 1
+  end
+  redis.call('ZADD', runs, score, run_id)
   redis.call('PEXPIRE', runs, run_ttl)
   if log_length == 1 then
     -- A new run: forget the runs whose keys expired, then drop the least

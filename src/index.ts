@@ -10,11 +10,20 @@ export {
 } from './gateway/gateway.js';
 export type * from './gateway/gateway-types.js';
 export { DEFAULT_LIMITS, type GatewayLimits, type GatewayOptions } from './gateway/options.js';
+export { DEFAULT_AGUI_STREAM_OPTIONS, type AguiStreamOptions } from './gateway/agui-options.js';
+export type { AguiRunStream, AguiStreamRequest, SseSink } from './gateway/agui-run-stream.js';
+export { STREAM_INTERRUPTED_CODE } from './agui/agui-interrupt.js';
 export {
   handshakeServerOptions,
   hardenServer,
   type HandshakeServerOptions,
 } from './gateway/harden-server.js';
+export {
+  createHttpApi,
+  type ApiKeyVerifier,
+  type HttpApiHandler,
+  type HttpApiOptions,
+} from './http/http-api.js';
 export { GatewayError, RunGrammarError } from './errors.js';
 export { OptionError } from './options/validators.js';
 export {

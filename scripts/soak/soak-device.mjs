@@ -158,8 +158,11 @@ export class SoakDevice {
       this.gapFrom = replay.from;
     }
     if (this.epoch !== epoch) {
+      // As the SDK's seq tracker: the new stream's cursor starts where its
+      // replay starts (after a Redis restart that moved the epoch, the
+      // retained events before `from` are ones this device already has).
       this.epoch = epoch;
-      this.lastSeq = 0;
+      this.lastSeq = replay.from - 1;
     }
   }
 

@@ -57,7 +57,22 @@ export interface AgentsocketRestatedMeta {
   completion?: { [key: string]: JsonValue };
 }
 
-export type AgentsocketMeta = AgentsocketEventMeta | AgentsocketRestatedMeta;
+/**
+ * `metadata.agentsocket` of the RUN_ERROR that ends a stream the server could
+ * not carry on (a drain, lost history, a slow reader): where to resume from.
+ */
+export interface AgentsocketInterruptedMeta {
+  epoch: string;
+  /** The last position the client received; send it back as `Last-Event-ID`. */
+  cursor: string;
+  interrupted: StreamInterruptReason;
+}
+
+/** Why a stream was ended before its run's terminal event. */
+export type StreamInterruptReason = 'drain' | 'history_lost' | 'slow_consumer' | 'token_expired';
+
+export type AgentsocketMeta =
+  AgentsocketEventMeta | AgentsocketRestatedMeta | AgentsocketInterruptedMeta;
 
 /** One AG-UI event to send, with its SSE `id:` (null: send no `id:` line). */
 export interface AguiOutput {

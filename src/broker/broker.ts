@@ -50,6 +50,13 @@ export interface BrokerHealth {
   healthy: boolean;
   /** Why not, for `/readyz`. */
   reason?: string;
+  /**
+   * Whether the engine's storage proves that its own restart keeps every
+   * acknowledged write (Redis: `appendonly yes` + `appendfsync always`, read
+   * from its config), with the settings in words. Absent when the engine has
+   * nothing to restart apart from the node (memory) or was never reached.
+   */
+  persistence?: { proven: boolean; summary: string };
 }
 
 export interface Broker extends StreamEngine, ClusterBus, PresenceStore, RunStore {

@@ -101,7 +101,12 @@ export interface HistoryRead {
   ackedSeq: number;
   /** Stored events after the cursor, in seq order. */
   events: StreamEvent[];
-  /** The first seq the read covers: the cursor + 1, or the first stored seq when `gap`. */
+  /**
+   * The first seq the read covers: the cursor + 1, or the first stored seq
+   * when `gap`. A cursor of the epoch a Redis restart that may have lost
+   * writes left (docs/redis.md) resumes with `gap` after what it holds of the
+   * retained events: `min(cursor, head when the epoch moved) + 1`.
+   */
   from: number;
   /**
    * True when events after the cursor are missing: trimmed or expired, or the

@@ -341,7 +341,7 @@ export class ClientConnection {
   #onWelcome(welcome: WelcomeFrame): void {
     const socket = this.#socket;
     const before = this.#tracker.cursor();
-    const outcome = this.#tracker.onWelcome(welcome.epoch);
+    const outcome = this.#tracker.onWelcome(welcome.epoch, welcome.replay.from);
     // Events of an old epoch have seqs that mean nothing in the new one.
     if (outcome === 'new-epoch') this.#recent.length = 0;
     this.#welcome = welcome;

@@ -14,7 +14,7 @@ export type WelcomeOutcome =
   | 'first'
   /** Same epoch: the cursor stays. */
   | 'same-epoch'
-  /** Another epoch: the stream was recreated, old seqs are void, the cursor restarts at 0. */
+  /** Another epoch: old seqs are void; the cursor restarts before the welcome's `replay.from`. */
   | 'new-epoch';
 
 export class SeqTracker {
@@ -42,12 +42,19 @@ export class SeqTracker {
     return this.#epoch === null ? null : { epoch: this.#epoch, lastSeq: this.#lastSeq };
   }
 
-  /** A `welcome` names the stream's epoch; a different one resets the cursor. */
-  onWelcome(epoch: string): WelcomeOutcome {
+  /**
+   * A `welcome` names the stream's epoch and where its replay starts
+   * (`replay.from`). Another epoch moves the cursor to `from - 1`: what comes
+   * before `from` is not for this client (after a Redis restart that moved
+   * the stream to a new epoch, the retained events before `from` are ones it
+   * already has, docs/redis.md), so a reconnect before any event arrives
+   * must not ask for them again.
+   */
+  onWelcome(epoch: string, from = 1): WelcomeOutcome {
     if (this.#epoch === epoch) return 'same-epoch';
     const outcome = this.#epoch === null ? 'first' : 'new-epoch';
     this.#epoch = epoch;
-    this.#lastSeq = 0;
+    this.#lastSeq = Number.isSafeInteger(from) && from > 1 ? from - 1 : 0;
     return outcome;
   }
 

@@ -6,8 +6,11 @@
  * at the first delivery report (a write; an ack for critical events) or when
  * its time is up, and counts every report that arrived by then.
  *
- * Bounded: at most `maxWaiters` at once; past that a publish answers without
- * waiting (and says so in the log and metrics of the caller).
+ * Bounded: at most `maxWaiters` at once on the node and `maxPerUser` per
+ * user (`limits.maxPendingWaits`, `limits.maxPendingWaitsPerUser`); past
+ * either, `add` says which, and the publisher refuses the publish (429
+ * `too_many_waits`) before anything is stored. A waiter holds its promise and
+ * timer for up to 30 s, so without the bounds a publisher could pin memory.
  */
 import type { DeliveryReport } from '../broker/broker.js';
 
@@ -29,15 +32,25 @@ function key(userId: string, eventId: string): string {
   return `${userId}\u0000${eventId}`;
 }
 
+/** Which bound refused a waiter. */
+export type WaitRefusal = 'node' | 'user';
+
 export class DeliveryWaiters {
   private readonly waiters = new Map<string, Set<Entry>>();
+  /** Pending waiters per user (an entry leaves with the user's last waiter). */
+  private readonly perUser = new Map<string, number>();
   private count = 0;
 
-  constructor(private readonly maxWaiters: number) {}
+  constructor(
+    private readonly maxWaiters: number,
+    private readonly maxPerUser: number,
+  ) {}
 
-  /** Registers a waiter, or returns null when the bound is reached. */
-  add(userId: string, eventId: string, critical: boolean, timeoutMs: number): Waiter | null {
-    if (this.count >= this.maxWaiters) return null;
+  /** Registers a waiter, or says which bound refused it. */
+  add(userId: string, eventId: string, critical: boolean, timeoutMs: number): Waiter | WaitRefusal {
+    if (this.count >= this.maxWaiters) return 'node';
+    const ofUser = this.perUser.get(userId) ?? 0;
+    if (ofUser >= this.maxPerUser) return 'user';
     const k = key(userId, eventId);
     let resolve!: () => void;
     const settled = new Promise<void>((r) => (resolve = r));
@@ -55,6 +68,9 @@ export class DeliveryWaiters {
       if (set?.delete(entry)) {
         this.count--;
         if (set.size === 0) this.waiters.delete(k);
+        const left = (this.perUser.get(userId) ?? 1) - 1;
+        if (left === 0) this.perUser.delete(userId);
+        else this.perUser.set(userId, left);
       }
       entry.resolve();
     };
@@ -63,6 +79,7 @@ export class DeliveryWaiters {
     if (!set) this.waiters.set(k, (set = new Set()));
     set.add(entry);
     this.count++;
+    this.perUser.set(userId, ofUser + 1);
     return entry;
   }
 
@@ -81,5 +98,15 @@ export class DeliveryWaiters {
 
   get size(): number {
     return this.count;
+  }
+
+  /** Pending waiters of one user. */
+  sizeOf(userId: string): number {
+    return this.perUser.get(userId) ?? 0;
+  }
+
+  /** Users with a pending waiter (never more than `size`). */
+  get userCount(): number {
+    return this.perUser.size;
   }
 }

@@ -2,7 +2,9 @@
  * Fan-out: what the broker hands this node goes to the node's connections.
  * A live event goes to the user's connections in the registry (framed once,
  * `EventFramer`); a broadcast to every open connection; a resync makes the
- * user's connections re-read history. The broker never sees a connection.
+ * user's connections re-read history. The node's AG-UI streams of the user
+ * (`RunListeners`) get the same events and resyncs. The broker never sees a
+ * connection.
  */
 import type { StreamEvent, StreamHandlers } from '../broker/stream-engine.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -10,6 +12,7 @@ import type { Connection } from './connection.js';
 import type { EventFramer } from './event-framer.js';
 import type { NodeStats } from './node-stats.js';
 import type { ConnectionRegistry } from './registry.js';
+import type { RunListeners } from './run-listeners.js';
 import { encodeTextFrame } from './wire-frame.js';
 
 export class FanOut implements StreamHandlers {
@@ -18,6 +21,7 @@ export class FanOut implements StreamHandlers {
     private readonly framer: EventFramer,
     private readonly stats: NodeStats,
     private readonly metrics: GatewayMetrics,
+    private readonly runListeners: RunListeners | null = null,
   ) {}
 
   onEvent(userId: string, epoch: string, event: StreamEvent): void {
@@ -26,6 +30,7 @@ export class FanOut implements StreamHandlers {
     for (const connection of this.registry.connectionsOf(userId)) {
       if (connection.deliverLive(event, frame, epoch)) written++;
     }
+    this.runListeners?.deliver(userId, epoch, () => this.framer.text(event));
     if (written > 0) {
       this.stats.events.delivered += written;
       this.metrics.eventsDelivered.inc(written);
@@ -35,6 +40,7 @@ export class FanOut implements StreamHandlers {
 
   onResync(userId: string): void {
     for (const connection of [...this.registry.connectionsOf(userId)]) void connection.resync();
+    this.runListeners?.resync(userId);
   }
 
   /** A broadcast frame (text) for every open connection of this node: encoded once. */

@@ -5,6 +5,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { EventInput } from '../protocol/event-input.js';
+import type { AguiRunStream, AguiStreamRequest } from './agui-run-stream.js';
 import type { JsonValue } from '../protocol/frames.js';
 import type { EventMap, NoCustomEvents, TypedEventInput } from '../protocol/typed-events.js';
 import type { RunSnapshot } from '../runs/run-types.js';
@@ -89,6 +90,8 @@ export interface GatewayStats {
 export interface Readiness {
   ready: boolean;
   reasons: string[];
+  /** The engine's persistence (`BrokerHealth.persistence`), when it has one to tell. */
+  persistence?: { proven: boolean; summary: string };
 }
 
 /**
@@ -115,6 +118,11 @@ export interface Gateway<E extends EventMap<E> = NoCustomEvents> {
   /** Validates every item first (a bad one rejects the whole batch); then publishes in order. */
   publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]>;
   broadcast(event: string, data?: JsonValue): Promise<BroadcastResult>;
+  /**
+   * A stream of one run of a user for an AG-UI SSE response: nothing is
+   * written before it resolves (404 for a run the user does not have).
+   */
+  openAguiStream(request: AguiStreamRequest): Promise<AguiRunStream>;
   /** The run's snapshot (every node sees the same: it lives in the engine); null when unknown or expired. */
   readRun(userId: string, runId: string): Promise<RunSnapshot | null>;
   /** The user's most recent runs, newest first; `limit` 1-100, default 20. */

@@ -10,6 +10,7 @@
  * - `FanOut`: broker events and broadcasts → registry → connections;
  * - `DeliveryReports`: ack coalescing and delivery reports;
  * - `Publisher`: publish (with wait), batches, broadcasts;
+ * - `AguiStreams` + `RunListeners`: the AG-UI SSE streams of single runs;
  * - `OperatorApi` + `ClusterDirectory`: listing and closing connections anywhere.
  */
 import type { IncomingMessage, Server } from 'node:http';
@@ -54,6 +55,10 @@ import { HandshakeGate } from './handshake-gate.js';
 import { NodeConnections } from './node-connections.js';
 import { NodeLifecycle } from './node-lifecycle.js';
 import { addNodeTasks } from './node-tasks.js';
+import { resolveAguiStreamOptions, type AguiStreamOptions } from './agui-options.js';
+import type { AguiRunStream, AguiStreamRequest } from './agui-run-stream.js';
+import { AguiStreams } from './agui-streams.js';
+import { RunListeners } from './run-listeners.js';
 import { NodeStats } from './node-stats.js';
 import { OperatorApi } from './operator-api.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
@@ -65,12 +70,11 @@ import { refuseCompression, WebSocketEndpoint } from './websocket-endpoint.js';
 
 export { MAX_WAIT_MS } from './publisher.js';
 
-/** Publishes waiting for delivery at once. */
-const MAX_WAITERS = 10_000;
-
 export interface CreateGatewayOptions extends GatewayOptions {
   /** Metrics registry owner. Default: a new `GatewayMetrics` with its own registry. */
   metrics?: GatewayMetrics;
+  /** The AG-UI SSE streams (`POST /v1/ag-ui/runs`). Defaults: `DEFAULT_AGUI_STREAM_OPTIONS`. */
+  agui?: Partial<AguiStreamOptions>;
 }
 
 /**
@@ -110,6 +114,7 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
   private readonly operator: OperatorApi;
   private readonly publisher: Publisher;
   private readonly runReader: RunReader;
+  private readonly aguiStreams: AguiStreams;
 
   constructor(options: CreateGatewayOptions) {
     refuseCompression(options);
@@ -143,8 +148,12 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
       metrics,
     });
     const framer = new EventFramer();
-    const waiters = new DeliveryWaiters(MAX_WAITERS);
-    const fanOut = new FanOut(registry, framer, stats, metrics);
+    const { maxPendingWaits, maxPendingWaitsPerUser } = this.options.limits;
+    const waiters = new DeliveryWaiters(maxPendingWaits, maxPendingWaitsPerUser);
+    const agui = resolveAguiStreamOptions(options.agui);
+    const runListeners = new RunListeners(agui);
+    const fanOut = new FanOut(registry, framer, stats, metrics, runListeners);
+    const subscriptions = new Subscriptions(broker, registry, failures, runListeners);
     this.operator = new OperatorApi(registry, directory, broker, failures, logger);
     this.connections_ = new NodeConnections({
       nodeId: this.nodeId,
@@ -156,12 +165,12 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
       runs: broker,
       framer,
       reports: new DeliveryReports(broker, broker, stats, failures),
-      subscriptions: new Subscriptions(broker, registry, failures),
+      subscriptions,
       directory,
       operator: this.operator,
       stats,
     });
-    addNodeTasks(this.supervisor, registry, broker, this.tickets, this.options);
+    addNodeTasks(this.supervisor, registry, broker, this.tickets, this.options, metrics);
     const operator = this.operator;
     this.ready = lifecycle
       .track(
@@ -193,6 +202,18 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
       stats,
       lifecycle,
       failures,
+      ready: this.ready,
+    });
+    this.aguiStreams = new AguiStreams({
+      options: this.options,
+      agui,
+      listeners: runListeners,
+      subscriptions,
+      streams: broker,
+      runs: broker,
+      lifecycle,
+      logger,
+      metrics,
       ready: this.ready,
     });
     this.gate = new HandshakeGate({
@@ -242,6 +263,17 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
 
   broadcast(event: string, data?: JsonValue): Promise<BroadcastResult> {
     return this.publisher.broadcast(event, data);
+  }
+
+  // ---- AG-UI streams ------------------------------------------------------
+
+  /**
+   * A stream of one run of the user, to attach to an SSE response
+   * (`POST /v1/ag-ui/runs`); rejects, before anything is written, with 404
+   * for a run the user does not have, 429/503 past the stream bounds.
+   */
+  openAguiStream(request: AguiStreamRequest): Promise<AguiRunStream> {
+    return this.aguiStreams.open(request);
   }
 
   // ---- Runs ---------------------------------------------------------------
@@ -343,7 +375,14 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
     const health = this.broker.health();
     if (!health.healthy) reasons.push(`broker unavailable: ${health.reason ?? 'unknown'}`);
     reasons.push(...this.supervisor.unhealthyCritical());
-    return { ready: reasons.length === 0, reasons };
+    const readiness: Readiness = { ready: reasons.length === 0, reasons };
+    if (health.persistence !== undefined) readiness.persistence = health.persistence;
+    return readiness;
+  }
+
+  /** Open AG-UI streams on this node. */
+  get aguiStreamCount(): number {
+    return this.aguiStreams.size;
   }
 
   /** Registered connections (open or closing) on this node. */
@@ -356,6 +395,7 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
     this.logger.info({ connections: this.registry.connectionCount }, 'draining');
     // Publishes already accepted finish first, so their events reach sockets.
     await this.lifecycle.idle();
+    this.aguiStreams.interruptAll();
     for (const connection of [...this.registry.all()]) connection.close(CloseCode.GoingAway);
     await this.connections_.waitForEmpty(this.options.closeTimeoutMs + 1000);
     this.supervisor.stop();

@@ -5,6 +5,7 @@
  */
 import type { TicketStore } from '../auth/ticket-store.js';
 import type { Broker } from '../broker/broker.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Supervisor } from '../tasks/supervisor.js';
 import type { Connection } from './connection.js';
 import type { ResolvedOptions } from './options.js';
@@ -16,6 +17,7 @@ export function addNodeTasks(
   broker: Broker,
   tickets: TicketStore,
   options: ResolvedOptions,
+  metrics: GatewayMetrics,
 ): void {
   const sweepEvery = Math.max(10, Math.min(1000, Math.floor(options.heartbeatMs / 2)));
   supervisor.add({
@@ -44,6 +46,7 @@ export function addNodeTasks(
     failureThreshold: 1,
     run: () => {
       const health = broker.health();
+      metrics.persistenceProven.set(health.persistence?.proven === true ? 1 : 0);
       if (!health.healthy) throw new Error(health.reason ?? 'broker unhealthy');
     },
   });

@@ -65,6 +65,10 @@ export interface GatewayLimits {
   maxBodyBytes: number;
   /** Events in one batch publish. Default 1000. */
   maxBatchEvents: number;
+  /** Publishes waiting for delivery (`?wait=`) on the node; past it 429 `too_many_waits`. Default 10 000. */
+  maxPendingWaits: number;
+  /** Publishes waiting for delivery (`?wait=`) per user; past it 429 `too_many_waits`. Default 100. */
+  maxPendingWaitsPerUser: number;
   /** Live events buffered for a connection while its replay is read. Default 10 000. */
   maxReplayBuffer: number;
   /** From the first byte of a handshake to the upgrade. Default 10 s. */
@@ -90,6 +94,8 @@ export const DEFAULT_LIMITS: Readonly<GatewayLimits> = {
   maxDataDepth: DEFAULT_MAX_DATA_DEPTH,
   maxBodyBytes: 1024 * 1024,
   maxBatchEvents: 1000,
+  maxPendingWaits: 10_000,
+  maxPendingWaitsPerUser: 100,
   maxReplayBuffer: 10_000,
   handshakeTimeoutMs: 10_000,
 };

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ClusterBus } from '../broker/cluster-bus.js';
 import type { PublishOutcome, StreamEngine } from '../broker/stream-engine.js';
-import { GatewayError, RunGrammarError } from '../errors.js';
+import { GatewayError, RETRY_AFTER_SECONDS, RunGrammarError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { EVENT_NAME_PATTERN } from '../protocol/agent-events.js';
 import { encodeEvent } from '../protocol/event-frame.js';
@@ -21,7 +21,7 @@ import type { JsonValue } from '../protocol/frames.js';
 import { isValidUserId } from '../protocol/user-id.js';
 import type { BrokerFailures } from './broker-failures.js';
 import type { ClusterDirectory } from './cluster-directory.js';
-import type { DeliveryWaiters, Waiter } from './delivery-waiters.js';
+import type { DeliveryWaiters, WaitRefusal, Waiter } from './delivery-waiters.js';
 import type {
   BatchItem,
   BatchResult,
@@ -175,6 +175,18 @@ export class Publisher {
     return checked.value;
   }
 
+  private tooManyWaits(refusal: WaitRefusal): GatewayError {
+    const { parts } = this;
+    parts.stats.countError('wait_capacity');
+    parts.metrics.waitRefusals.inc({ limit: refusal });
+    const { maxPendingWaits, maxPendingWaitsPerUser } = parts.options.limits;
+    const message =
+      refusal === 'user'
+        ? `this user has ${maxPendingWaitsPerUser} publishes waiting for delivery (limits.maxPendingWaitsPerUser); publish without wait or retry later`
+        : `this node has ${maxPendingWaits} publishes waiting for delivery (limits.maxPendingWaits); publish without wait or retry later`;
+    return new GatewayError('too_many_waits', message, 'wait', RETRY_AFTER_SECONDS);
+  }
+
   private async publishValid(
     userId: string,
     valid: ValidEvent,
@@ -195,8 +207,11 @@ export class Publisher {
         // A waiter is keyed by the event id, so the id must exist before the
         // publish (`ev_` ids are refused from publishers: no collision).
         if (event.id === undefined) event = { ...valid, id: `ev_${randomUUID()}` };
-        waiter = parts.waiters.add(userId, event.id as string, event.critical, waitMs);
-        if (!waiter) parts.stats.countError('wait_capacity');
+        const added = parts.waiters.add(userId, event.id as string, event.critical, waitMs);
+        // Refused before anything is stored: a retry is a first publish, not a duplicate.
+        if (typeof added === 'string') throw this.tooManyWaits(added);
+        waiter = added;
+        parts.metrics.pendingWaits.set(parts.waiters.size);
       }
       let outcome: PublishOutcome;
       try {
@@ -235,6 +250,7 @@ export class Publisher {
       if (outcome.openToolCalls !== undefined) result.openToolCalls = outcome.openToolCalls;
       return result;
     } finally {
+      if (waitMs > 0) parts.metrics.pendingWaits.set(parts.waiters.size);
       lifecycle.settle();
     }
   }

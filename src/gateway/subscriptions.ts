@@ -1,8 +1,8 @@
 /**
  * This node's subscriptions in the stream engine: one per user while the node
- * holds a connection of that user, taken before the first connection's
- * history read (so nothing published meanwhile is missed) and dropped after
- * the last one closed. Steps of one user run one at a time (`KeyedMutex`),
+ * holds a connection or an AG-UI stream (`RunListeners`) of that user, taken
+ * before the first one's history read (so nothing published meanwhile is
+ * missed) and dropped after the last one closed. Steps of one user run one at a time (`KeyedMutex`),
  * and each looks at the registry when it runs, so a close racing an open
  * ends with the subscription the registry calls for.
  *
@@ -22,22 +22,28 @@ export class Subscriptions {
     private readonly streams: StreamEngine,
     private readonly registry: ConnectionRegistry<Connection>,
     private readonly failures: BrokerFailures,
+    /** The node's other followers of users' streams (AG-UI streams). */
+    private readonly listeners: { countOf(userId: string): number } = { countOf: () => 0 },
   ) {}
 
-  /** The user has a connection here: subscribe if not yet. Rejects when the engine fails. */
+  private holders(userId: string): number {
+    return this.registry.countOf(userId) + this.listeners.countOf(userId);
+  }
+
+  /** The user has a connection or stream here: subscribe if not yet. Rejects when the engine fails. */
   acquire(userId: string): Promise<void> {
     return this.locks.run(userId, async () => {
-      if (this.subscribed.has(userId) || this.registry.countOf(userId) === 0) return;
+      if (this.subscribed.has(userId) || this.holders(userId) === 0) return;
       await this.streams.subscribe(userId);
       this.subscribed.add(userId);
     });
   }
 
-  /** The user's last connection here may be gone: unsubscribe if so (failures are logged). */
+  /** The user's last connection or stream here may be gone: unsubscribe if so (failures are logged). */
   release(userId: string): void {
     void this.locks
       .run(userId, async () => {
-        if (this.registry.countOf(userId) > 0 || !this.subscribed.has(userId)) return;
+        if (this.holders(userId) > 0 || !this.subscribed.has(userId)) return;
         this.subscribed.delete(userId);
         await this.streams.unsubscribe(userId);
       })

@@ -36,11 +36,17 @@ import {
 import type { JsonValue } from '../protocol/frames.js';
 import { isValidUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import type { Supervisor } from '../tasks/supervisor.js';
+import { addAguiRoutes } from './ag-ui-route.js';
+import { createCors } from './cors.js';
 import { sendError, sendJson } from './json-response.js';
 import { createOpenApiRoute } from './openapi-route.js';
 import { readJsonBody } from './read-json-body.js';
 import { addRunRoutes } from './run-routes.js';
 import { Router, splitRequestTarget, unknownQueryParameter, type RouteContext } from './router.js';
+import { verifyUserBearer } from './user-token.js';
+import { parseWait } from './wait-param.js';
+
+export { parseWait };
 
 /** The longest `?wait=` of a publish, in ms (PROTOCOL.md section 5): the gateway's own bound. */
 export { MAX_PUBLISH_WAIT_MS };
@@ -69,8 +75,6 @@ export interface ApiDependencies {
   logger?: Logger;
 }
 
-const BEARER = /^Bearer +(\S+)$/i;
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -97,17 +101,22 @@ function toGatewayError(error: unknown, requestId: string): GatewayError {
 }
 
 /**
- * Builds the request listener of the HTTP API. Answers every request it is
- * given: 404 for unknown paths, 405 (with `Allow`) for a known path with
- * another method.
+ * A request listener of the HTTP API, connect-style. Returns true when the
+ * request is the API's (answered, or being answered); false when its path is
+ * none of the API's and it was handed to `next`, synchronously and untouched
+ * (no header set, nothing counted or logged). Without `next` such a request
+ * is answered 404 `not_found`.
  */
-export function createApiHandler(
-  deps: ApiDependencies,
-): (req: IncomingMessage, res: ServerResponse) => void {
+export type ApiHandler = (req: IncomingMessage, res: ServerResponse, next?: () => void) => boolean;
+
+/**
+ * Builds the request listener of the HTTP API: 404 for unknown paths (or
+ * `next`, see `ApiHandler`), 405 (with `Allow`) for a known path with
+ * another method. `createHttpApi` (http-api.ts) is the public way in.
+ */
+export function createApiHandler(deps: ApiDependencies): ApiHandler {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
-  const origins = deps.allowedOrigins;
-  const anyOrigin = origins === undefined || origins.length === 0 || origins.includes('*');
-  const allowedOrigins = new Set(origins ?? []);
+  const cors = createCors(deps.allowedOrigins);
   const router = new Router();
 
   const requireApiKey = (ctx: RouteContext): void => {
@@ -127,40 +136,15 @@ export function createApiHandler(
     return userId;
   };
 
-  /**
-   * CORS of `POST /v1/tickets` and the runs of a user: an allowed `Origin` is echoed (on errors too,
-   * so a browser can read them); any other is refused with 403.
-   */
-  const applyCors = ({ req, res }: RouteContext): void => {
-    const origin = req.headers.origin;
-    if (origin === undefined) return;
-    if (!anyOrigin && !allowedOrigins.has(origin)) {
-      throw new GatewayError('forbidden', 'origin not allowed', 'origin');
-    }
-    res.setHeader('Access-Control-Allow-Origin', origin);
-    res.setHeader('Vary', 'Origin');
-  };
+  const applyCors = cors.apply;
 
-  router.on('OPTIONS', '/v1/tickets', (ctx) => {
-    applyCors(ctx);
-    ctx.res.writeHead(204, {
-      'Access-Control-Allow-Methods': 'POST',
-      'Access-Control-Allow-Headers': 'Authorization, Content-Type',
-      'Access-Control-Max-Age': '600',
-    });
-    ctx.res.end();
-  });
+  router.on('OPTIONS', '/v1/tickets', (ctx) =>
+    cors.preflight(ctx, 'POST', 'Authorization, Content-Type'),
+  );
 
   router.on('POST', '/v1/tickets', async (ctx) => {
-    applyCors(ctx);
-    const match = BEARER.exec(ctx.req.headers.authorization ?? '');
-    if (!match) {
-      throw new GatewayError(
-        'unauthorized',
-        'a user token is required: Authorization: Bearer <jwt>',
-      );
-    }
-    const user = await deps.authenticator.verify(match[1] as string);
+    cors.apply(ctx);
+    const user = await verifyUserBearer(ctx.req, deps.authenticator);
     const issued = await deps.tickets.issue(user);
     sendJson(ctx.res, 201, { ticket: issued.ticket, expiresAt: issued.expiresAt });
   });
@@ -223,6 +207,13 @@ export function createApiHandler(
     applyCors,
   });
 
+  addAguiRoutes(router, {
+    gateway: deps.gateway,
+    authenticator: deps.authenticator,
+    cors,
+    maxBodyBytes: limits.maxBodyBytes,
+  });
+
   router.on('GET', '/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }));
 
   router.on('GET', '/readyz', ({ res }) => {
@@ -234,13 +225,17 @@ export function createApiHandler(
         ...deps.supervisor.unhealthyCritical(),
       ]),
     ];
+    // The engine's persistence, when it has one (Redis): what a restart of it loses.
+    const persistence =
+      readiness.persistence === undefined ? {} : { persistence: readiness.persistence };
     if (reasons.length === 0) {
-      sendJson(res, 200, { ready: true, reasons: [] });
+      sendJson(res, 200, { ready: true, reasons: [], ...persistence });
       return;
     }
     sendJson(res, 503, {
       ready: false,
       reasons,
+      ...persistence,
       error: { code: 'unavailable', message: `not ready: ${reasons.join('; ')}` },
     });
   });
@@ -258,12 +253,17 @@ export function createApiHandler(
     ctx.res.end(text);
   });
 
-  return (req, res) => {
-    const started = performance.now();
-    const requestId = randomUUID();
+  return (req, res, next) => {
     const method = req.method ?? 'GET';
     const { pathname, query } = splitRequestTarget(req.url ?? '/');
     const match = router.match(method, pathname);
+    // Not a path of the API: the embedding app's request, left as it came.
+    if (match.kind === 'not_found' && next) {
+      next();
+      return false;
+    }
+    const started = performance.now();
+    const requestId = randomUUID();
     // A closed set of labels: the route table's templates and methods, never the raw path.
     const route =
       match.kind === 'found'
@@ -294,12 +294,12 @@ export function createApiHandler(
 
     if (match.kind === 'not_found') {
       fail(new GatewayError('not_found', 'no such route'));
-      return;
+      return true;
     }
     if (match.kind === 'method_not_allowed') {
       res.setHeader('Allow', match.allow.join(', '));
       fail(new GatewayError('method_not_allowed', `${match.route} does not take ${method}`));
-      return;
+      return true;
     }
     // Before authentication: a credential in the query is refused whether or
     // not the header is valid, and the value is never echoed.
@@ -312,7 +312,7 @@ export function createApiHandler(
           unknown,
         ),
       );
-      return;
+      return true;
     }
     const ctx: RouteContext = {
       req,
@@ -328,22 +328,8 @@ export function createApiHandler(
     } catch (error) {
       fail(error);
     }
+    return true;
   };
-}
-
-/** `?wait=ms`: absent → 0; otherwise an integer from 0 to 30 000. */
-export function parseWait(query: URLSearchParams): number {
-  const values = query.getAll('wait');
-  if (values.length === 0) return 0;
-  const [value] = values;
-  if (values.length > 1 || !/^\d{1,6}$/.test(value ?? '') || Number(value) > MAX_PUBLISH_WAIT_MS) {
-    throw new GatewayError(
-      'bad_request',
-      `wait must be an integer number of ms from 0 to ${MAX_PUBLISH_WAIT_MS}`,
-      'wait',
-    );
-  }
-  return Number(value);
 }
 
 function validationError(failure: { field: string; message: string; tooLarge?: boolean }) {

@@ -34,10 +34,15 @@ export class GatewayMetrics {
   readonly badFrames: Counter<'reason'>;
   readonly broadcasts: Counter;
   readonly runGrammarViolations: Counter<'rule'>;
+  readonly aguiStreams: Gauge;
+  readonly aguiInterrupted: Counter<'reason'>;
   readonly deliveryLatency: Histogram;
   readonly brokerErrors: Counter<'op'>;
   readonly taskRuns: Counter<'task' | 'outcome'>;
   readonly taskHealthy: Gauge<'task'>;
+  readonly persistenceProven: Gauge;
+  readonly pendingWaits: Gauge;
+  readonly waitRefusals: Counter<'limit'>;
   readonly httpRequests: Counter<'route' | 'status'>;
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean; prefix?: string } = {}) {
@@ -121,6 +126,17 @@ export class GatewayMetrics {
       labelNames: ['rule'],
       registers,
     });
+    this.aguiStreams = new Gauge({
+      name: `${p}agui_streams`,
+      help: 'Open AG-UI streams (POST /v1/ag-ui/runs) on this node',
+      registers,
+    });
+    this.aguiInterrupted = new Counter({
+      name: `${p}agui_streams_interrupted_total`,
+      help: 'AG-UI streams ended with RUN_ERROR agentsocket.stream_interrupted, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
     this.deliveryLatency = new Histogram({
       name: `${p}delivery_latency_seconds`,
       help: 'Time from publish to the write of a live event to a socket',
@@ -143,6 +159,22 @@ export class GatewayMetrics {
       name: `${p}task_healthy`,
       help: '1 when the background task is healthy, 0 when it keeps failing',
       labelNames: ['task'],
+      registers,
+    });
+    this.persistenceProven = new Gauge({
+      name: `${p}redis_persistence_proven`,
+      help: "1 when the engine's persistence proves a restart keeps every acknowledged write (Redis appendonly yes + appendfsync always), else 0",
+      registers,
+    });
+    this.pendingWaits = new Gauge({
+      name: `${p}publish_waits_pending`,
+      help: 'Publishes waiting for delivery (?wait=) on this node',
+      registers,
+    });
+    this.waitRefusals = new Counter({
+      name: `${p}publish_wait_refusals_total`,
+      help: 'Publishes with ?wait= refused with 429 too_many_waits, by the limit reached (user, node)',
+      labelNames: ['limit'],
       registers,
     });
     this.httpRequests = new Counter({

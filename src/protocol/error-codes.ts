@@ -43,6 +43,10 @@ export const ERROR_CODES = {
     meaning: 'per-user or per-IP connection limit reached',
   },
   rate_limited: { status: 429, meaning: 'per-IP handshake rate exceeded' },
+  too_many_waits: {
+    status: 429,
+    meaning: 'publishes waiting for delivery (`wait`) at the per-user or per-node limit',
+  },
   internal: { status: 500, meaning: 'unexpected server error; logged with a request id' },
   unavailable: { status: 503, meaning: 'draining for shutdown, or the broker is unreachable' },
   // Codes that only appear in `error` frames on an open connection.

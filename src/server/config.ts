@@ -167,6 +167,8 @@ export function parseServeConfig(flags: RawFlags, env: NodeJS.ProcessEnv): Serve
       maxDataDepth: values.maxDataDepth,
       maxBodyBytes: values.maxBodyBytes,
       maxBatchEvents: values.maxBatchEvents,
+      maxPendingWaits: values.maxPendingWaits,
+      maxPendingWaitsPerUser: values.maxPendingWaitsPerUser,
       handshakeTimeoutMs: values.handshakeTimeoutMs,
     },
     logLevel: values.logLevel,

@@ -342,6 +342,22 @@ export const SERVE_OPTIONS = [
     key: 'maxBatchEvents',
   },
   {
+    flag: '--max-pending-waits',
+    env: 'AGENTSOCKET_MAX_PENDING_WAITS',
+    kind: 'positive-integer',
+    default: DEFAULT_LIMITS.maxPendingWaits,
+    description: 'publishes waiting for delivery (?wait=) on the node (429 past it)',
+    key: 'maxPendingWaits',
+  },
+  {
+    flag: '--max-pending-waits-per-user',
+    env: 'AGENTSOCKET_MAX_PENDING_WAITS_PER_USER',
+    kind: 'positive-integer',
+    default: DEFAULT_LIMITS.maxPendingWaitsPerUser,
+    description: 'publishes waiting for delivery (?wait=) per user (429 past it)',
+    key: 'maxPendingWaitsPerUser',
+  },
+  {
     flag: '--log-level',
     env: 'AGENTSOCKET_LOG_LEVEL',
     kind: 'enum',

@@ -16,14 +16,13 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { ApiKeys } from '../auth/api-keys.js';
 import { mintDevToken } from '../auth/dev-token.js';
 import { createJwtAuthenticator } from '../auth/jwt-authenticator.js';
 import { createDemoHandler } from '../demo/demo-routes.js';
 import { GatewayError } from '../errors.js';
 import { createGateway, type GatewayNode } from '../gateway/gateway.js';
 import { refuseHandshake } from '../gateway/refuse-handshake.js';
-import { createApiHandler } from '../http/api-routes.js';
+import { createHttpApi } from '../http/http-api.js';
 import { createLogger } from '../observability/logger.js';
 import { GatewayMetrics } from '../observability/metrics.js';
 import type { TicketStore } from '../auth/ticket-store.js';
@@ -138,17 +137,9 @@ export async function startServer(
   // `gateway.ready` is not awaited: an engine that is not reachable yet keeps
   // the node unready (`/readyz` 503) rather than keeping it from listening.
 
-  const apiHandler = createApiHandler({
-    gateway,
-    supervisor: gateway.supervisor,
-    metrics,
-    apiKeys: new ApiKeys(config.apiKeys),
-    authenticator,
-    tickets: gateway.tickets,
-    allowedOrigins: config.allowedOrigins,
-    limits: config.limits,
-    logger,
-  });
+  // The API an embedding app mounts (http-api.ts): origins, limits, metrics and
+  // logger come from the gateway, so this server and an embedded API cannot differ.
+  const apiHandler = createHttpApi(gateway, { apiKeys: config.apiKeys });
 
   const demoAbort = new AbortController();
   const secret = config.jwt.secret;

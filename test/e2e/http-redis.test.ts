@@ -56,6 +56,29 @@ describe.skipIf(redisServerMissing)('serve --redis', () => {
     expect(starting).toMatchObject({ engine: 'redis', redis: `redis://127.0.0.1:${redis.port}` });
   });
 
+  it('reads, logs and exposes the Redis persistence (here none: unproven)', async () => {
+    const [a] = nodes as [CliServer];
+    const ready = (await (await fetch(`${a.url}/readyz`)).json()) as Record<string, unknown>;
+    expect(ready).toMatchObject({
+      ready: true,
+      persistence: {
+        proven: false,
+        summary: expect.stringMatching(/^appendonly no, appendfsync everysec, save "".*new epoch/),
+      },
+    });
+    const logged = a.logRecords().find((record) => /^redis persistence:/.test(String(record.msg)));
+    expect(logged).toMatchObject({ level: 40, persistenceProven: false });
+    await waitFor(
+      async () => {
+        const metrics = await fetch(`${a.url}/metrics`, {
+          headers: { authorization: `Bearer ${API_KEY}` },
+        });
+        return /^agentsocket_redis_persistence_proven 0$/m.test(await metrics.text());
+      },
+      { what: 'the persistence gauge' },
+    );
+  });
+
   it('a ticket from node A opens a socket on node B; a publish on A reaches it', async () => {
     const [a, b] = nodes as [CliServer, CliServer];
     const jwt = await mintDevToken({ secret: SECRET, userId: 'roamer', ttlSeconds: 600 });

@@ -257,6 +257,7 @@ beforeAll(async () => {
       maxBodySize: '4KiB',
       allowedOrigins: [ORIGIN],
       maxConnectionsPerUser: '1',
+      maxPendingWaitsPerUser: '1',
     }),
     start({ redis: `redis://127.0.0.1:${await closedPort()}` }),
     start({}),
@@ -1116,6 +1117,28 @@ describe('real answers of the HTTP API', () => {
     }
   });
 
+  it('refuses a second waiting publish of a user past the per-user limit with 429 and Retry-After', async () => {
+    const publish = (): Promise<Answer> =>
+      fetchAnswer(`${main.url}/v1/users/dave/events?wait=2000`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, ...JSON_TYPE },
+        body: JSON.stringify(EVENT),
+      });
+    const published = main.gateway.stats().events.published;
+    const first = publish();
+    await waitFor(() => main.gateway.stats().events.published > published, {
+      what: 'the first waiting publish stored',
+    });
+    const answer = await publish();
+    expect(answer.status, answer.body).toBe(429);
+    expect(answer.header('retry-after')).toBe('5');
+    checker.check({ method: 'POST', path: PUBLISH }, answer);
+    expect(JSON.parse(answer.body)).toMatchObject({
+      error: { code: 'too_many_waits', field: 'wait' },
+    });
+    expect((await first).status).toBe(202);
+  });
+
   it('issues a ticket for a user token, with CORS headers', async () => {
     const answer = await fetchAnswer(`${main.url}/v1/tickets`, {
       method: 'POST',
@@ -1371,6 +1394,102 @@ describe('the hardening rules the document states (skipped until the code has th
     });
     expect(answer.status).toBe(401);
     checker.check({ method: 'POST', path: '/v1/tickets' }, answer);
+  });
+});
+
+describe('real answers of POST /v1/ag-ui/runs', () => {
+  const AGUI = '/v1/ag-ui/runs';
+  const input = (runId: string): unknown => ({
+    threadId: 't',
+    runId,
+    state: {},
+    messages: [],
+    tools: [],
+    context: [],
+    forwardedProps: {},
+  });
+  const post = async (
+    server: RunningServer,
+    headers: Record<string, string>,
+    body: unknown = input('run-missing'),
+    query = '',
+  ): Promise<Answer> =>
+    fetchAnswer(`${server.url}${AGUI}${query}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+
+  it('streams a run, and refuses what the document says it refuses', async () => {
+    const jwt = { authorization: `Bearer ${await token('agui-user')}` };
+    await main.gateway.publish('agui-user', {
+      event: 'agent_started',
+      runId: 'run-done',
+      data: { agent: 'a' },
+    });
+    await main.gateway.publish('agui-user', {
+      event: 'agent_completed',
+      runId: 'run-done',
+      data: { status: 'succeeded', result: 1 },
+    });
+    const answers: [number, Answer][] = [
+      [200, await post(main, { ...jwt, origin: ORIGIN }, input('run-done'))],
+      [400, await post(main, jwt, input('bad id'))],
+      [400, await post(main, jwt, input('run-done'), '?waitMs=30001')],
+      [401, await post(main, { authorization: `Bearer ${API_KEY}` })],
+      [403, await post(main, { ...jwt, origin: 'http://evil.test' })],
+      [404, await post(main, jwt)],
+      [413, await post(main, jwt, { runId: 'r', pad: 'x'.repeat(5000) })],
+      [415, await post(main, { ...jwt, 'content-type': 'text/plain' }, 'runId=r')],
+      [503, await post(draining, { authorization: `Bearer ${await token('agui-user')}` })],
+    ];
+    for (const [status, answer] of answers) {
+      expect(answer.status, answer.body).toBe(status);
+      checker.check({ method: 'POST', path: AGUI }, answer);
+    }
+    expect(answers[0]?.[1].body).toContain('"type":"RUN_FINISHED"');
+  });
+
+  it('answers 429 past the streams of one user on a node', async () => {
+    const jwt = { authorization: `Bearer ${await token('agui-many')}` };
+    await main.gateway.publish('agui-many', {
+      event: 'agent_started',
+      runId: 'run-open',
+      data: { agent: 'a' },
+    });
+    const open: Response[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const response = await fetch(`${main.url}${AGUI}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...jwt },
+          body: JSON.stringify(input('run-open')),
+        });
+        open.push(response);
+        expect(response.status).toBe(200);
+      }
+      const answer = await post(main, jwt, input('run-open'));
+      expect(answer.status, answer.body).toBe(429);
+      checker.check({ method: 'POST', path: AGUI }, answer);
+    } finally {
+      for (const response of open) await response.body?.cancel();
+    }
+  });
+
+  it('answers its preflight', async () => {
+    const cases: [number, string, Record<string, string>][] = [
+      [204, '', { origin: ORIGIN }],
+      [400, '?token=x', {}],
+      [403, '', { origin: 'http://evil.test' }],
+    ];
+    for (const [status, query, headers] of cases) {
+      const answer = await fetchAnswer(`${main.url}${AGUI}${query}`, {
+        method: 'OPTIONS',
+        headers,
+      });
+      expect(answer.status, answer.body).toBe(status);
+      checker.check({ method: 'OPTIONS', path: AGUI }, answer);
+    }
   });
 });
 

@@ -80,4 +80,47 @@ describe('publish with wait', () => {
       h.gateway.publish('alice', { event: 'agent_thinking', runId: 'r1', data: { nope: 1 } }),
     ).rejects.toMatchObject({ status: 400, field: 'data.text' });
   });
+
+  it('caps waiting publishes per user and per node with 429 too_many_waits, storing nothing, and frees the slots', async () => {
+    h = await startGateway({ limits: { maxPendingWaits: 3, maxPendingWaitsPerUser: 2 } });
+    const waiting = (userId: string): Promise<unknown> =>
+      h.gateway.publish(userId, { event: 'token' }, { waitMs: 10_000 });
+    const held = [waiting('alice'), waiting('alice')];
+    await waitFor(() => h.gateway.stats().events.published === 2, { what: "alice's two waits" });
+
+    // Past the per-user cap: refused before anything is stored; other users still wait.
+    await expect(waiting('alice')).rejects.toMatchObject({
+      status: 429,
+      code: 'too_many_waits',
+      field: 'wait',
+      retryAfter: 5,
+      message: expect.stringMatching(/maxPendingWaitsPerUser/),
+    });
+    expect(h.gateway.stats().events.published).toBe(2);
+    held.push(waiting('bob'));
+    await waitFor(() => h.gateway.stats().events.published === 3, { what: "bob's wait" });
+
+    // Past the node cap: refused for a user with no wait of its own.
+    await expect(waiting('carol')).rejects.toMatchObject({
+      status: 429,
+      code: 'too_many_waits',
+      message: expect.stringMatching(/maxPendingWaits\b/),
+    });
+    // Without wait, nothing is capped.
+    await expect(h.gateway.publish('carol', { event: 'token' })).resolves.toMatchObject({
+      seq: 1,
+    });
+    const metrics = await h.gateway.metrics.registry.metrics();
+    expect(metrics).toMatch(/agentsocket_publish_waits_pending 3\b/);
+    expect(metrics).toMatch(/agentsocket_publish_wait_refusals_total\{limit="user"\} 1\b/);
+    expect(metrics).toMatch(/agentsocket_publish_wait_refusals_total\{limit="node"\} 1\b/);
+
+    // Deliveries settle the waits and free the slots.
+    await Promise.all([h.connect('alice'), h.connect('bob')]);
+    await Promise.all(held);
+    expect(await waiting('alice')).toMatchObject({ delivered: 1 });
+    expect(await h.gateway.metrics.registry.metrics()).toMatch(
+      /agentsocket_publish_waits_pending 0\b/,
+    );
+  });
 });

@@ -46,6 +46,8 @@ export interface RedisServerOptions {
   port?: number;
   /** `--requirepass`: clients must AUTH with it. Default: none. */
   requirePass?: string;
+  /** More arguments, after the others (e.g. `['--rename-command', 'CONFIG', '']`). Default none. */
+  extraArgs?: string[];
 }
 
 export { freePort } from './free-port.js';
@@ -92,6 +94,7 @@ export class RedisServer {
         appendFsync: options.appendFsync ?? 'everysec',
         startTimeoutMs: options.startTimeoutMs ?? 10_000,
         requirePass: options.requirePass ?? '',
+        extraArgs: options.extraArgs ?? [],
       },
     );
     await server.launch();
@@ -127,6 +130,7 @@ export class RedisServer {
         '--loglevel',
         'warning',
         ...(this.options.requirePass !== '' ? ['--requirepass', this.options.requirePass] : []),
+        ...this.options.extraArgs,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );

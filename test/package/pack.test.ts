@@ -3,9 +3,12 @@
  * `prepack` builds), the tarball installed into a fresh app with a strict
  * tsconfig (`skipLibCheck: false`, so the published types are checked too),
  * and the README's snippets, taken verbatim from README.md, compiled and run
- * against real gateways. The README therefore cannot drift from the package.
+ * against real gateways: the five-minute path (the CLI gateway, a dev token,
+ * the Node client, a curl publish) and the gateway embedded in an app's own
+ * server with its HTTP API. The README therefore cannot drift from the package.
  *
  * Not run here: the ```html browser snippet (the browser tests own it), the
+ * `npm install agentsocket` line (the tarball stands in for it), the
  * `npm install && npm start` / `npm test` lines (this suite is one of them;
  * `npm start` is measured in the report of issue 15), and the `serve` lines
  * of "Run it" (long-running, with `…` placeholders; test/e2e/cli.test.ts
@@ -18,6 +21,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../src/auth/api-keys.js';
+import { createJwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
 import { mintDevToken } from '../../src/auth/dev-token.js';
 import { startCliServer, type CliServer } from '../helpers/cli-process.js';
 import { freePort } from '../helpers/free-port.js';
@@ -89,9 +93,16 @@ beforeAll(async () => {
   );
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(STRICT_TSCONFIG, null, 2));
   manifest = await installTarball(tarball, app);
-  const [nodeSnippet, clientSnippet] = fencedBlocks(README, 'ts');
-  writeFileSync(join(app, 'readme-node.ts'), nodeSnippet ?? '');
-  writeFileSync(join(app, 'readme-client.ts'), clientSnippet ?? '');
+  const [clientSnippet, nodeSnippet] = fencedBlocks(README, 'ts');
+  // Compiled as .ts (the strict check) and run as .mjs: the README says to save
+  // them as `listen.mjs` and `server.mjs`, plain JavaScript.
+  for (const [name, snippet] of [
+    ['readme-client', clientSnippet],
+    ['readme-node', nodeSnippet],
+  ] as const) {
+    writeFileSync(join(app, `${name}.ts`), snippet ?? '');
+    writeFileSync(join(app, `${name}.mjs`), snippet ?? '');
+  }
   writeFileSync(join(app, 'surface.ts'), SURFACE);
 }, 180_000); // a full build and a pack: ~20 s on an idle machine, far more under load
 
@@ -117,11 +128,11 @@ describe('npm pack on a clean clone', () => {
     expect(bin.startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 
-  it('the README has two Node snippets: a gateway that runs an agent, and a client', () => {
-    const [gateway, client] = fencedBlocks(README, 'ts');
-    expect(fencedBlocks(README, 'ts')).toHaveLength(2);
-    expect(gateway).toContain('createGateway');
-    expect(client).toContain('new AgentSocketClient');
+  it('the README has two Node snippets: the client of the five-minute path, then the embedded gateway', () => {
+    const [clientSnippet, nodeSnippet, ...others] = fencedBlocks(README, 'ts');
+    expect(clientSnippet).toContain('new AgentSocketClient(');
+    expect(nodeSnippet).toContain('createHttpApi(gateway');
+    expect(others).toEqual([]);
   });
 });
 
@@ -138,11 +149,11 @@ describe('in a fresh strict project that installs only agentsocket', () => {
     for (const size of Object.values(sizes)) expect(size).toBeGreaterThan(0);
   }, 120_000);
 
-  it('the README Node snippet runs: alice receives the five events of run-1 in order', async () => {
+  it('the README embedding snippet runs: alice receives run-1 in order; its HTTP API and the app answer', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['out/readme-node.js'], {
+    const child = spawn(process.execPath, ['readme-node.mjs'], {
       cwd: app,
-      env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET, PORT: String(port) },
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET, API_KEY, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
@@ -168,28 +179,39 @@ describe('in a fresh strict project that installs only agentsocket', () => {
       ['agent_completed', 'run-1'],
     ]);
     expect(events.at(-1)?.data).toMatchObject({ status: 'succeeded', result: 'It is 21 °C.' });
+
+    // "the `curl` above works unchanged" against the app's own server.
+    const base = `http://127.0.0.1:${port}`;
+    const curl = fencedBlocks(README, 'sh')
+      .flatMap(shellCommands)
+      .find((c) => c.command.startsWith('curl '));
+    await run('sh', ['-c', (curl?.command ?? 'false').replaceAll('http://localhost:8080', base)], {
+      cwd: app,
+      env: { PATH: process.env.PATH ?? '', API_KEY },
+    });
+    const published = await alice.waitForEvents(6);
+    expect(published.at(-1)).toMatchObject({ event: 'agent_started', runId: 'r1', seq: 6 });
+    const refused = await fetch(`${base}/v1/users/alice/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ApiKeys.generate()}` },
+      body: '{"event":"token"}',
+    });
+    expect(refused.status).toBe(401);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const own = await fetch(`${base}/anything/else`);
+    expect([own.status, await own.text()]).toEqual([200, 'your app\n']);
     alice.close();
   }, 60_000);
 
-  it("the README client snippet runs: a dev token, alice's recent runs, then the live answer", async () => {
+  it('the five-minute path: the client snippet, as alice, prints what the README curl publishes', async () => {
     const server = await startCliServer([], {
       AGENTSOCKET_JWT_SECRET: SECRET,
       AGENTSOCKET_API_KEYS: API_KEY,
     });
     servers.push(server);
-    const publish = async (body: Record<string, unknown>) => {
-      const res = await fetch(`${server.url}/v1/users/alice/events`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      expect(res.status).toBe(202);
-    };
-    await publish({ event: 'agent_started', runId: 'old', data: { agent: 'a' } });
-    await publish({ event: 'agent_completed', runId: 'old', data: { status: 'succeeded' } });
-    const child = spawn(process.execPath, ['out/readme-client.js'], {
+    const child = spawn(process.execPath, ['readme-client.mjs'], {
       cwd: app,
-      env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET, AGENTSOCKET_URL: server.wsUrl },
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET, PORT: new URL(server.url).port },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
@@ -197,26 +219,27 @@ describe('in a fresh strict project that installs only agentsocket', () => {
     let stderr = '';
     child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const alive = () => {
-      if (child.exitCode !== null) throw new Error(`the snippet exited: ${stderr}`);
-    };
-    // fetchRuns drew the finished run before connecting.
-    await waitFor(() => (alive(), stdout.includes('old succeeded')), { what: 'the fetched run' });
-    const connections = async (): Promise<number> => {
-      alive();
-      const res = await fetch(`${server.url}/v1/users/alice/connections`, {
-        headers: { Authorization: `Bearer ${API_KEY}` },
-      });
-      return ((await res.json()) as { connections: unknown[] }).connections.length;
-    };
-    await waitFor(async () => (await connections()) === 1, { what: "the snippet's connection" });
-    await publish({ event: 'agent_started', runId: 'live', data: { agent: 'a' } });
-    await publish({ event: 'agent_text', runId: 'live', data: { text: 'Hello ' } });
-    await publish({ event: 'agent_text', runId: 'live', data: { text: 'world' } });
-    // The answer's deltas, between the run lines the `run` listener logs.
-    const answer = () => stdout.replace(/(old|live) (running|succeeded|failed|cancelled)\n/g, '');
-    await waitFor(() => (alive(), answer().includes('Hello world')), { what: 'the live answer' });
-    expect(stdout).toContain('live running');
+    const printed = (line: string, what: string) =>
+      waitFor(
+        () => {
+          if (child.exitCode !== null) throw new Error(`the client exited: ${stderr}`);
+          return stdout.split('\n').includes(line);
+        },
+        { timeoutMs: 15_000, what },
+      );
+    await printed('alice is connected', 'the client snippet to connect');
+    const curl = fencedBlocks(README, 'sh')
+      .flatMap(shellCommands)
+      .find((c) => c.command.startsWith('curl '));
+    const { stdout: answer } = await run(
+      'sh',
+      ['-c', (curl?.command ?? 'false').replaceAll('http://localhost:8080', server.url)],
+      { cwd: app, env: { PATH: process.env.PATH ?? '', API_KEY } },
+    );
+    expect(JSON.parse(answer)).toMatchObject({ seq: 1, delivered: 1 });
+    // The line the README says the second terminal prints.
+    const promised = /prints `(1 agent_started r1 [^`]+)`/.exec(README)?.[1] ?? 'missing';
+    await printed(promised, `the client to print ${promised}`);
   }, 60_000);
 });
 
@@ -236,6 +259,17 @@ describe("the README's shell snippets, against a real server", () => {
     if (!found) throw new Error(`no README shell command matches ${pattern}`);
     return found;
   };
+
+  it("the five-minute path's export line makes a JWT secret and an API key the gateway takes", async () => {
+    const exported = find(/^export JWT_SECRET=/).command;
+    const { stdout } = await run('sh', ['-c', `${exported} && echo "$JWT_SECRET" "$API_KEY"`], {
+      cwd: app,
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    const [secret, key] = stdout.trim().split(' ');
+    expect(() => createJwtAuthenticator({ secret: secret ?? '' })).not.toThrow();
+    expect(new ApiKeys([key ?? '']).size).toBe(1);
+  });
 
   it('curl publishes with wait: the answer has the shape the README shows, alice gets the event', async () => {
     const server = await startCliServer([], {

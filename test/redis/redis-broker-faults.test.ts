@@ -31,8 +31,11 @@ describe.skipIf(redisServerMissing)('RedisBroker faults', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
+  /** With AOF, `appendfsync always`: only that proves a restart keeps every write (else new epochs). */
   async function server(appendOnly: boolean): Promise<RedisServer> {
-    const made = await RedisServer.start({ appendOnly });
+    const made = await RedisServer.start(
+      appendOnly ? { appendOnly, appendFsync: 'always' } : { appendOnly },
+    );
     cleanups.push(() => made.dispose());
     return made;
   }

@@ -59,6 +59,16 @@ describe('SeqTracker', () => {
     expect(tracker.accept(1)).toBe(false);
   });
 
+  it("starts a new epoch's cursor before the welcome's replay.from, so a reconnect asks for nothing it has", () => {
+    // A Redis restart moved the stream to e2 keeping seqs 1..17, which this
+    // client holds from e1: the welcome replays from 18.
+    const tracker = new SeqTracker({ epoch: 'e1', lastSeq: 20 });
+    expect(tracker.onWelcome('e2', 18)).toBe('new-epoch');
+    expect(tracker.cursor()).toEqual({ epoch: 'e2', lastSeq: 17 });
+    expect(tracker.accept(17)).toBe(false);
+    expect(tracker.accept(18)).toBe(true);
+  });
+
   it('has no cursor before the first welcome and starts from a stored one', () => {
     expect(new SeqTracker().cursor()).toBeNull();
     const resumed = new SeqTracker({ epoch: 'e9', lastSeq: 12 });

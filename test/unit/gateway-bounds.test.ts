@@ -5,7 +5,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CriticalAcks } from '../../src/gateway/critical-acks.js';
-import { DeliveryWaiters } from '../../src/gateway/delivery-waiters.js';
+import {
+  DeliveryWaiters,
+  type WaitRefusal,
+  type Waiter,
+} from '../../src/gateway/delivery-waiters.js';
 import { KeyedMutex } from '../../src/gateway/keyed-mutex.js';
 import { KeyedWaiters } from '../../src/gateway/keyed-waiters.js';
 import {
@@ -49,31 +53,51 @@ describe('DeliveryWaiters', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
+  function waiter(added: Waiter | WaitRefusal): Waiter {
+    if (typeof added === 'string') throw new Error(`refused: ${added}`);
+    return added;
+  }
+
   it('refuses a waiter past maxWaiters and frees slots when they settle', async () => {
-    const waiters = new DeliveryWaiters(2);
-    const a = waiters.add('u', 'ev1', false, 1000);
-    const b = waiters.add('u', 'ev2', false, 1000);
-    expect(a && b).toBeTruthy();
-    expect(waiters.add('u', 'ev3', false, 1000)).toBeNull();
+    const waiters = new DeliveryWaiters(2, 10);
+    const a = waiter(waiters.add('u', 'ev1', false, 1000));
+    waiter(waiters.add('v', 'ev2', false, 1000));
+    expect(waiters.add('w', 'ev3', false, 1000)).toBe('node');
     await vi.advanceTimersByTimeAsync(1000);
-    await a?.settled;
+    await a.settled;
     expect(waiters.size).toBe(0);
-    expect(waiters.add('u', 'ev3', false, 1000)).not.toBeNull();
+    expect(waiters.userCount).toBe(0);
+    expect(typeof waiters.add('w', 'ev3', false, 1000)).toBe('object');
+  });
+
+  it('refuses a user past maxPerUser while other users still wait, and frees it on cancel', () => {
+    const waiters = new DeliveryWaiters(10, 2);
+    const first = waiter(waiters.add('u', 'ev1', false, 1000));
+    waiter(waiters.add('u', 'ev2', false, 1000));
+    expect(waiters.add('u', 'ev3', false, 1000)).toBe('user');
+    expect(waiters.sizeOf('u')).toBe(2);
+    waiter(waiters.add('v', 'ev1', false, 1000));
+    first.cancel();
+    first.cancel(); // twice: counted once
+    expect(waiters.sizeOf('u')).toBe(1);
+    waiter(waiters.add('u', 'ev3', false, 1000));
+    expect(waiters.add('u', 'ev4', false, 1000)).toBe('user');
+    expect(waiters.size).toBe(3);
   });
 
   it('counts writes for plain events and acks for critical ones', () => {
-    const waiters = new DeliveryWaiters(10);
-    const plain = waiters.add('u', 'p', false, 1000);
-    const critical = waiters.add('u', 'c', true, 1000);
+    const waiters = new DeliveryWaiters(10, 10);
+    const plain = waiter(waiters.add('u', 'p', false, 1000));
+    const critical = waiter(waiters.add('u', 'c', true, 1000));
     const base = { userId: 'u', seq: 1, epoch: 'e', awaitedBy: 'n', connections: 1 };
     waiters.report({ ...base, id: 'p', kind: 'written' });
     waiters.report({ ...base, id: 'c', kind: 'written' });
     waiters.report({ ...base, id: 'c', kind: 'acked' });
     waiters.report({ ...base, id: 'other', kind: 'written' });
-    expect(plain?.delivered).toBe(1);
-    expect(critical?.delivered).toBe(1);
-    plain?.cancel();
-    critical?.cancel();
+    expect(plain.delivered).toBe(1);
+    expect(critical.delivered).toBe(1);
+    plain.cancel();
+    critical.cancel();
     expect(waiters.size).toBe(0);
   });
 });

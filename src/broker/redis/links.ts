@@ -4,14 +4,26 @@
  * `BrokerUnavailableError` while Redis is unreachable (no offline queue, no
  * silent retry), and after the subscriber link comes back every channel is
  * subscribed again, awaited, before the followed streams catch up.
+ *
+ * Each connection of the command link first reads which Redis run it reached
+ * and that run's persistence (`persistence.ts`); until then the link is not
+ * ready and no step runs, so no script ever runs with the run of an earlier
+ * connection (a Redis restarted under it).
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { BrokerUnavailableError, type BrokerHealth } from '../broker.js';
+import { probeRun, type RedisRun } from './persistence.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
 
 /** Redis errors that mean "not now" rather than "this command is wrong". */
 const TRANSIENT_REPLY = /^(OOM|LOADING|READONLY|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOSCRIPT)\b/;
+
+/**
+ * How often a ready command link reads the persistence settings again: a
+ * `CONFIG SET appendfsync everysec` at run time is seen within this long.
+ */
+export const PERSISTENCE_REFRESH_MS = 5_000;
 
 /** Reconnect delay: exponential from 50 ms to 2 s, with ±20 % jitter. */
 export function reconnectDelay(attempt: number): number {
@@ -47,6 +59,8 @@ export interface LinkListener {
   resubscribed(): void;
   message(channel: string, message: string): void;
   healthChanged(health: BrokerHealth): void;
+  /** The command link reached another Redis run than before (a restart). */
+  runChanged(previous: RedisRun, current: RedisRun): void;
 }
 
 export interface RedisLinksOptions {
@@ -67,6 +81,13 @@ export class RedisLinks {
   private subscriberGeneration = 0;
   /** The subscribing of the subscriber link's latest connection; never rejects. */
   private subscribing: Promise<void> = Promise.resolve();
+  /** Counts the command link's connections: a probe of an older one is void. */
+  private commandGeneration = 0;
+  /** The probe of the command link's latest connection; never rejects. */
+  private probing: Promise<void> = Promise.resolve();
+  /** The Redis run the command link is on, read when it connected. */
+  private currentRun: RedisRun | undefined;
+  private refreshTimer: ReturnType<typeof setInterval> | undefined;
   /** The last error logged per link, so a reconnect loop logs it once. */
   private readonly lastLinkError: Record<LinkName, string | undefined> = {
     command: undefined,
@@ -122,15 +143,35 @@ export class RedisLinks {
         'redis broker: Redis unreachable at start, reconnecting',
       );
     });
-    // The subscriber's `ready` started subscribing the shared channels.
-    await this.subscribing;
+    this.refreshTimer = setInterval(() => void this.refresh(command), PERSISTENCE_REFRESH_MS);
+    this.refreshTimer.unref?.();
+    // The subscriber's `ready` started subscribing the shared channels, the
+    // command's probing the run.
+    await Promise.all([this.subscribing, this.probing]);
   }
 
-  /** The command link, with the scripts; throws `BrokerUnavailableError` once closed. */
+  /**
+   * The command link, with the scripts; throws `BrokerUnavailableError` once
+   * closed, and while the link is not ready (its run not probed yet).
+   */
   get command(): ScriptedRedis {
     if (this.closed) throw new BrokerUnavailableError('redis broker closed');
     if (this.commandLink === undefined) throw new Error('RedisBroker: start() first');
+    if (this.states.command !== 'ready') {
+      throw new BrokerUnavailableError(`redis unavailable: command link ${this.states.command}`);
+    }
     return this.commandLink;
+  }
+
+  /** The Redis run the command link is on (ready only once it is known). */
+  get run(): RedisRun {
+    if (this.currentRun === undefined) throw new BrokerUnavailableError('redis run not known yet');
+    return this.currentRun;
+  }
+
+  /** The run last probed, if any (for health details, whether or not the link is up). */
+  get lastRun(): RedisRun | undefined {
+    return this.currentRun;
   }
 
   get subscriber(): Redis {
@@ -157,6 +198,7 @@ export class RedisLinks {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.refreshTimer);
     await Promise.all(
       [this.commandLink, this.subscriberLink].map(async (client) => {
         if (client === undefined) return;
@@ -187,7 +229,8 @@ export class RedisLinks {
     client.on('ready', () => {
       this.lastLinkError[name] = undefined;
       if (name === 'command') {
-        this.setLink(name, 'ready');
+        this.setLink(name, 'probing');
+        this.probing = this.probe(client, ++this.commandGeneration);
         return;
       }
       // Every `ready`, the first one included: subscribe the channels again.
@@ -229,6 +272,63 @@ export class RedisLinks {
         'redis broker: subscriptions restored',
       );
     }
+  }
+
+  /**
+   * After the command link (re)connects: reads the run and its persistence,
+   * logs them, tells the listener of a restart, and only then lets steps run.
+   * A probe that fails while the link stays up forces a reconnect, as a
+   * failed SUBSCRIBE does.
+   */
+  private async probe(client: Redis, generation: number): Promise<void> {
+    let run: RedisRun;
+    try {
+      run = await probeRun(client);
+    } catch (error) {
+      if (this.closed || generation !== this.commandGeneration) return;
+      this.options.logger?.warn(
+        { err: errorMessage(error) },
+        'redis broker: reading the Redis run failed, reconnecting',
+      );
+      if (client.status === 'ready') client.disconnect(true);
+      return;
+    }
+    if (this.closed || generation !== this.commandGeneration) return;
+    this.adopt(run);
+    this.setLink('command', 'ready');
+  }
+
+  /** Reads the settings again on a ready link (a failure waits for the next turn). */
+  private async refresh(client: Redis): Promise<void> {
+    if (this.closed || this.states.command !== 'ready') return;
+    const generation = this.commandGeneration;
+    let run: RedisRun;
+    try {
+      run = await probeRun(client);
+    } catch {
+      return; // the link's own events report a link that is down
+    }
+    if (!this.closed && generation === this.commandGeneration) this.adopt(run);
+  }
+
+  /** Takes the run read from Redis: logs a change, tells the listener of a restart. */
+  private adopt(run: RedisRun): void {
+    const previous = this.currentRun;
+    this.currentRun = run;
+    const restarted = previous !== undefined && previous.runId !== run.runId;
+    if (
+      previous === undefined ||
+      restarted ||
+      previous.persistence.summary !== run.persistence.summary
+    ) {
+      const log = { runId: run.runId, persistenceProven: run.persistence.proven };
+      if (run.persistence.proven) {
+        this.options.logger?.info(log, `redis persistence: ${run.persistence.summary}`);
+      } else {
+        this.options.logger?.warn(log, `redis persistence: ${run.persistence.summary}`);
+      }
+    }
+    if (restarted) this.listener?.runChanged(previous, run);
   }
 
   private setLink(name: LinkName, state: string): void {

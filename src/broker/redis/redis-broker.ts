@@ -3,7 +3,8 @@
  * one Redis (or a Redis Cluster: every key of a user carries the hash tag
  * `{u:<userId>}`). Redis is the engine; there is no cluster protocol here.
  * This class composes the parts, each in its own file:
- * - `links.ts`: the command and subscriber links, health, error mapping;
+ * - `links.ts`: the command and subscriber links, health, error mapping, and
+ *   the Redis run and its persistence (`persistence.ts`);
  * - `stream.ts`: the stream engine (publish, history, acks, followers);
  * - `bus.ts`: broadcasts, operator commands, delivery reports;
  * - `presence.ts`: the connections directory and node loads;
@@ -31,6 +32,7 @@ import type { HistoryRead, PublishOptions, PublishOutcome, ReadCursor } from '..
 import { RedisBus } from './bus.js';
 import { RedisKeys } from './keys.js';
 import { RedisLinks, type LinkListener } from './links.js';
+import type { RedisRun } from './persistence.js';
 import { RedisPresence } from './presence.js';
 import { RedisRuns } from './runs.js';
 import { NODE_ID_PATTERN, RedisStream } from './stream.js';
@@ -266,7 +268,11 @@ export class RedisBroker implements Broker, LinkListener {
   // ---- Lifecycle and the links' listener -------------------------------------
 
   health(): BrokerHealth {
-    return this.links.health();
+    const health = this.links.health();
+    const run = this.links.lastRun;
+    if (run === undefined) return health;
+    const { proven, summary } = run.persistence;
+    return { ...health, persistence: { proven, summary } };
   }
 
   async close(): Promise<void> {
@@ -287,6 +293,24 @@ export class RedisBroker implements Broker, LinkListener {
   message(channel: string, message: string): void {
     if (this.closed) return;
     if (!this.bus.onMessage(channel, message)) this.stream.onMessage(channel, message);
+  }
+
+  /**
+   * Redis restarted. If it may have lost writes, the next step on each stream
+   * moves it to a new epoch (RUN_GUARD, scripts.ts): every followed stream
+   * reads its history now, and the ones that moved raise `onResync`.
+   */
+  runChanged(previous: RedisRun, current: RedisRun): void {
+    this.logger?.warn(
+      {
+        previousRunId: previous.runId,
+        runId: current.runId,
+        previousPersistenceProven: previous.persistence.proven,
+        followed: this.stream.subscriptionCount,
+      },
+      'redis broker: Redis restarted',
+    );
+    this.stream.catchUpAll();
   }
 
   healthChanged(health: BrokerHealth): void {

@@ -6,7 +6,8 @@
  * step per user stream (Broker contract, point 1), even with many nodes.
  *
  * Keys of one user (all in one hash slot, see `redis-keys.ts`):
- * - KEYS[1] meta: hash `epoch`, `seq` (last assigned), `acked` (cursor)
+ * - KEYS[1] meta: hash `epoch`, `seq` (last assigned), `acked` (cursor);
+ *   `r`, `mv` of RUN_GUARD (a Redis restart that may have lost writes)
  * - KEYS[2] hist: stream, entry id `<seq>-0`, fields in this fixed order:
  *   `i` event id, `e` event name, `c` critical (1/0), `t` ts (ms),
  *   `a` awaitedBy ('' if none), `p` the event's payload (opaque: the
@@ -31,8 +32,65 @@
 import type { Redis } from 'ioredis';
 import { RUN_GRAMMAR_LUA } from '../../runs/run-grammar-lua.js';
 
+/**
+ * Moves a stream that a Redis restart may have rolled back to a new epoch
+ * (see `persistence.ts`). The calling script's last two ARGV are the current
+ * Redis run id and 1/0: its persistence proves that no acknowledged write is
+ * lost. The meta hash keeps `r`, `<run id>:<1|0>` of its last step. A stream
+ * last stepped under another run gets a new epoch unless both runs are
+ * proven: the old one wrote every acknowledged step to disk, and the new one
+ * loaded them back (a Redis switched to `appendonly no` at run time restarts
+ * from its RDB, whatever the stamps say). The stream keeps its retained
+ * events, seqs and acked cursor: they are the same events.
+ * `mv` remembers the last 8 moves, `<epoch left> <its head then> …` oldest
+ * first, so a cursor of an epoch left resumes after what it holds of the
+ * retained events (`resumeAfter`: the least of its seq and every head since),
+ * with `gap`.
+ */
+const RUN_GUARD = `
+local function guardRun(epoch, newEpoch)
+  local run, proven = ARGV[#ARGV - 1], ARGV[#ARGV]
+  if not string.match(run, '^%x+$') or (proven ~= '1' and proven ~= '0') then
+    error('RUN_GUARD: the last two arguments must be the Redis run id and 1/0')
+  end
+  local stamp = redis.call('HGET', KEYS[1], 'r')
+  if stamp == run .. ':' .. proven then return epoch end
+  local restarted = stamp and string.sub(stamp, 1, #run + 1) ~= run .. ':'
+  if restarted and (string.sub(stamp, -1) ~= '1' or proven ~= '1') then
+    local head = redis.call('HGET', KEYS[1], 'seq')
+    local moves = {}
+    for token in string.gmatch(redis.call('HGET', KEYS[1], 'mv') or '', '%S+') do
+      moves[#moves + 1] = token
+    end
+    moves[#moves + 1] = epoch
+    moves[#moves + 1] = head
+    local first = math.max(1, #moves - 15)
+    redis.call('HSET', KEYS[1], 'epoch', newEpoch, 'mv', table.concat(moves, ' ', first))
+    epoch = newEpoch
+  end
+  redis.call('HSET', KEYS[1], 'r', run .. ':' .. proven)
+  return epoch
+end
+
+local function resumeAfter(cursorEpoch, cursorSeq)
+  local after, found = cursorSeq, false
+  local left = nil
+  for token in string.gmatch(redis.call('HGET', KEYS[1], 'mv') or '', '%S+') do
+    if left == nil then
+      left = token
+    else
+      if left == cursorEpoch then found = true end
+      if found then after = math.min(after, tonumber(token)) end
+      left = nil
+    end
+  end
+  if found then return after end
+  return 0
+end
+`;
+
 /** Shared prelude: create-if-missing and the two trims (count, then age). */
-const PRELUDE = `
+const PRELUDE = `${RUN_GUARD}
 local meta, hist, ids = KEYS[1], KEYS[2], KEYS[3]
 
 local function ensure(newEpoch, metaTtl)
@@ -42,6 +100,7 @@ local function ensure(newEpoch, metaTtl)
     redis.call('HSET', meta, 'epoch', newEpoch, 'seq', 0, 'acked', 0)
     epoch = newEpoch
   end
+  epoch = guardRun(epoch, newEpoch)
   redis.call('PEXPIRE', meta, metaTtl)
   return epoch
 end
@@ -79,7 +138,8 @@ end
  * outside a run), 15 the grammar's argument (`runGrammarArg`), 16 grammar
  * mode (`strict`, `warn`, `off`), 17 the run log record after its
  * `{"seq":…,"epoch":…,"ts":…` head, 18 runTtlMs, 19 maxRunsPerUser,
- * 20 what the user's run keys start with (`RedisKeys.runKeyBase`).
+ * 20 what the user's run keys start with (`RedisKeys.runKeyBase`), then the
+ * two of RUN_GUARD (always last).
  *
  * Order inside the one step: idempotency (a repeat is answered first, so it
  * is never a violation), then the run grammar (a refusal in strict mode
@@ -188,7 +248,8 @@ return 1
 
 /**
  * ARGV: 1 new epoch, 2 mode (`head`, `acked` or `position`), 3 cursor seq,
- * 4 cursor epoch, 5 historySize, 6 metaTtlMs, 7 cutoff ts.
+ * 4 cursor epoch, 5 historySize, 6 metaTtlMs, 7 cutoff ts, then the two of
+ * RUN_GUARD.
  * Returns {epoch, headSeq, ackedSeq} for `head`, else
  * {epoch, headSeq, ackedSeq, from, gap (1/0), entries}.
  */
@@ -204,7 +265,7 @@ local gap = 0
 if mode == 'position' then
   after = tonumber(ARGV[3])
   if ARGV[4] ~= epoch or after > head then
-    after = 0
+    after = resumeAfter(ARGV[4], after)
     gap = 1
   end
 end

@@ -116,6 +116,7 @@ export class RedisStream implements StreamEngine {
         this.options.runTtlMs,
         this.options.maxRunsPerUser,
         this.keys.runKeyBase(userId),
+        ...this.runArguments(),
       );
     } catch (error) {
       throw toBrokerError(error);
@@ -284,10 +285,17 @@ export class RedisStream implements StreamEngine {
         this.options.historySize,
         this.options.metaTtlMs,
         now - this.options.historyTtlMs,
+        ...this.runArguments(),
       );
     } catch (error) {
       throw toBrokerError(error);
     }
+  }
+
+  /** The last two arguments of the publish and read scripts (RUN_GUARD in scripts.ts). */
+  private runArguments(): [string, string] {
+    const { runId, persistence } = this.links.run;
+    return [runId, persistence.proven ? '1' : '0'];
   }
 
   /** Runs a handler; a throwing handler is logged, never breaks the engine. */

@@ -1,0 +1,165 @@
+/**
+ * Where an AG-UI stream of a run starts (issue 14, docs/ag-ui.md "How the
+ * route chooses"): resume within history when the client sent a cursor of
+ * the run's epoch and every event of the run is still in history (the run
+ * folded up to the cursor feeds `resumeAtCursor`); otherwise snapshot mode
+ * over the engine's run snapshot (`startFromSnapshot`). Reads history;
+ * writes nothing.
+ */
+import type { Message } from '@ag-ui/core';
+import type { StreamEngine, HistoryRead } from '../broker/stream-engine.js';
+import { agentsocketEventOf } from '../agui/agentsocket-event.js';
+import type { AguiPosition } from '../agui/agui-cursor.js';
+import {
+  AguiResumeError,
+  resumeAtCursor,
+  startFromSnapshot,
+  type AguiStreamStart,
+} from '../agui/agui-resume.js';
+import type { AgentsocketEvent, StreamInterruptReason } from '../agui/agui-types.js';
+import { GatewayError } from '../errors.js';
+import { encodeEventFrame } from '../protocol/event-frame.js';
+import { foldRunEvent, type RunEventRecord } from '../runs/run-snapshot.js';
+import type { RunSnapshot } from '../runs/run-types.js';
+
+/** An event of the user's stream with its frame text (the coalescer merges frames). */
+export interface HeldEvent {
+  event: AgentsocketEvent;
+  frame: string;
+}
+
+/** What a stream starts with. */
+export interface PlannedStart {
+  start: AguiStreamStart;
+  /** The stream's epoch and the last seq the start covers; null: nothing follows. */
+  position: { epoch: string; headSeq: number } | null;
+  /** The run's events after the start's position, read from history. */
+  tail: HeldEvent[];
+  /** The start cannot be followed live (its stream is gone): end right after it. */
+  interrupt?: StreamInterruptReason;
+}
+
+export interface StartRequest {
+  userId: string;
+  runId: string;
+  position: AguiPosition | null;
+  requestMessages: readonly Message[];
+  threadId?: string;
+}
+
+/** Plans the start of a stream of `snapshot`'s run (the engine's latest). */
+export async function planStart(
+  streams: Pick<StreamEngine, 'readHistory'>,
+  request: StartRequest,
+  snapshot: RunSnapshot,
+): Promise<PlannedStart> {
+  const resumed =
+    request.position === null
+      ? null
+      : await resumeWithinHistory(streams, request, snapshot, request.position);
+  return resumed ?? (await fromSnapshot(streams, request, snapshot));
+}
+
+/** Null when the cursor cannot be resumed exactly from history (snapshot mode then). */
+async function resumeWithinHistory(
+  streams: Pick<StreamEngine, 'readHistory'>,
+  request: StartRequest,
+  snapshot: RunSnapshot,
+  position: AguiPosition,
+): Promise<PlannedStart | null> {
+  if (position.epoch !== snapshot.epoch) return null;
+  const read = await streams.readHistory(request.userId, {
+    kind: 'position',
+    epoch: snapshot.epoch,
+    seq: snapshot.startedSeq - 1,
+  });
+  if (read.gap || read.epoch !== snapshot.epoch || position.seq > read.headSeq) return null;
+  const events = runEventsOf(read, request.runId);
+  let folded: RunSnapshot | undefined;
+  for (const { event } of events) {
+    const past = position.index === null ? event.seq > position.seq : event.seq >= position.seq;
+    if (past) break;
+    folded = foldRunEvent(folded, runEventRecord(event, request.runId));
+  }
+  if (folded === undefined) return null;
+  let start: AguiStreamStart;
+  try {
+    start = resumeAtCursor({
+      snapshot: folded,
+      position,
+      cursorEvent: events.find(({ event }) => event.seq === position.seq)?.event,
+      ...(request.threadId !== undefined ? { threadId: request.threadId } : {}),
+    });
+  } catch (error) {
+    if (!(error instanceof AguiResumeError)) throw error;
+    // A cursor naming a part its event does not have was never sent: forged.
+    if (error.code === 'index_outside_group') {
+      throw new GatewayError('bad_request', `Last-Event-ID: ${error.message}`, 'Last-Event-ID');
+    }
+    return null;
+  }
+  return {
+    start,
+    position: { epoch: read.epoch, headSeq: read.headSeq },
+    tail: events.filter(({ event }) => event.seq > position.seq),
+  };
+}
+
+/** Snapshot mode: the engine's snapshot, then the events after its `upToSeq`. */
+async function fromSnapshot(
+  streams: Pick<StreamEngine, 'readHistory'>,
+  request: StartRequest,
+  snapshot: RunSnapshot,
+): Promise<PlannedStart> {
+  const start = startFromSnapshot({
+    snapshot,
+    requestMessages: request.requestMessages,
+    ...(request.threadId !== undefined ? { threadId: request.threadId } : {}),
+  });
+  if (start.mapper.state.finished) return { start, position: null, tail: [] };
+  const read = await streams.readHistory(request.userId, {
+    kind: 'position',
+    epoch: snapshot.epoch,
+    seq: snapshot.upToSeq,
+  });
+  // The stream the run lives in is gone: nothing of it can follow.
+  if (read.epoch !== snapshot.epoch) {
+    return { start, position: null, tail: [], interrupt: 'history_lost' };
+  }
+  // A gap here lost no event of the run: the snapshot was read after the
+  // subscription began, so the run's events before it are in the snapshot
+  // and those after it in the read or the live buffer.
+  return {
+    start,
+    position: { epoch: read.epoch, headSeq: read.headSeq },
+    tail: runEventsOf(read, request.runId).filter(({ event }) => event.seq > snapshot.upToSeq),
+  };
+}
+
+/** The read's events of run `runId`, as frames and events. */
+function runEventsOf(read: HistoryRead, runId: string): HeldEvent[] {
+  const marker = `"runId":"${runId}"`;
+  const held: HeldEvent[] = [];
+  for (const stored of read.events) {
+    // Cheap filter first; the parsed frame decides.
+    if (!stored.payload.includes(marker)) continue;
+    const frame = encodeEventFrame(stored);
+    const event = agentsocketEventOf(frame, read.epoch);
+    if (event.runId === runId) held.push({ event, frame });
+  }
+  return held;
+}
+
+function runEventRecord(event: AgentsocketEvent, runId: string): RunEventRecord {
+  const record: RunEventRecord = {
+    seq: event.seq,
+    epoch: event.epoch,
+    event: event.event,
+    data: event.data,
+    ts: event.ts,
+    runId,
+  };
+  if (event.seqFrom !== undefined) record.seqFrom = event.seqFrom;
+  if (event.threadId !== undefined) record.threadId = event.threadId;
+  return record;
+}

@@ -112,7 +112,11 @@ export class RunTracker {
       const current = this.#runs.get(snapshot.runId);
       if (!this.#isNewer(snapshot, current, epoch)) continue;
       const run = this.#rebuild(snapshot, epoch, recent);
-      if (run === null) continue;
+      if (run === null) {
+        // A stale run's events fold again rather than wait for good.
+        this.#stale.delete(snapshot.runId);
+        continue;
+      }
       this.#set(run);
       this.#stale.delete(run.runId);
       changed.push(run);

@@ -147,6 +147,18 @@ describe('RunTracker (client.runs)', () => {
     expect(runs.runs.get(TEST_RUN_ID)!.upToSeq).toBe(5);
   });
 
+  it('does not hold a stale run back for good when its fresh snapshot cannot be used', () => {
+    const { runs, stale } = tracker();
+    const all = frames();
+    runs.merge([reference(all.slice(0, 2))], TEST_EPOCH, []);
+    runs.onEvent({ ...all[3]!, seqFrom: 2, data: { text: 'xy' } }, TEST_EPOCH);
+    expect(stale).toEqual([TEST_RUN_ID]);
+    // The fresh snapshot is at seq 3 but the recent events no longer reach back to it.
+    runs.merge([reference(all.slice(0, 3))], TEST_EPOCH, [all[6]!]);
+    runs.onEvent(all[4]!, TEST_EPOCH);
+    expect(runs.runs.get(TEST_RUN_ID)!.upToSeq).toBe(5);
+  });
+
   it('folds events of another epoch onto a run of the old one (seqs restart)', () => {
     const { runs } = tracker();
     const all = frames();

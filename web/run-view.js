@@ -67,7 +67,8 @@ function newPart(part) {
 function drawPart(node, part, live) {
   if (part.kind === 'reasoning') {
     setText(node.querySelector('.thinking-text'), part.text);
-    setText(node.querySelector('summary'), part.open ? 'Thinking…' : 'Thought');
+    // An interrupted run is not thinking any more, even if its reasoning never closed.
+    setText(node.querySelector('summary'), part.open && live ? 'Thinking…' : 'Thought');
     // Closes once when the reasoning ends; the user may open it again.
     if (!part.open && node.dataset.closed !== 'true') {
       node.dataset.closed = 'true';

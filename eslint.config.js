@@ -3,10 +3,13 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /**
- * Every specifier but `./x` inside src/client/ and `../protocol/x`, with no
- * `..` step after them: packages, `node:` modules and the server's folders.
+ * Every specifier but `./x` inside src/client/, `../protocol/x` and
+ * `../runs/x`, with no `..` step after them: packages, `node:` modules and
+ * the server's folders.
  */
-const CLIENT_IMPORT_OUTSIDE = '^(?!\\./(?!.*\\.\\.)|\\.\\./protocol/(?!.*\\.\\.))';
+const CLIENT_IMPORT_OUTSIDE = '^(?!\\./(?!.*\\.\\.)|\\.\\./(?:protocol|runs)/(?!.*\\.\\.))';
+/** The same for src/runs/ (pure, browser-safe, used by the SDK): itself and src/protocol/. */
+const RUNS_IMPORT_OUTSIDE = '^(?!\\./(?!.*\\.\\.)|\\.\\./protocol/(?!.*\\.\\.))';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test-results/**', 'web/vendor/**'] },
@@ -50,7 +53,8 @@ export default tseslint.config(
   },
   {
     // The client SDK builds for browsers with no Node types: it may import only
-    // its own files and the wire contract in src/protocol/ (STYLE.md, rule 9).
+    // its own files, the wire contract in src/protocol/ and the pure run
+    // modules in src/runs/ (STYLE.md, rule 9).
     files: ['src/client/**'],
     rules: {
       'no-restricted-imports': [
@@ -59,7 +63,24 @@ export default tseslint.config(
           patterns: [
             {
               regex: CLIENT_IMPORT_OUTSIDE,
-              message: 'src/client/ may import only from src/client/ and src/protocol/.',
+              message: 'src/client/ may import only from src/client/, src/protocol/ and src/runs/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // src/runs/ is pure and in the SDK's build: no Node, no server folders.
+    files: ['src/runs/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: RUNS_IMPORT_OUTSIDE,
+              message: 'src/runs/ may import only from src/runs/ and src/protocol/.',
             },
           ],
         },

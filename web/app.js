@@ -1,12 +1,23 @@
-/* global location, history, URLSearchParams */
+/* global location, history, URLSearchParams, requestAnimationFrame */
 // The demo chat: one AgentSocketClient per tab, the same user in every tab of
-// this browser (the user id lives in the URL hash and in localStorage). Every
-// event renders exactly one element with `data-seq` and a `data-testid` of
-// `step-<event>`, so a browser test can check order and the absence of
-// duplicates (within a run, steps appear in increasing seq).
+// this browser (the user id lives in the URL hash and in localStorage).
+//
+// The conversation is drawn from `client.runs` (one RunSnapshot per run): on
+// load the page fetches the user's recent runs (`fetchRuns`, GET /v1/runs),
+// draws them, then connects and follows live; run_snapshot frames, replayed
+// and live events all fold into the same snapshots, so a reload at any moment
+// draws the same conversation. A run still `running` in an epoch the stream
+// no longer has (server restart, lost data) says it was interrupted, and one
+// with no news for a while says so: nothing spins forever.
 import { AgentSocketClient } from '/sdk/client/index.js';
+import { PublishPanel } from './publish-panel.js';
+import { el, RunView } from './run-view.js';
 
 const USER_KEY = 'agentsocket-demo:user';
+const MAX_RUNS_ON_PAGE = 50;
+const RUNS_ON_LOAD = 20;
+/** A running run with no event for this long is shown as stalled (no spinner). */
+const STALL_MS = 30_000;
 
 const $ = (id) => document.getElementById(id);
 const messages = $('messages');
@@ -43,141 +54,6 @@ function showNotice(text) {
   $('notice').textContent = text;
 }
 
-function el(tag, attrs = {}, text) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function pretty(value) {
-  return typeof value === 'string' ? value : JSON.stringify(value, null, 2);
-}
-
-// ---- one run on screen ----
-
-/** runId → the elements of its run. Bounded: the oldest runs leave the page. */
-const runs = new Map();
-const MAX_RUNS_ON_PAGE = 50;
-
-function runView(runId) {
-  let view = runs.get(runId);
-  if (view) return view;
-  const root = el('article', { class: 'run', 'data-testid': 'run', 'data-run-id': runId });
-  const assistant = el('div', { class: 'assistant' });
-  const body = el('div', { class: 'assistant-body' });
-  const status = el('div', { class: 'run-status' }, 'Working…');
-  body.append(status);
-  assistant.append(el('div', { class: 'avatar', 'aria-hidden': 'true' }, '◆'), body);
-  root.append(assistant);
-  messages.append(root);
-  $('empty').hidden = true;
-  view = { root, body, status, thinking: null, tools: new Map(), startedAt: Date.now() };
-  runs.set(runId, view);
-  if (runs.size > MAX_RUNS_ON_PAGE) {
-    const [oldestId, oldest] = runs.entries().next().value;
-    oldest.root.remove();
-    runs.delete(oldestId);
-  }
-  return view;
-}
-
-/** Adds a step to the run, before its "Working…" line while the run is going. */
-function addStep(view, node) {
-  view.body.insertBefore(node, view.status.parentNode === view.body ? view.status : null);
-  return node;
-}
-
-function step(event, tag, cls, text) {
-  return el(tag, { class: cls, 'data-seq': event.seq, 'data-testid': `step-${event.event}` }, text);
-}
-
-function renderStarted(event) {
-  const view = runView(event.runId);
-  const bubble = step(event, 'div', 'bubble user', pretty(event.data?.input ?? ''));
-  view.root.insertBefore(bubble, view.root.firstChild);
-  view.status.textContent = `${event.data?.agent ?? 'agent'} is working…`;
-}
-
-function renderThinking(event) {
-  const view = runView(event.runId);
-  // Consecutive deltas share one block; a delta after a tool call opens a new one.
-  if (!view.thinking || view.thinking.block.nextElementSibling !== view.status) {
-    const block = el('details', { class: 'thinking', open: '' });
-    const summary = el('summary', {}, 'Thinking…');
-    const text = el('div', { class: 'thinking-text' });
-    block.append(summary, text);
-    addStep(view, block);
-    view.thinking = { block, text };
-  }
-  view.thinking.text.append(step(event, 'span', 'delta', event.data?.text ?? ''));
-}
-
-function renderToolExecuting(event) {
-  const view = runView(event.runId);
-  const { toolCallId, tool, args } = event.data ?? {};
-  // A disclosure, open while the tool runs; a finished call folds to its one-line head.
-  const card = step(event, 'details', 'tool-card running');
-  card.open = true;
-  card.dataset.toolCallId = toolCallId;
-  const head = el('summary', { class: 'tool-head' });
-  const badge = el('span', { class: 'tool-badge' }, 'running');
-  head.append(
-    el('span', { class: 'tool-icon', 'aria-hidden': 'true' }, '⚙'),
-    el('span', { class: 'tool-name' }, tool),
-    badge,
-  );
-  card.append(head, el('div', { class: 'tool-label' }, 'Arguments'), el('pre', {}, pretty(args)));
-  view.tools.set(toolCallId, { card, badge });
-  addStep(view, card);
-}
-
-function renderToolCompleted(event) {
-  const view = runView(event.runId);
-  const { toolCallId, result, error, durationMs } = event.data ?? {};
-  const failed = error !== undefined;
-  const part = step(event, 'div', failed ? 'tool-result failed' : 'tool-result');
-  part.append(
-    el('div', { class: 'tool-label' }, failed ? 'Error' : 'Result'),
-    el('pre', {}, pretty(failed ? error : (result ?? null))),
-  );
-  const known = view.tools.get(toolCallId);
-  if (!known) {
-    addStep(view, part);
-    return;
-  }
-  known.card.classList.remove('running');
-  const took = durationMs !== undefined ? ` · ${durationMs} ms` : '';
-  known.badge.textContent = `${failed ? 'failed' : 'done'}${took}`;
-  known.card.append(part);
-  // An error stays in view; a result is one click away.
-  if (!failed) known.card.open = false;
-}
-
-function renderCompleted(event) {
-  const view = runView(event.runId);
-  const { status, result, error } = event.data ?? {};
-  const answer = result?.text ?? (result !== undefined ? pretty(result) : '');
-  const bubble = step(event, 'div', `answer ${status}`);
-  if (answer) bubble.append(el('p', {}, answer));
-  if (status !== 'succeeded') {
-    bubble.append(el('p', { class: 'muted' }, `Run ${status}${error ? `: ${pretty(error)}` : ''}`));
-  }
-  view.status.remove();
-  view.body.append(bubble);
-  const seconds = Math.max(1, Math.round((Date.now() - view.startedAt) / 1000));
-  for (const block of view.body.querySelectorAll('details.thinking')) {
-    block.open = false;
-    block.querySelector('summary').textContent = `Thought for ${seconds} s`;
-  }
-}
-
-function renderOther(event) {
-  const note = step(event, 'div', 'system-note', `${event.event}: ${pretty(event.data)}`);
-  if (event.runId) addStep(runView(event.runId), note);
-  else messages.append(note);
-}
-
 /** Runs `render` and keeps the view pinned to the bottom unless the user scrolled up. */
 function keepingScroll(render) {
   const pinned = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 80;
@@ -186,15 +62,7 @@ function keepingScroll(render) {
   if (pinned) chat.scrollTop = chat.scrollHeight;
 }
 
-const renderers = {
-  agent_started: renderStarted,
-  agent_thinking: renderThinking,
-  tool_executing: renderToolExecuting,
-  tool_completed: renderToolCompleted,
-  agent_completed: renderCompleted,
-};
-
-// ---- the connection ----
+// ---- the session ----
 
 const firstToken = await fetchToken().catch((error) => {
   showNotice(`Could not start a session: ${error.message}`);
@@ -211,7 +79,7 @@ let unusedToken = firstToken;
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`;
 const client = new AgentSocketClient({
   url: wsUrl,
-  // Called on every (re)connect and before the token expires.
+  // Called on every (re)connect, before the token expires, and by fetchRuns.
   token: () => {
     const token = unusedToken;
     unusedToken = null;
@@ -221,9 +89,119 @@ const client = new AgentSocketClient({
   storageKey: `agentsocket-demo:cursor:${userId}`,
 });
 
+// For the browser console (and tests): the page's client.
+window.agentsocketDemo = { client };
+
+// ---- the conversation, drawn from client.runs ----
+
+/** runId → its RunView. Bounded: the oldest runs leave the page. */
+const views = new Map();
+/** runId → when this page last heard of the run (Date.now()), for the stall check. */
+const lastHeard = new Map();
+const pending = new Set();
+let frameRequested = false;
+
+/** How the page judges a run now (see RunView.draw). */
+function runState(run) {
+  if (run.status !== 'running') return run.status;
+  const epoch = client.cursor?.epoch;
+  // Seqs of another epoch mean nothing any more: the run can never go on.
+  if (epoch && run.epoch !== epoch) return 'interrupted';
+  if (client.state !== 'open') return client.state === 'closed' ? 'interrupted' : 'waiting';
+  return Date.now() - (lastHeard.get(run.runId) ?? 0) > STALL_MS ? 'stalled' : 'running';
+}
+
+function placeRun(view) {
+  // In start order: before the first run on the page that started later.
+  const after = [...views.values()].find(
+    (other) => other !== view && other.root.isConnected && other.startedAt > view.startedAt,
+  );
+  messages.insertBefore(view.root, after ? after.root : null);
+}
+
+function drawRun(run) {
+  let view = views.get(run.runId);
+  const isNew = !view;
+  if (isNew) {
+    view = new RunView(run.runId);
+    views.set(run.runId, view);
+  }
+  const state = runState(run);
+  const quiet = Math.round((Date.now() - (lastHeard.get(run.runId) ?? 0)) / 1000);
+  view.draw(run, state, quiet);
+  if (isNew) {
+    placeRun(view);
+    if (views.size > MAX_RUNS_ON_PAGE) {
+      const oldest = [...views.values()].sort((a, b) => a.startedAt - b.startedAt)[0];
+      oldest.root.remove();
+      views.delete(oldest.root.dataset.runId);
+    }
+  }
+}
+
+/** Draws the runs waiting to be drawn, now. */
+function drawPending() {
+  keepingScroll(() => {
+    for (const id of pending) {
+      const run = client.runs.get(id);
+      if (run) drawRun(run);
+    }
+  });
+  pending.clear();
+}
+
+/** Draws the runs that changed, once per animation frame (deltas come fast). */
+function scheduleDraw(runId) {
+  pending.add(runId);
+  if (frameRequested) return;
+  frameRequested = true;
+  requestAnimationFrame(() => {
+    frameRequested = false;
+    drawPending();
+  });
+}
+
+function redrawAll() {
+  for (const runId of client.runs.keys()) scheduleDraw(runId);
+}
+
+client.on('run', (run) => {
+  lastHeard.set(run.runId, Date.now());
+  scheduleDraw(run.runId);
+});
+// Running runs go stalled, and connection changes change every running run's line.
+setInterval(() => {
+  for (const run of client.runs.values()) if (run.status === 'running') scheduleDraw(run.runId);
+}, 5000);
+
+// ---- what is not a run: tokens, custom events, broadcasts ----
+
+const panel = new PublishPanel(document.body, userId, sessionStorage);
+fetch('/demo/config')
+  .then((res) => res.json())
+  .then((config) => panel.showCurls(location.origin, config.publishApiKey ?? null))
+  .catch(() => panel.showCurls(location.origin, null));
+
+const RUN_EVENTS = new Set([
+  'agent_started',
+  'agent_thinking',
+  'agent_text',
+  'tool_executing',
+  'tool_completed',
+  'agent_completed',
+]);
+client.on('event', (event) => {
+  if (!RUN_EVENTS.has(event.event)) panel.add(event, 'event');
+  showCursor();
+});
+client.on('broadcast', (frame) => panel.add(frame, 'broadcast'));
+
+// ---- the connection ----
+
 client.on('state', ({ state }) => {
   statusPill.textContent = state;
   statusPill.dataset.state = state;
+  redrawAll();
 });
 function showCursor() {
   const cursor = client.cursor;
@@ -234,39 +212,22 @@ function showCursor() {
 client.on('welcome', () => {
   showNotice('');
   showCursor();
-});
-client.on('event', (event) => {
-  keepingScroll(() => {
-    if (event.runId && !runs.has(event.runId) && event.event !== 'agent_started') {
-      // Joined mid-run (or its start is older than the history): say so.
-      const placeholder = el(
-        'div',
-        { class: 'bubble user missing' },
-        '(the start of this run was missed)',
-      );
-      runView(event.runId).root.prepend(placeholder);
-    }
-    // Own keys only: `renderers.constructor` (an event named "constructor") is Object's.
-    (Object.hasOwn(renderers, event.event) ? renderers[event.event] : renderOther)(event);
-  });
-  showCursor();
+  redrawAll();
 });
 client.on('gap', (gap) => {
-  messages.append(
-    el(
-      'div',
-      { class: 'system-note warn', 'data-testid': 'gap' },
-      gap.newEpoch
-        ? 'The event stream was reset; earlier events are gone.'
-        : `Some events were missed (history resumes at seq ${gap.from}).`,
+  // A note only when something of a run is really gone: a run's snapshot covers its own gap.
+  keepingScroll(() =>
+    messages.append(
+      el(
+        'div',
+        { class: 'system-note warn', 'data-testid': 'gap' },
+        gap.newEpoch
+          ? 'The event stream was reset: runs that were going on were interrupted.'
+          : `Some events were missed (history resumes at seq ${gap.from}).`,
+      ),
     ),
   );
-});
-client.on('broadcast', (frame) => {
-  const note = `${frame.event}: ${pretty(frame.data)}`;
-  keepingScroll(() =>
-    messages.append(el('div', { class: 'system-note', 'data-testid': 'broadcast' }, note)),
-  );
+  redrawAll();
 });
 client.on('error', (error) => {
   console.warn('agentsocket:', error.kind, error.message);
@@ -306,4 +267,17 @@ $('composer').addEventListener('submit', async (event) => {
   promptInput.focus();
 });
 
+// ---- start: the recent runs first, then live ----
+
+try {
+  // Fetched before connecting: the replay that follows folds onto these snapshots.
+  for (const run of await client.fetchRuns({ limit: RUNS_ON_LOAD })) {
+    lastHeard.set(run.runId, run.updatedAt);
+  }
+} catch (error) {
+  showNotice(`Could not load the recent runs: ${error.message}`);
+}
+redrawAll();
+drawPending();
+document.body.dataset.loaded = 'true';
 client.connect().catch((error) => showNotice(error.message));

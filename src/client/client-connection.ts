@@ -25,6 +25,7 @@ import type {
 } from './client-types.js';
 import { CursorStore } from './cursor-store.js';
 import { ReconnectScheduler } from './reconnect-scheduler.js';
+import type { RunTracker } from './run-tracker.js';
 import { SeqTracker } from './seq-tracker.js';
 import type { StreamCursor } from './seq-tracker.js';
 import { TokenFetcher } from './token-fetcher.js';
@@ -66,12 +67,16 @@ export class ClientConnection {
   #lastClose: { code: number; reason: string } = { code: CloseCode.AbnormalClosure, reason: '' };
   #duplicates = 0;
 
+  readonly #runs: RunTracker;
+
   constructor(
     options: AgentSocketClientOptions,
     settings: ResolvedClientOptions,
     emit: EmitClientEvent,
+    runs: RunTracker,
   ) {
     this.#options = options;
+    this.#runs = runs;
     this.#settings = settings;
     this.#emit = emit;
     this.#tokens = new TokenFetcher(options.token);
@@ -188,7 +193,7 @@ export class ClientConnection {
     this.#refresher.token = token;
     let socket: WebSocketLike;
     try {
-      const url = socketUrl(this.#options.url, this.#tracker.cursor());
+      const url = socketUrl(this.#options.url, this.#tracker.cursor(), this.#settings.snapshots);
       socket = createSocket(Ctor, url, this.#settings.auth, token);
     } catch (cause) {
       const message =
@@ -305,7 +310,11 @@ export class ClientConnection {
         this.#onEvent(frame);
         return;
       case 'run_snapshot':
-        // Folded into client.runs by the SDK's run tracker (the runs-client branch).
+        if (!this.#welcome) {
+          this.#emitError({ kind: 'protocol', message: 'run_snapshot before welcome' });
+        } else if (frame.epoch === this.#welcome.epoch) {
+          this.#runs.onSnapshotFrame(frame);
+        }
         return;
       case 'broadcast':
         this.#emit('broadcast', frame);
@@ -371,6 +380,15 @@ export class ClientConnection {
 
   #onEvent(frame: EventFrame): void {
     const acks = this.#acks;
+    if (frame.seqFrom !== undefined && this.#tracker.overlaps(frame.seqFrom, frame.seq)) {
+      // Part delivered, part not (see SeqTracker.overlaps): resume from the cursor instead.
+      this.#emitError({
+        kind: 'protocol',
+        message: `merged event ${frame.seqFrom}..${frame.seq} overlaps delivered seq ${this.#tracker.lastSeq}`,
+      });
+      this.reconnect();
+      return;
+    }
     if (this.#tracker.accept(frame.seq)) {
       this.#recent.push(frame);
       if (this.#recent.length > this.#settings.recentLimit) this.#recent.shift();
@@ -378,6 +396,7 @@ export class ClientConnection {
       // delivered): a reload never resumes from before an event the app was given.
       this.#cursorStore.save(this.#tracker.cursor());
       this.#emit('event', frame);
+      this.#runs.onEvent(frame, this.#tracker.epoch!);
     } else {
       this.#duplicates++;
     }

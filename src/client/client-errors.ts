@@ -17,3 +17,17 @@ export class ClientClosedError extends Error {
 export class WaitTimeoutError extends Error {
   override readonly name = 'WaitTimeoutError';
 }
+
+/** An HTTP request of the SDK (`fetchRuns`, `fetchRun`) failed: no answer, or not a 2xx. */
+export class RunsRequestError extends Error {
+  override readonly name = 'RunsRequestError';
+  /** The HTTP status; 0 when no answer came (network, timeout). */
+  readonly status: number;
+  /** The gateway's error code (`unauthorized`, `not_found`, …), when it sent one. */
+  readonly code: string | undefined;
+  constructor(message: string, status: number, code?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.status = status;
+    this.code = code;
+  }
+}

@@ -5,6 +5,7 @@
 import type { AgentSocketClientOptions, AuthMode } from './client-types.js';
 import { DEFAULT_CURSOR_STORAGE_KEY } from './cursor-storage.js';
 import type { StorageLike } from './cursor-storage.js';
+import { DEFAULT_RUNS_LIMIT } from './run-tracker.js';
 import { isNodeRuntime } from './websocket-like.js';
 
 /** The checked options, with their defaults applied. */
@@ -18,6 +19,9 @@ export interface ResolvedClientOptions {
   readonly defaultHeartbeatTimeoutMs: number;
   readonly maxReconnectAttempts: number;
   readonly recentLimit: number;
+  /** Ask for `run_snapshot` frames (`snapshots=1`). */
+  readonly snapshots: boolean;
+  readonly runsLimit: number;
 }
 
 /** Parses the gateway URL; throws a TypeError naming the `url` option when it is not absolute ws:/wss:. */
@@ -31,6 +35,20 @@ export function parseSocketUrl(value: unknown): URL {
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
     throw new TypeError(`option url must use ws: or wss:, got ${url.protocol}`);
+  }
+  return url;
+}
+
+/** Checks the `httpUrl` option: an absolute http: or https: URL. */
+export function parseHttpUrl(value: unknown): URL {
+  let url: URL | null = null;
+  try {
+    url = typeof value === 'string' ? new URL(value) : null;
+  } catch {
+    // Reported below with the option's name.
+  }
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new TypeError('option httpUrl must be an absolute http: or https: URL');
   }
   return url;
 }
@@ -55,6 +73,13 @@ export function resolveClientOptions(options: AgentSocketClientOptions): Resolve
   if (typeof options.token !== 'string' && typeof options.token !== 'function') {
     throw new TypeError('option token is required: a string or a function returning one');
   }
+  if (options.snapshots !== undefined && typeof options.snapshots !== 'boolean') {
+    throw new TypeError('option snapshots must be a boolean');
+  }
+  if (options.httpUrl !== undefined) parseHttpUrl(options.httpUrl);
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') {
+    throw new TypeError('option fetch must be a function');
+  }
   const auth = options.auth ?? 'subprotocol';
   if (auth !== 'subprotocol' && auth !== 'header') {
     throw new TypeError('option auth must be "subprotocol" or "header"');
@@ -78,5 +103,7 @@ export function resolveClientOptions(options: AgentSocketClientOptions): Resolve
     ),
     maxReconnectAttempts: positive('maxReconnectAttempts', options.maxReconnectAttempts, Infinity),
     recentLimit: positive('recentEventsLimit', options.recentEventsLimit, 256),
+    snapshots: options.snapshots ?? true,
+    runsLimit: positive('runsLimit', options.runsLimit, DEFAULT_RUNS_LIMIT),
   };
 }

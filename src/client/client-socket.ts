@@ -12,11 +12,21 @@ import type { WebSocketConstructorLike, WebSocketLike } from './websocket-like.j
 
 function noop(): void {}
 
-/** The URL of the next attempt, with the cursor; throws a TypeError when `source` gives a bad one. */
-export function socketUrl(source: UrlSource, cursor: StreamCursor | null): string {
+/**
+ * The URL of the next attempt, with the cursor and `snapshots=1` (asking for
+ * `run_snapshot` frames, protocol 1.1) when `snapshots`; throws a TypeError
+ * when `source` gives a bad one.
+ */
+export function socketUrl(
+  source: UrlSource,
+  cursor: StreamCursor | null,
+  snapshots = false,
+): string {
   const url = parseSocketUrl(typeof source === 'string' ? source : source());
   url.searchParams.delete('lastSeq');
   url.searchParams.delete('epoch');
+  url.searchParams.delete('snapshots');
+  if (snapshots) url.searchParams.set('snapshots', '1');
   if (cursor) {
     url.searchParams.set('lastSeq', String(cursor.lastSeq));
     url.searchParams.set('epoch', cursor.epoch);

@@ -10,9 +10,11 @@ import type {
   RefreshedFrame,
   WelcomeFrame,
 } from '../protocol/frames.js';
+import type { RunSnapshot } from '../runs/run-types.js';
 import type { AckOptions } from './ack-scheduler.js';
 import type { BackoffPolicy } from './backoff.js';
 import type { StorageLike } from './cursor-storage.js';
+import type { FetchLike } from './runs-api.js';
 import type { WebSocketConstructorLike } from './websocket-like.js';
 
 /**
@@ -88,6 +90,22 @@ export interface AgentSocketClientOptions {
   recentEventsLimit?: number;
   /** Listeners per event name. Default 1000. */
   maxListeners?: number;
+  /**
+   * Ask the gateway for `run_snapshot` frames (handshake parameter
+   * `snapshots=1`, protocol 1.1): a run whose start fell out of history, or
+   * with many events to replay, comes as one folded snapshot. Default true.
+   */
+  snapshots?: boolean;
+  /** Runs kept in `client.runs`; past it the run added first goes. Default 100. */
+  runsLimit?: number;
+  /**
+   * The HTTP API's base URL for `fetchRuns`/`fetchRun`, e.g.
+   * `https://api.example.com`. Default: derived from `url` (`wss:` → `https:`,
+   * a path ending in `/v1/ws` loses that end).
+   */
+  httpUrl?: string;
+  /** `fetch` for `fetchRuns`/`fetchRun`. Default `globalThis.fetch`. */
+  fetch?: FetchLike;
 }
 
 /** An event of an agent run, with `data` typed by its name. */
@@ -148,4 +166,10 @@ export interface ClientEventMap {
   refreshed: RefreshedFrame;
   error: ClientError;
   closed: ClosedInfo;
+  /**
+   * A run in `client.runs` changed: a `run_snapshot` frame, a fetched
+   * snapshot or one of its events was folded in. The snapshot is the SDK's,
+   * updated in place: copy it (`structuredClone`) to keep this state.
+   */
+  run: RunSnapshot;
 }

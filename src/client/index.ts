@@ -1,9 +1,10 @@
 /**
  * `agentsocket/client`: the client SDK for browsers and Node 20. It imports
- * only `agentsocket/protocol`, so it builds with no Node types.
+ * only `agentsocket/protocol` and the pure run modules (src/runs), so it
+ * builds with no Node types.
  */
 export { AgentSocketClient, isAgentEvent } from './agent-socket-client.js';
-export type { WaitForEventOptions } from './agent-socket-client.js';
+export type { FetchRunsOptions, WaitForEventOptions } from './agent-socket-client.js';
 export { ClientStates } from './client-types.js';
 export type {
   AgentEvent,
@@ -20,7 +21,35 @@ export type {
   TokenSource,
   UrlSource,
 } from './client-types.js';
-export { ClientClosedError, WaitTimeoutError } from './client-errors.js';
+export { ClientClosedError, RunsRequestError, WaitTimeoutError } from './client-errors.js';
+export { DEFAULT_RUNS_LIMIT, RunTracker } from './run-tracker.js';
+export type { RunTrackerHooks } from './run-tracker.js';
+export {
+  DEFAULT_FETCH_RUNS,
+  MAX_FETCH_RUNS,
+  httpBaseFromSocketUrl,
+  requestRun,
+  requestRuns,
+} from './runs-api.js';
+export type { FetchLike, RunsRequest } from './runs-api.js';
+export { foldRunFrame } from '../runs/run-snapshot.js';
+export type {
+  ReasoningPart,
+  RunCompletion,
+  RunPart,
+  RunSnapshot,
+  RunStatus,
+  TextPart,
+  ToolPart,
+} from '../runs/run-types.js';
+export type {
+  EventDataOf,
+  EventMap,
+  KnownEventName,
+  NoCustomEvents,
+  TypedEventFrame,
+  TypedEventInput,
+} from '../protocol/typed-events.js';
 export { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS, exponentialBackoff } from './backoff.js';
 export type { BackoffPolicy, ExponentialBackoffOptions } from './backoff.js';
 export { ReconnectScheduler } from './reconnect-scheduler.js';

@@ -67,4 +67,15 @@ export class SeqTracker {
     this.#lastSeq = seq;
     return true;
   }
+
+  /**
+   * True when a merged frame (`seqFrom`..`seq`) starts at or before the
+   * cursor and ends after it: part of it was delivered, part not. Its text
+   * cannot be cut at the cursor, so it is neither new nor a duplicate; the
+   * gateway never sends one (it merges only events it has not sent, and
+   * replays from the cursor + 1).
+   */
+  overlaps(seqFrom: number, seq: number): boolean {
+    return seqFrom <= this.#lastSeq && seq > this.#lastSeq;
+  }
 }

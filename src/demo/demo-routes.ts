@@ -1,9 +1,11 @@
 /**
  * HTTP routes of the demo page (development only): the page itself, the
- * compiled SDK under `/sdk/`, and two endpoints that stand in for an app's
- * backend: `POST /demo/session` mints a user token for any user id, and
- * `POST /demo/run` starts a simulated agent run for a user. Never mount them
- * in production: anyone who can reach them can act as any user.
+ * compiled SDK under `/sdk/`, and endpoints that stand in for an app's
+ * backend: `POST /demo/session` mints a user token for any user id,
+ * `POST /demo/run` starts a simulated agent run for a user, and
+ * `GET /demo/config` tells the page the dev API key for its "publish to this
+ * page" panel. Never mount them in production: anyone who can reach them can
+ * act as any user and publish to anyone.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -25,6 +27,11 @@ export interface DemoHandlerOptions {
   webRoot: string;
   /** The build output (`dist/`): only its `client/` and `protocol/` folders are served, under `/sdk/`. */
   sdkRoot: string;
+  /**
+   * The API key the page shows in its ready-to-run curl: the one `--dev`
+   * generated and printed at start. Absent: the page shows a placeholder.
+   */
+  publishApiKey?: string;
   /** Pause between streamed tokens of a simulated run. Default 40 ms. */
   tokenDelayMs?: number;
   /** Simulated runs at once; past it `POST /demo/run` answers 429. Default 100. */
@@ -44,10 +51,13 @@ const WEB_FILES: Readonly<Record<string, string>> = {
   '/': 'index.html',
   '/index.html': 'index.html',
   '/app.js': 'app.js',
+  '/run-view.js': 'run-view.js',
+  '/publish-panel.js': 'publish-panel.js',
   '/styles.css': 'styles.css',
 };
 const NO_QUERY: ReadonlySet<string> = new Set();
-const SDK_FOLDERS = new Set(['client', 'protocol']);
+/** What the SDK imports: itself, the wire contract and the pure run modules. */
+const SDK_FOLDERS = new Set(['client', 'protocol', 'runs']);
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -280,6 +290,11 @@ export function createDemoHandler(
         return true;
       }
       answer(res, serveFile(req, res, file));
+      return true;
+    }
+    if (pathname === '/demo/config') {
+      if (!isRead) return methodNotAllowed(res, 'GET, HEAD');
+      sendJson(res, 200, { publishApiKey: options.publishApiKey ?? null });
       return true;
     }
     if (pathname === '/demo/session' || pathname === '/demo/run') {

@@ -1,12 +1,15 @@
 /**
- * A simulated agent run for the demo page: the five agent events of
- * PROTOCOL.md section 4 with small pauses, as a real agent would stream them
- * (reasoning token by token, one tool call with its arguments and result,
- * then the answer).
+ * A simulated agent run for the demo page: the agent events of
+ * docs/protocol.md ("Agent events") with small pauses, as a real agent would
+ * stream them: reasoning token by token, one tool call with its arguments and
+ * result, then the answer token by token (`agent_text` deltas of one
+ * message), then `agent_completed`. It publishes through `agentRun`, so it
+ * follows the run grammar.
  */
 import { randomUUID } from 'node:crypto';
+import { agentRun } from '../gateway/agent-run.js';
+import type { PublishResult } from '../gateway/gateway-types.js';
 import type { EventInput } from '../protocol/event-input.js';
-import type { JsonValue } from '../protocol/frames.js';
 
 /** Publishes one event to one user (the gateway's `publish`, or a recorder in tests). */
 export type PublishFn = (userId: string, input: EventInput) => Promise<unknown>;
@@ -28,6 +31,8 @@ export interface SimulatedRunResult {
 
 export const SIMULATED_AGENT_NAME = 'demo-assistant';
 export const SIMULATED_TOOL_NAME = 'search_knowledge_base';
+/** The `messageId` of the answer's `agent_text` deltas. */
+export const SIMULATED_ANSWER_MESSAGE_ID = 'answer';
 const TOOL_CALL_PAUSE_TOKENS = 8;
 const MAX_QUOTED_PROMPT = 200;
 
@@ -64,16 +69,23 @@ export async function runSimulatedAgent(
 ): Promise<SimulatedRunResult> {
   const runId = options.runId ?? `run_${randomUUID()}`;
   const { signal, tokenDelayMs } = options;
-  const base = { runId, ...(options.threadId !== undefined ? { threadId: options.threadId } : {}) };
-  const send = (event: string, data: JsonValue): Promise<unknown> =>
-    publish(userId, { ...base, event, data });
+  // The simulated agent never reads what a publish answers.
+  const gateway = {
+    publish: (u: string, input: EventInput) => publish(u, input) as Promise<PublishResult>,
+  };
+  const run = agentRun(
+    gateway,
+    userId,
+    runId,
+    options.threadId !== undefined ? { threadId: options.threadId } : {},
+  );
   const quoted = prompt.trim().replace(/\s+/g, ' ').slice(0, MAX_QUOTED_PROMPT);
   const cancelled = async (): Promise<SimulatedRunResult> => {
-    await send('agent_completed', { status: 'cancelled' });
+    await run.completed({ status: 'cancelled' });
     return { runId, status: 'cancelled' };
   };
 
-  await send('agent_started', { agent: SIMULATED_AGENT_NAME, input: quoted });
+  await run.started({ agent: SIMULATED_AGENT_NAME, input: quoted });
 
   const thinking =
     `The user asks: "${quoted}". I should look this up in the knowledge base ` +
@@ -81,14 +93,15 @@ export async function runSimulatedAgent(
   for (const text of tokens(thinking)) {
     await pause(tokenDelayMs, signal);
     if (signal?.aborted) return cancelled();
-    await send('agent_thinking', { text });
+    await run.thinking(text);
   }
 
   const toolCallId = `call_${randomUUID().slice(0, 8)}`;
   const args = { query: quoted, limit: 3 };
-  await send('tool_executing', { toolCallId, tool: SIMULATED_TOOL_NAME, args });
+  await run.toolExecuting({ toolCallId, tool: SIMULATED_TOOL_NAME, args });
   const started = Date.now();
   await pause(tokenDelayMs * TOOL_CALL_PAUSE_TOKENS, signal);
+  // Cancelled with the tool call open: the grammar accepts it and lists the call.
   if (signal?.aborted) return cancelled();
   const hits = [
     {
@@ -98,21 +111,23 @@ export async function runSimulatedAgent(
     { title: 'Resume after a reconnect', snippet: 'Clients resume with lastSeq and epoch.' },
     { title: 'Acknowledgements', snippet: 'Critical events are acked; others in batches.' },
   ];
-  await send('tool_completed', {
+  await run.toolCompleted({
     toolCallId,
     tool: SIMULATED_TOOL_NAME,
     result: { hits },
     durationMs: Date.now() - started,
   });
 
-  await pause(tokenDelayMs, signal);
-  if (signal?.aborted) return cancelled();
   const answer =
     `Here is what I found about "${quoted}": ${hits.length} passages matched. ` +
     `${hits[0]!.snippet} ${hits[1]!.snippet} ${hits[2]!.snippet}`;
-  await send('agent_completed', {
+  for (const text of tokens(answer)) {
+    await pause(tokenDelayMs, signal);
+    if (signal?.aborted) return cancelled();
+    await run.text(text, SIMULATED_ANSWER_MESSAGE_ID);
+  }
+  await run.completed({
     status: 'succeeded',
-    result: { text: answer },
     usage: { inputTokens: tokens(quoted).length, outputTokens: tokens(answer).length },
   });
   return { runId, status: 'succeeded' };

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { EventInput } from '../protocol/event-input.js';
 import type { AguiRunStream, AguiStreamRequest } from './agui-run-stream.js';
 import type { JsonValue } from '../protocol/frames.js';
+import type { EventMap, NoCustomEvents, TypedEventInput } from '../protocol/typed-events.js';
 import type { RunSnapshot } from '../runs/run-types.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
@@ -93,7 +94,11 @@ export interface Readiness {
   persistence?: { proven: boolean; summary: string };
 }
 
-export interface Gateway {
+/**
+ * A running gateway. `E` declares the app's own events (`protocol/typed-events.ts`):
+ * `publish` then checks the `data` of those events at compile time.
+ */
+export interface Gateway<E extends EventMap<E> = NoCustomEvents> {
   readonly nodeId: string;
   /**
    * Serves the WebSocket endpoint on an existing HTTP server (its `upgrade`
@@ -105,7 +110,11 @@ export interface Gateway {
   attach(server: Server): void;
   /** For servers that route upgrades themselves. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  publish(userId: string, input: EventInput, options?: PublishWaitOptions): Promise<PublishResult>;
+  publish<N extends string>(
+    userId: string,
+    input: TypedEventInput<E, N>,
+    options?: PublishWaitOptions,
+  ): Promise<PublishResult>;
   /** Validates every item first (a bad one rejects the whole batch); then publishes in order. */
   publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]>;
   broadcast(event: string, data?: JsonValue): Promise<BroadcastResult>;

@@ -28,6 +28,7 @@ import { GatewayMetrics } from '../observability/metrics.js';
 import { silentLogger } from '../observability/logger.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { EventInput } from '../protocol/event-input.js';
+import type { EventMap, NoCustomEvents, TypedEventInput } from '../protocol/typed-events.js';
 import type { JsonValue } from '../protocol/frames.js';
 import { isValidUserId } from '../protocol/user-id.js';
 import type { RunSnapshot } from '../runs/run-types.js';
@@ -85,11 +86,14 @@ export interface CreateGatewayOptions extends GatewayOptions {
  * gateway.attach(httpServer);
  * await gateway.publish('alice', { event: 'agent_started', runId: 'r1', data: { agent: 'helper' } });
  */
-export function createGateway(options: CreateGatewayOptions): GatewayNode {
-  return new GatewayNode(options);
+export function createGateway<E extends EventMap<E> = NoCustomEvents>(
+  options: CreateGatewayOptions,
+): GatewayNode<E> {
+  return new GatewayNode<E>(options);
 }
 
-export class GatewayNode implements Gateway {
+/** A gateway node; `E` declares the app's own events (see `Gateway`). */
+export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gateway<E> {
   readonly nodeId: string;
   readonly options: ResolvedOptions;
   readonly metrics: GatewayMetrics;
@@ -244,8 +248,13 @@ export class GatewayNode implements Gateway {
 
   // ---- Publishing ---------------------------------------------------------
 
-  publish(userId: string, input: EventInput, options?: PublishWaitOptions): Promise<PublishResult> {
-    return this.publisher.publish(userId, input, options);
+  publish<N extends string>(
+    userId: string,
+    input: TypedEventInput<E, N>,
+    options?: PublishWaitOptions,
+  ): Promise<PublishResult> {
+    // The map types `data` for the compiler only: it is any JSON, validated at run time.
+    return this.publisher.publish(userId, input as EventInput, options);
   }
 
   publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]> {

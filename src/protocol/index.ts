@@ -11,3 +11,4 @@ export * from './event-input.js';
 export * from './event-frame.js';
 export * from './user-id.js';
 export * from './merged-frame.js';
+export * from './typed-events.js';

@@ -245,6 +245,7 @@ function applyEvent(run: RunSnapshot, record: RunEventRecord, first: number): vo
       // The run's start (a second one, possible only without the grammar, changes nothing).
       if (run.parts.length === 0 && run.agent === '') {
         run.agent = typeof data.agent === 'string' ? data.agent : '';
+        if (data.input !== undefined) run.input = data.input;
         run.startedSeq = first;
         run.startedAt = record.ts;
       }

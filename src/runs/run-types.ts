@@ -64,6 +64,8 @@ export interface RunSnapshot {
   threadId?: string;
   /** `data.agent` of `agent_started`. */
   agent: string;
+  /** `data.input` of `agent_started`, when it had one: what the run was asked (a chat shows it). */
+  input?: JsonValue;
   status: RunStatus;
   /** The seq of the run's `agent_started`. */
   startedSeq: number;

@@ -152,6 +152,10 @@ export async function startServer(
         },
         webRoot: options.webRoot ?? fileURLToPath(new URL('../../web', import.meta.url)),
         sdkRoot: options.sdkRoot ?? fileURLToPath(new URL('..', import.meta.url)),
+        // Only the key --dev generated and printed: a key the operator chose is never shown.
+        ...(config.generated.apiKey !== undefined
+          ? { publishApiKey: config.generated.apiKey }
+          : {}),
         signal: demoAbort.signal,
         onRunError: (error, runId) =>
           logger.warn(

@@ -32,14 +32,19 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? '', ...env };
 }
 
-/** Starts `agentsocket serve --port 0 --host 127.0.0.1 …args` and waits for `listening`. */
+/**
+ * Starts `agentsocket serve --port 0 --host 127.0.0.1 …args` and waits for
+ * `listening`. `port`: a fixed port instead of 0, to restart a server where
+ * its clients look for it.
+ */
 export async function startCliServer(
   args: string[],
   env: Record<string, string> = {},
+  options: { port?: number } = {},
 ): Promise<CliServer> {
   const child = spawn(
     process.execPath,
-    [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', ...args],
+    [CLI, 'serve', '--port', String(options.port ?? 0), '--host', '127.0.0.1', ...args],
     { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

@@ -45,6 +45,8 @@ beforeAll(async () => {
   sdkRoot = mkdtempSync(join(tmpdir(), 'agentsocket-sdk-'));
   mkdirSync(join(sdkRoot, 'client'));
   mkdirSync(join(sdkRoot, 'protocol'));
+  mkdirSync(join(sdkRoot, 'runs'));
+  writeFileSync(join(sdkRoot, 'runs', 'run-snapshot.js'), 'export const fold = 1;\n');
   writeFileSync(join(sdkRoot, 'client', 'index.js'), 'export const client = 1;\n');
   writeFileSync(join(sdkRoot, 'protocol', 'frames.js'), 'export const frames = 1;\n');
   writeFileSync(join(sdkRoot, 'client', 'index.d.ts'), 'export {};\n');
@@ -55,6 +57,7 @@ beforeAll(async () => {
       return { seq: published.length };
     },
     mintToken: (userId) => `token-for-${userId}`,
+    publishApiKey: 'dev-key-printed-at-start',
     webRoot,
     sdkRoot,
     tokenDelayMs: 0,
@@ -86,13 +89,16 @@ describe('demo routes: static files', () => {
     }
   });
 
-  it('serves the compiled client and protocol under /sdk/', async () => {
+  it('serves the compiled client, protocol and run modules under /sdk/', async () => {
     const client = await fetch(`${base}/sdk/client/index.js`);
     expect(client.status).toBe(200);
     expect(client.headers.get('content-type')).toContain('text/javascript');
     expect(await client.text()).toContain('client = 1');
     const protocol = await fetch(`${base}/sdk/protocol/frames.js`);
     expect(await protocol.text()).toContain('frames = 1');
+    // The SDK folds runs with src/runs: the browser loads it too.
+    const runs = await fetch(`${base}/sdk/runs/run-snapshot.js`);
+    expect(await runs.text()).toContain('fold = 1');
   });
 
   it('serves nothing else of dist/, and refuses path traversal', async () => {
@@ -124,6 +130,16 @@ describe('demo routes: static files', () => {
 });
 
 describe('demo routes: endpoints', () => {
+  it('GET /demo/config gives the page the dev API key for its curl, and nothing else', async () => {
+    const res = await fetch(`${base}/demo/config`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(await res.json()).toEqual({ publishApiKey: 'dev-key-printed-at-start' });
+    const posted = await post('/demo/config', {});
+    expect(posted.status).toBe(405);
+    expect(posted.headers.get('allow')).toBe('GET, HEAD');
+  });
+
   it('POST /demo/session mints a token for a new user, or for the given one', async () => {
     const fresh = await post('/demo/session', {});
     expect(fresh.status).toBe(200);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   SIMULATED_AGENT_NAME,
+  SIMULATED_ANSWER_MESSAGE_ID,
   SIMULATED_TOOL_NAME,
   runSimulatedAgent,
 } from '../../src/demo/simulated-agent.js';
@@ -33,9 +34,18 @@ describe('runSimulatedAgent', () => {
     });
     expect(result.status).toBe('succeeded');
     const names = published.map((p) => p.input.event);
-    // The demo does not stream an `agent_text` answer (yet): every other agent event, in order.
-    expect(phases(names)).toEqual(AGENT_EVENT_NAMES.filter((name) => name !== 'agent_text'));
+    // Reasoning, one tool call, then the answer streamed as `agent_text` deltas.
+    expect(phases(names)).toEqual([
+      'agent_started',
+      'agent_thinking',
+      'tool_executing',
+      'tool_completed',
+      'agent_text',
+      'agent_completed',
+    ]);
+    expect([...new Set(names)].sort()).toEqual([...AGENT_EVENT_NAMES].sort());
     expect(names.filter((n) => n === 'agent_thinking').length).toBeGreaterThanOrEqual(5);
+    expect(names.filter((n) => n === 'agent_text').length).toBeGreaterThanOrEqual(5);
     for (const { userId, input } of published) {
       expect(userId).toBe('alice');
       expect(input.runId).toBe(result.runId);
@@ -65,9 +75,16 @@ describe('runSimulatedAgent', () => {
     expect(call).toMatchObject({ tool: SIMULATED_TOOL_NAME, args: { query: 'How do acks work?' } });
     expect(done.toolCallId).toBe(call.toolCallId);
     expect((done.result as { hits: unknown[] }).hits).toHaveLength(3);
+    const answer = byName('agent_text').map(
+      (p) => p.input.data as { text: string; messageId: string },
+    );
+    expect(answer.every((d) => d.messageId === SIMULATED_ANSWER_MESSAGE_ID)).toBe(true);
+    expect(answer.map((d) => d.text).join('')).toMatch(
+      /^Here is what I found about "How do acks work\?": 3 passages matched\. /,
+    );
     const completed = byName('agent_completed')[0]!.input.data as Record<string, unknown>;
     expect(completed.status).toBe('succeeded');
-    expect((completed.result as { text: string }).text).toContain('How do acks work?');
+    expect(completed.usage).toMatchObject({ inputTokens: 4 });
     expect(published.every((p) => p.input.runId === 'r-42' && p.input.threadId === 't-1')).toBe(
       true,
     );
@@ -99,5 +116,21 @@ describe('runSimulatedAgent', () => {
       'broker down',
     );
     expect(published).toEqual(['agent_started', 'agent_thinking']);
+  });
+
+  it('ends a run cancelled mid-answer with agent_completed "cancelled" after its text deltas', async () => {
+    const controller = new AbortController();
+    const { published, publish } = recorder((count) => {
+      const last = published[count - 1]!;
+      if (last.input.event === 'agent_text') controller.abort();
+    });
+    const result = await runSimulatedAgent(publish, 'alice', 'hello', {
+      tokenDelayMs: 0,
+      signal: controller.signal,
+    });
+    expect(result.status).toBe('cancelled');
+    const names = published.map((p) => p.input.event);
+    expect(names.slice(-2)).toEqual(['agent_text', 'agent_completed']);
+    expect(published.at(-1)!.input.data).toEqual({ status: 'cancelled' });
   });
 });

@@ -62,6 +62,7 @@ describe('foldRunEvent', () => {
       runId: 'r1',
       threadId: 't1',
       agent: 'researcher',
+      input: 'q',
       status: 'succeeded',
       startedSeq: 1,
       upToSeq: 14,

@@ -168,6 +168,14 @@ export interface ResolvedOptions {
 }
 
 /**
+ * The default of `limits.coalesceAboveBytes` for a node whose slow-consumer
+ * bound is `maxBufferedBytes`: 256 KiB, or half the bound when that is lower.
+ */
+export function defaultCoalesceAboveBytes(maxBufferedBytes: number): number {
+  return Math.min(DEFAULT_LIMITS.coalesceAboveBytes, Math.floor(maxBufferedBytes / 2));
+}
+
+/**
  * Applies defaults and checks every option; throws `OptionError` (a
  * `TypeError`) naming the first bad one.
  */
@@ -176,6 +184,11 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     throw new OptionError('option authenticator is required: an object with verify(token)');
   }
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  // Coalescing must start below the slow-consumer bound, or there is no room
+  // to merge in: a node that lowers only `maxBufferedBytes` gets half of it.
+  if (options.limits?.coalesceAboveBytes === undefined) {
+    limits.coalesceAboveBytes = defaultCoalesceAboveBytes(limits.maxBufferedBytes);
+  }
   for (const [key, value] of Object.entries(limits)) {
     if (key === 'userConnectionPolicy') continue;
     positiveInteger(`option limits.${key}`, value as number);

@@ -17,7 +17,11 @@ import {
   type JwtAuthenticatorOptions,
 } from '../auth/jwt-authenticator.js';
 import type { RunGrammarMode } from '../broker/stream-engine.js';
-import { DEFAULT_LIMITS, type GatewayLimits } from '../gateway/options.js';
+import {
+  DEFAULT_LIMITS,
+  defaultCoalesceAboveBytes,
+  type GatewayLimits,
+} from '../gateway/options.js';
 import { readOptions, type OptionValues, type RawFlags } from '../options/option-spec.js';
 import { OptionError } from '../options/validators.js';
 import { API_KEY_OPTION, SERVE_OPTIONS } from './serve-options.js';
@@ -161,7 +165,11 @@ export function parseServeConfig(flags: RawFlags, env: NodeJS.ProcessEnv): Serve
       framesPerSecond: values.framesPerSecond,
       frameBurst: values.frameBurst,
       maxBufferedBytes: values.maxBufferedBytes,
-      coalesceAboveBytes: values.coalesceAboveBytes,
+      // Left at its default, it follows a lowered --max-buffered.
+      coalesceAboveBytes:
+        values.coalesceAboveBytes === DEFAULT_LIMITS.coalesceAboveBytes
+          ? defaultCoalesceAboveBytes(values.maxBufferedBytes)
+          : values.coalesceAboveBytes,
       runSnapshotThreshold: values.runSnapshotThreshold,
       maxDataBytes: values.maxDataBytes,
       maxDataDepth: values.maxDataDepth,

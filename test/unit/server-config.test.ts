@@ -393,6 +393,14 @@ describe('parseServeConfig', () => {
     expect(parse({ jwtLeeway: '2m' }).jwt.leewaySeconds).toBe(120);
   });
 
+  it('lets the coalescing threshold follow a lowered --max-buffered unless it is set', () => {
+    expect(parse({}).limits.coalesceAboveBytes).toBe(256 * 1024);
+    expect(parse({ maxBuffered: '64KiB' }).limits.coalesceAboveBytes).toBe(32 * 1024);
+    expect(parse({ maxBuffered: '64KiB', coalesceAbove: '48KiB' }).limits.coalesceAboveBytes).toBe(
+      48 * 1024,
+    );
+  });
+
   it('maps the token settings of the hardening issue onto the authenticator', () => {
     expect(parse({}).jwt.allowNoExp).toBeUndefined();
     expect(parse({}).jwt.maxLifetimeSeconds).toBeUndefined();

@@ -7,7 +7,7 @@
  *
  * Keys of one user (all in one hash slot, see `redis-keys.ts`):
  * - KEYS[1] meta: hash `epoch`, `seq` (last assigned), `acked` (cursor);
- *   `r`, `mv` of RUN_GUARD (a Redis restart that may have lost writes)
+ *   `r`, `mv`, `mt` of RUN_GUARD (a Redis restart that may have lost writes)
  * - KEYS[2] hist: stream, entry id `<seq>-0`, fields in this fixed order:
  *   `i` event id, `e` event name, `c` critical (1/0), `t` ts (ms),
  *   `a` awaitedBy ('' if none), `p` the event's payload (opaque: the
@@ -18,7 +18,8 @@
  *   `PublishOutcome.connections` in the same step
  * - KEYS[5..7] (publish only) the run of the event: its grammar state, its
  *   log (the snapshot's source, folded on read in TS: `runs.ts`) and the
- *   user's runs; they have their own TTL (`runTtlMs`): runs outlive history
+ *   user's runs; they have their own TTL (`runTtlMs`): runs outlive history.
+ *   The state is stamped with the epoch it was written in (`run-trust-lua.ts`)
  *
  * A missing meta means the stream is new or its data was lost (expiry, a
  * restart without persistence): the script creates it with the epoch the
@@ -31,6 +32,7 @@
  */
 import type { Redis } from 'ioredis';
 import { RUN_GRAMMAR_LUA } from '../../runs/run-grammar-lua.js';
+import { RUN_TRUST_LUA } from './run-trust-lua.js';
 
 /**
  * Moves a stream that a Redis restart may have rolled back to a new epoch
@@ -45,7 +47,8 @@ import { RUN_GRAMMAR_LUA } from '../../runs/run-grammar-lua.js';
  * `mv` remembers the last 8 moves, `<epoch left> <its head then> …` oldest
  * first, so a cursor of an epoch left resumes after what it holds of the
  * retained events (`resumeAfter`: the least of its seq and every head since),
- * with `gap`.
+ * with `gap`. `mt` is the time of the last move (Redis `TIME`, ms): the run
+ * states it may have lost are judged by it (`run-trust-lua.ts`).
  */
 const RUN_GUARD = `
 local function guardRun(epoch, newEpoch)
@@ -65,7 +68,9 @@ local function guardRun(epoch, newEpoch)
     moves[#moves + 1] = epoch
     moves[#moves + 1] = head
     local first = math.max(1, #moves - 15)
-    redis.call('HSET', KEYS[1], 'epoch', newEpoch, 'mv', table.concat(moves, ' ', first))
+    local now = redis.call('TIME')
+    redis.call('HSET', KEYS[1], 'epoch', newEpoch, 'mv', table.concat(moves, ' ', first),
+      'mt', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
     epoch = newEpoch
   end
   redis.call('HSET', KEYS[1], 'r', run .. ':' .. proven)
@@ -143,8 +148,10 @@ end
  *
  * Order inside the one step: idempotency (a repeat is answered first, so it
  * is never a violation), then the run grammar (a refusal in strict mode
- * returns before the seq is drawn: nothing stored, sent or used), then seq,
- * append, fan-out, and the run's state, log and index.
+ * returns before the seq is drawn: nothing stored, sent or used; a state a
+ * Redis restart may have lost is checked in warn mode and rebuilt,
+ * `run-trust-lua.ts`), then seq, append, fan-out, and the run's state, log
+ * and index.
  *
  * Returns {seq, epoch, 0 new | 1 duplicate, connections, open tool calls
  * (JSON list or ''), violation code or '', violation message or '', run log
@@ -154,6 +161,7 @@ end
  */
 export const PUBLISH_SCRIPT = `${PRELUDE}
 ${RUN_GRAMMAR_LUA}
+${RUN_TRUST_LUA}
 local ttl = tonumber(ARGV[9])
 local epoch = ensure(ARGV[1], tonumber(ARGV[12]))
 trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
@@ -161,16 +169,24 @@ local id = ARGV[2]
 local first = redis.call('HGET', ids, id)
 if first then return {tonumber(first), epoch, 1, 0, '', '', '', 0} end
 local run_id = ARGV[14]
-local run_state, run_next, run_open, run_code, run_message = false, false, '', '', ''
+local run_stamp, run_state, run_next, run_open, run_code, run_message = false, false, false, '', '', ''
+local run_new_stamp = epoch
 if run_id ~= '' then
-  run_state = redis.call('GET', KEYS[5])
+  run_stamp, run_state = run_state_split(redis.call('GET', KEYS[5]))
+  local doubt = run_state_doubt(run_stamp, run_state, epoch, tonumber(ARGV[18]))
   local ok, a, b = run_grammar_check(run_state, ARGV[3], ARGV[15])
   if ok == 1 then
     run_next, run_open = a, b
-  elseif ARGV[16] == 'strict' then
-    return {0, epoch, 2, 0, a, b}
-  elseif ARGV[16] == 'warn' then
-    run_code, run_message = a, b
+    -- A state carried across a move stays doubted; a run started now does not.
+    if doubt == 1 or (doubt == 2 and run_state) then run_new_stamp = epoch .. '~' end
+  else
+    local doubted = run_grammar_doubted(doubt, a)
+    if ARGV[16] == 'strict' and not doubted then return {0, epoch, 2, 0, a, b} end
+    if ARGV[16] ~= 'off' then run_code, run_message = a, b end
+    if doubted then
+      run_next, run_open = run_grammar_rebuild(run_state, ARGV[3], ARGV[15])
+      run_new_stamp = epoch .. '~'
+    end
   end
 end
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
@@ -190,8 +206,8 @@ end
 local log_length = 0
 if run_id ~= '' then
   local run_ttl = tonumber(ARGV[18])
-  if run_next and run_next ~= run_state then
-    redis.call('SET', KEYS[5], run_next, 'PX', run_ttl)
+  if run_next and (run_next ~= run_state or run_stamp ~= run_new_stamp) then
+    redis.call('SET', KEYS[5], run_new_stamp .. ' ' .. run_next, 'PX', run_ttl)
   elseif run_state then
     redis.call('PEXPIRE', KEYS[5], run_ttl)
   end

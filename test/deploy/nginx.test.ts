@@ -2,7 +2,8 @@
  * The gateway behind a real nginx, configured with the very block that
  * docs/deploy.md shows (extracted from it, so the two cannot drift): the
  * WebSocket upgrade, publish-and-wait, the client address with and without
- * `--trusted-proxies`, and the drain on SIGTERM, all seen through the proxy.
+ * `--trusted-proxies`, an AG-UI event stream (`POST /v1/ag-ui/runs`) passed on
+ * while the run is open, and the drain on SIGTERM, all seen through the proxy.
  *
  * nginx reaches the gateway from 127.0.0.2 (`proxy_bind`, added by this test
  * around the documented block) and clients connect from 127.0.0.3, so the
@@ -97,6 +98,20 @@ async function remoteAddresses(base: string, userId: string): Promise<string[]> 
   return connections.map((connection) => connection.remoteAddress);
 }
 
+/**
+ * `promise`, failing with `what` when it has not settled by waitFor's deadline
+ * (a buffering proxy holds back even the headers of a stream).
+ */
+async function settled<T>(promise: Promise<T>, what: string): Promise<T> {
+  let done = false;
+  const settle = (): void => {
+    done = true;
+  };
+  promise.then(settle, settle);
+  await waitFor(() => done, { what });
+  return promise;
+}
+
 interface SseEvent {
   type: string;
   [field: string]: unknown;
@@ -129,8 +144,11 @@ function readSse(response: Response): {
     }
     ended = true;
   })();
+  // Complete events only: the last one may still be arriving.
   const events = (): SseEvent[] =>
-    [...text.matchAll(/^data: (.*)$/gm)].map((match) => JSON.parse(match[1] ?? 'null') as SseEvent);
+    [...text.slice(0, text.lastIndexOf('\n\n') + 1).matchAll(/^data: (.*)$/gm)].map(
+      (match) => JSON.parse(match[1] ?? 'null') as SseEvent,
+    );
   return { events, types: () => events().map((event) => event.type), ended: () => ended };
 }
 
@@ -192,17 +210,23 @@ describe.skipIf(nginxMissing)('behind nginx, as docs/deploy.md configures it', (
   it('streams an AG-UI run unbuffered: an event arrives through nginx while the run is still open', async () => {
     const { proxy } = await stack();
     const run = { runId: 'r-sse', threadId: 't-sse' };
+    // Larger than nginx's proxy buffers, so even a proxy that buffers passes the
+    // headers and RUN_STARTED on (in full buffers) and only holds back what follows.
+    const question = { id: 'm-question', role: 'user', content: 'why? '.repeat(8 * 1024) };
     const started = { event: 'agent_started', ...run, data: { agent: 'a' } };
     expect((await publish(proxy.url, 'erin', started)).status).toBe(202);
-    const answer = await fetch(`${proxy.url}/v1/ag-ui/runs`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${await token('erin')}`,
-        'content-type': 'application/json',
-        accept: 'text/event-stream',
-      },
-      body: JSON.stringify({ ...run, state: {}, messages: [], tools: [], context: [] }),
-    });
+    const answer = await settled(
+      fetch(`${proxy.url}/v1/ag-ui/runs`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${await token('erin')}`,
+          'content-type': 'application/json',
+          accept: 'text/event-stream',
+        },
+        body: JSON.stringify({ ...run, state: {}, messages: [question], tools: [], context: [] }),
+      }),
+      'the response headers through nginx',
+    );
     expect(answer.status).toBe(200);
     expect(answer.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     const stream = readSse(answer);

@@ -2,7 +2,8 @@
  * The gateway behind a real nginx, configured with the very block that
  * docs/deploy.md shows (extracted from it, so the two cannot drift): the
  * WebSocket upgrade, publish-and-wait, the client address with and without
- * `--trusted-proxies`, and the drain on SIGTERM, all seen through the proxy.
+ * `--trusted-proxies`, an AG-UI event stream (`POST /v1/ag-ui/runs`) passed on
+ * while the run is open, and the drain on SIGTERM, all seen through the proxy.
  *
  * nginx reaches the gateway from 127.0.0.2 (`proxy_bind`, added by this test
  * around the documented block) and clients connect from 127.0.0.3, so the
@@ -97,6 +98,60 @@ async function remoteAddresses(base: string, userId: string): Promise<string[]> 
   return connections.map((connection) => connection.remoteAddress);
 }
 
+/**
+ * `promise`, failing with `what` when it has not settled by waitFor's deadline
+ * (a buffering proxy holds back even the headers of a stream).
+ */
+async function settled<T>(promise: Promise<T>, what: string): Promise<T> {
+  let done = false;
+  const settle = (): void => {
+    done = true;
+  };
+  promise.then(settle, settle);
+  await waitFor(() => done, { what });
+  return promise;
+}
+
+interface SseEvent {
+  type: string;
+  [field: string]: unknown;
+}
+
+/**
+ * Reads an SSE response in the background as its bytes arrive, so a test can
+ * wait (with a deadline) for an event while the server still holds the
+ * response open.
+ */
+function readSse(response: Response): {
+  events(): SseEvent[];
+  types(): string[];
+  ended(): boolean;
+} {
+  let text = '';
+  let ended = false;
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  void (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+    } catch {
+      // Cut (nginx stopped after a failed test): nothing more arrives, and it did not end.
+      return;
+    }
+    ended = true;
+  })();
+  // Complete events only: the last one may still be arriving.
+  const events = (): SseEvent[] =>
+    [...text.slice(0, text.lastIndexOf('\n\n') + 1).matchAll(/^data: (.*)$/gm)].map(
+      (match) => JSON.parse(match[1] ?? 'null') as SseEvent,
+    );
+  return { events, types: () => events().map((event) => event.type), ended: () => ended };
+}
+
 describe.skipIf(nginxMissing)('behind nginx, as docs/deploy.md configures it', () => {
   it('upgrades a WebSocket: welcome, then an event published with ?wait= before it connected', async () => {
     const { proxy, wsUrl } = await stack();
@@ -152,11 +207,51 @@ describe.skipIf(nginxMissing)('behind nginx, as docs/deploy.md configures it', (
     expect(await remoteAddresses(trusting.gateway.url, 'dave')).toEqual([CLIENT_ADDRESS]);
   });
 
-  // Nothing streams yet: the SSE routes (`GET /v1/sse`, `POST /v1/ag-ui/runs`)
-  // come with the AG-UI/SSE work. docs/deploy.md already sets `proxy_buffering off`
-  // for `/v1/sse` and `/v1/ag-ui/`; this test must then read the first event
-  // through nginx while the gateway still holds the response open.
-  it.todo('SSE: an event stream is passed through nginx unbuffered (no SSE route yet)');
+  it('streams an AG-UI run unbuffered: an event arrives through nginx while the run is still open', async () => {
+    const { proxy } = await stack();
+    const run = { runId: 'r-sse', threadId: 't-sse' };
+    // Larger than nginx's proxy buffers, so even a proxy that buffers passes the
+    // headers and RUN_STARTED on (in full buffers) and only holds back what follows.
+    const question = { id: 'm-question', role: 'user', content: 'why? '.repeat(8 * 1024) };
+    const started = { event: 'agent_started', ...run, data: { agent: 'a' } };
+    expect((await publish(proxy.url, 'erin', started)).status).toBe(202);
+    const answer = await settled(
+      fetch(`${proxy.url}/v1/ag-ui/runs`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${await token('erin')}`,
+          'content-type': 'application/json',
+          accept: 'text/event-stream',
+        },
+        body: JSON.stringify({ ...run, state: {}, messages: [question], tools: [], context: [] }),
+      }),
+      'the response headers through nginx',
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const stream = readSse(answer);
+    await waitFor(() => stream.types().includes('RUN_STARTED'), {
+      what: 'RUN_STARTED through nginx',
+    });
+    const thinking = { event: 'agent_thinking', ...run, data: { text: 'through nginx' } };
+    expect((await publish(proxy.url, 'erin', thinking)).status).toBe(202);
+    // The run is still open: a proxy that buffers holds this back until the response ends.
+    await waitFor(
+      () =>
+        stream
+          .events()
+          .some(
+            (event) =>
+              event.type === 'REASONING_MESSAGE_CONTENT' && event.delta === 'through nginx',
+          ),
+      { what: 'the thinking delta through nginx before the run ends' },
+    );
+    expect(stream.ended()).toBe(false);
+    const completed = { event: 'agent_completed', ...run, data: { status: 'succeeded' } };
+    expect((await publish(proxy.url, 'erin', completed)).status).toBe(202);
+    await waitFor(stream.ended, { what: 'the stream to end after agent_completed' });
+    expect(stream.types().at(-1)).toBe('RUN_FINISHED');
+  });
 
   it('drains on SIGTERM through the proxy: 503 for new handshakes, 1001 for open sockets', async () => {
     const { gateway, proxy, wsUrl } = await stack();

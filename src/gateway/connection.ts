@@ -1,7 +1,6 @@
 /**
  * One WebSocket of one user: its state, what it was sent and acked, and the
- * seam between replay and live delivery. Its inbound frames are policed and
- * dispatched by `ClientFrames`, its writes go through `SocketWriter`.
+ * replay/live seam (inbound: `ClientFrames`; writes: `SocketWriter`).
  *
  * Delivery invariant kept here (docs/delivery.md): the event frames written
  * to a connection have strictly increasing seq with no gap, except where its
@@ -11,9 +10,8 @@
  * re-reads history from `sentSeq` (`resync`) before going on. While history is
  * being read, live events wait in a bounded buffer.
  *
- * Coalescing (protocol 1.1, "Coalesced deltas"): a replay's deltas are always
- * merged (`coalesceEvents`); live, a connection that falls behind queues its
- * frames, merged, until its socket drains (`LagQueue`).
+ * Coalescing (protocol 1.1): a replay's deltas are always merged; live, a
+ * connection that falls behind queues its frames, merged (`LagQueue`).
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
@@ -24,6 +22,7 @@ import { PROTOCOL_VERSION, type ServerFrame, type WelcomeFrame } from '../protoc
 import type { PendingItem } from '../runs/delta-coalescer.js';
 import { ClientFrames } from './client-frames.js';
 import { ConnectionAcks } from './connection-acks.js';
+import { isMergeableDelta } from './event-framer.js';
 import type { ConnectionHost } from './connection-host.js';
 import { LagQueue } from './lag-queue.js';
 import { planOpening, type RunCoverage } from './run-snapshots.js';
@@ -286,6 +285,11 @@ export class Connection implements RegisteredConnection {
    * instead, where the queue merges it the same way.
    */
   private writeReplay(events: readonly StreamEvent[]): void {
+    // No delta to merge: each event's shared frame goes out as is, unframed again.
+    if (!this.lag.lagging && !events.some(isMergeableDelta)) {
+      this.writeReplayAsIs(events);
+      return;
+    }
     const items: PendingItem[] = [];
     const queued = this.lag.lagging;
     for (const event of events) {
@@ -307,6 +311,17 @@ export class Connection implements RegisteredConnection {
     }
     if (!queued) this.sentSeq = this.handedSeq;
     this.checkBackpressure();
+  }
+
+  private writeReplayAsIs(events: readonly StreamEvent[]): void {
+    let written = 0;
+    for (const event of events) {
+      if (event.seq <= this.handedSeq) continue;
+      if (this.state !== 'open') break;
+      if (!this.covered(event)) written++;
+      this.writeEvent(event, this.host.framer.wire(event));
+    }
+    if (written > 0) this.host.stats.countReplayed(written);
   }
 
   /** Replay done: flush what arrived live meanwhile, through the same seq rules. */

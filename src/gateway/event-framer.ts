@@ -46,10 +46,9 @@ export class EventFramer {
     if (event !== this.last) this.frame(event);
     if (this.lastItem !== null) return this.lastItem;
     const text = this.lastText;
-    this.lastItem =
-      !event.critical && (event.event === 'agent_thinking' || event.event === 'agent_text')
-        ? pendingItemFromFrame(text)
-        : { kind: 'frame', frame: text, bytes: this.lastWire.length, seq: event.seq };
+    this.lastItem = isMergeableDelta(event)
+      ? pendingItemFromFrame(text)
+      : { kind: 'frame', frame: text, bytes: this.lastWire.length, seq: event.seq };
     return this.lastItem;
   }
 
@@ -64,4 +63,9 @@ export class EventFramer {
     this.lastItem = null;
     this.last = event;
   }
+}
+
+/** Only a non-critical `agent_thinking`/`agent_text` delta can merge with its neighbours. */
+export function isMergeableDelta(event: Pick<StreamEvent, 'critical' | 'event'>): boolean {
+  return !event.critical && (event.event === 'agent_thinking' || event.event === 'agent_text');
 }

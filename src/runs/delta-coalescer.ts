@@ -166,6 +166,10 @@ interface DeltaGroup {
 
 type Slot = { kind: 'frame'; item: PendingFrame } | { kind: 'group'; group: DeltaGroup };
 
+/**
+ * Not `options/validators.ts`: src/runs/ is in the browser SDK's build and may
+ * import only src/runs/ and src/protocol/ (eslint.config.js).
+ */
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1)
     throw new RangeError(`${name} must be a positive integer`);

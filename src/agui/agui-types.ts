@@ -4,7 +4,7 @@
  * `metadata.agentsocket` every AG-UI event carries. Pure types.
  */
 import type { Event as AguiEvent } from '@ag-ui/core';
-import type { JsonValue } from '../protocol/frames.js';
+import type { EventFrame, JsonValue } from '../protocol/frames.js';
 
 export type { AguiEvent };
 
@@ -14,18 +14,7 @@ export type { AguiEvent };
  * `agent_thinking`/`agent_text`) carries `seqFrom` and stands for the whole
  * range `seqFrom..seq`.
  */
-export interface AgentsocketEvent {
-  seq: number;
-  epoch: string;
-  id: string;
-  event: string;
-  runId?: string;
-  threadId?: string;
-  ts: number;
-  critical: boolean;
-  data: JsonValue;
-  seqFrom?: number;
-}
+export type AgentsocketEvent = Omit<EventFrame, 'type'> & { epoch: string };
 
 /**
  * `metadata.agentsocket` of an AG-UI event mapped from an agentsocket event:

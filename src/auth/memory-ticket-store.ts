@@ -14,6 +14,7 @@
  *   the tickets whose TTL is over, then, if still full, the oldest ticket).
  */
 import { randomBytes } from 'node:crypto';
+import { positiveInteger } from '../options/validators.js';
 import type { VerifiedUser } from './authenticator.js';
 import { TICKET_TTL_MS, type IssuedTicket, type TicketStore } from './ticket-store.js';
 
@@ -50,12 +51,14 @@ export class MemoryTicketStore implements TicketStore {
   readonly #byUser = new Map<string, Set<string>>();
 
   constructor(options: MemoryTicketStoreOptions = {}) {
-    this.#ttlMs = positiveInteger(options.ttlMs, 'ttlMs', TICKET_TTL_MS);
-    this.#maxTickets = positiveInteger(options.maxTickets, 'maxTickets', DEFAULT_MAX_TICKETS);
+    this.#ttlMs = positiveInteger('options.ttlMs', options.ttlMs ?? TICKET_TTL_MS);
+    this.#maxTickets = positiveInteger(
+      'options.maxTickets',
+      options.maxTickets ?? DEFAULT_MAX_TICKETS,
+    );
     this.#maxPerUser = positiveInteger(
-      options.maxPerUser,
-      'maxPerUser',
-      DEFAULT_MAX_TICKETS_PER_USER,
+      'options.maxPerUser',
+      options.maxPerUser ?? DEFAULT_MAX_TICKETS_PER_USER,
     );
     if (options.now !== undefined && typeof options.now !== 'function') {
       throw new TypeError('options.now must be a function');
@@ -130,12 +133,4 @@ export class MemoryTicketStore implements TicketStore {
     set?.delete(ticket);
     if (set?.size === 0) this.#byUser.delete(entry.user.userId);
   }
-}
-
-function positiveInteger(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new TypeError(`options.${name} must be a positive integer`);
-  }
-  return value;
 }

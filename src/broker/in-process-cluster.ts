@@ -18,6 +18,7 @@
  */
 import type { ControlMessage, DeliveryReport } from './cluster-bus.js';
 import { MIN_RUN_SNAPSHOT_MAX_BYTES } from '../runs/run-snapshot.js';
+import { positiveInteger } from '../options/validators.js';
 import { MemoryPresence } from './memory-presence.js';
 import { MemoryRuns } from './memory-runs.js';
 import { MemoryStreams } from './memory-streams.js';
@@ -56,13 +57,6 @@ export interface BusMember {
 
 const MiB = 1024 * 1024;
 
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`option ${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
-
 export class InProcessCluster {
   readonly streams: MemoryStreams;
   readonly runs: MemoryRuns;
@@ -77,7 +71,7 @@ export class InProcessCluster {
     }
     this.now = options.now ?? Date.now;
     const runSnapshotMaxBytes = positiveInteger(
-      'runSnapshotMaxBytes',
+      'option runSnapshotMaxBytes',
       options.runSnapshotMaxBytes ?? RUN_DEFAULTS.runSnapshotMaxBytes,
     );
     if (runSnapshotMaxBytes < MIN_RUN_SNAPSHOT_MAX_BYTES) {
@@ -86,17 +80,17 @@ export class InProcessCluster {
       );
     }
     const maxRunBytes = positiveInteger(
-      'maxRunBytes',
+      'option maxRunBytes',
       options.maxRunBytes ?? RUN_DEFAULTS.maxRunBytes,
     );
     if (maxRunBytes < runSnapshotMaxBytes) {
       throw new TypeError('option maxRunBytes must be at least runSnapshotMaxBytes');
     }
     this.runs = new MemoryRuns({
-      runTtlMs: positiveInteger('runTtlMs', options.runTtlMs ?? RUN_DEFAULTS.runTtlMs),
+      runTtlMs: positiveInteger('option runTtlMs', options.runTtlMs ?? RUN_DEFAULTS.runTtlMs),
       runSnapshotMaxBytes,
       maxRunsPerUser: positiveInteger(
-        'maxRunsPerUser',
+        'option maxRunsPerUser',
         options.maxRunsPerUser ?? RUN_DEFAULTS.maxRunsPerUser,
       ),
       maxRunBytes,
@@ -104,16 +98,16 @@ export class InProcessCluster {
     this.streams = new MemoryStreams(
       {
         historySize: positiveInteger(
-          'historySize',
+          'option historySize',
           options.historySize ?? HISTORY_DEFAULTS.historySize,
         ),
         historyTtlMs: positiveInteger(
-          'historyTtlMs',
+          'option historyTtlMs',
           options.historyTtlMs ?? HISTORY_DEFAULTS.historyTtlMs,
         ),
-        maxStreams: positiveInteger('maxStreams', options.maxStreams ?? 100_000),
-        maxStreamBytes: positiveInteger('maxStreamBytes', options.maxStreamBytes ?? 8 * MiB),
-        maxTotalBytes: positiveInteger('maxTotalBytes', options.maxTotalBytes ?? 512 * MiB),
+        maxStreams: positiveInteger('option maxStreams', options.maxStreams ?? 100_000),
+        maxStreamBytes: positiveInteger('option maxStreamBytes', options.maxStreamBytes ?? 8 * MiB),
+        maxTotalBytes: positiveInteger('option maxTotalBytes', options.maxTotalBytes ?? 512 * MiB),
         now: this.now,
       },
       this.presence,

@@ -17,7 +17,7 @@
  * merged with is written as its original frame (encoded once at publish).
  */
 import { utf8ByteLength } from '../protocol/event-input.js';
-import type { JsonValue } from '../protocol/frames.js';
+import type { EventFrame } from '../protocol/frames.js';
 import { encodeMergedDeltaFrame } from '../protocol/merged-frame.js';
 
 /** Default cap of one merged frame's text: 64 KiB (UTF-8). */
@@ -59,18 +59,8 @@ export interface PendingFrame {
 
 export type PendingItem = PendingDelta | PendingFrame;
 
-/** An event of the user's stream, as the gateway has it when it is published. */
-export interface StreamEvent {
-  seq: number;
-  seqFrom?: number;
-  id: string;
-  event: string;
-  runId?: string;
-  threadId?: string;
-  ts: number;
-  critical: boolean;
-  data: JsonValue;
-}
+/** An event of the user's stream as the gateway has it when published: an event frame's fields. */
+export type StreamEvent = Omit<EventFrame, 'type'>;
 
 /**
  * The delta fields of an event when it may merge (a non-critical
@@ -176,6 +166,10 @@ interface DeltaGroup {
 
 type Slot = { kind: 'frame'; item: PendingFrame } | { kind: 'group'; group: DeltaGroup };
 
+/**
+ * Not `options/validators.ts`: src/runs/ is in the browser SDK's build and may
+ * import only src/runs/ and src/protocol/ (eslint.config.js).
+ */
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1)
     throw new RangeError(`${name} must be a positive integer`);

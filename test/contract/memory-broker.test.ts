@@ -58,9 +58,10 @@ describe('MemoryBroker options', () => {
     [{ nodeId: '' }, 'option nodeId must be a non-empty string'],
   ])('refuses %o with a TypeError', (options, message) => {
     // The options come from JS callers too, so wrong types are part of the test.
-    expect(() => new MemoryBroker(options as unknown as MemoryBrokerOptions)).toThrow(
-      new TypeError(message),
-    );
+    const build = () => new MemoryBroker(options as unknown as MemoryBrokerOptions);
+    // A TypeError with exactly this message (an OptionError for the number options).
+    expect(build).toThrow(TypeError);
+    expect(build).toThrow(expect.objectContaining({ message }));
   });
 
   it('takes a given node id, or makes a random one', () => {
@@ -369,7 +370,8 @@ describe('MemoryBroker runs', () => {
       'option maxRunBytes must be at least runSnapshotMaxBytes',
     ],
   ])('refuses %o', (options, message) => {
-    expect(() => new MemoryBroker(options)).toThrow(new TypeError(message));
+    expect(() => new MemoryBroker(options)).toThrow(TypeError);
+    expect(() => new MemoryBroker(options)).toThrow(expect.objectContaining({ message }));
   });
 
   it('keeps all snapshots under maxRunBytes: the least recently updated runs go', async () => {

@@ -141,11 +141,13 @@ describe('MemoryTicketStore', () => {
   });
 
   it.each([
-    [{ ttlMs: 0 }, 'options.ttlMs must be a positive integer'],
-    [{ maxTickets: 1.5 }, 'options.maxTickets must be a positive integer'],
-    [{ maxPerUser: -1 }, 'options.maxPerUser must be a positive integer'],
+    [{ ttlMs: 0 }, 'options.ttlMs must be a positive integer, got 0'],
+    [{ maxTickets: 1.5 }, 'options.maxTickets must be a positive integer, got 1.5'],
+    [{ maxPerUser: -1 }, 'options.maxPerUser must be a positive integer, got -1'],
     [{ now: 5 as unknown as () => number }, 'options.now must be a function'],
   ])('refuses options %o', (options, message) => {
-    expect(() => new MemoryTicketStore(options)).toThrow(new TypeError(message));
+    // A TypeError with exactly this message (an OptionError for the number options).
+    expect(() => new MemoryTicketStore(options)).toThrow(TypeError);
+    expect(() => new MemoryTicketStore(options)).toThrow(expect.objectContaining({ message }));
   });
 });

@@ -27,6 +27,7 @@ import type { ControlMessage, DeliveryReport } from '../cluster-bus.js';
 import type { ConnectionRecord } from '../presence-store.js';
 import type { RunSnapshot } from '../../runs/run-types.js';
 import { MIN_RUN_SNAPSHOT_MAX_BYTES } from '../../runs/run-snapshot.js';
+import { positiveInteger } from '../../options/validators.js';
 import { HISTORY_DEFAULTS, RUN_DEFAULTS } from '../stream-defaults.js';
 import type { HistoryRead, PublishOptions, PublishOutcome, ReadCursor } from '../stream-engine.js';
 import { RedisBus } from './bus.js';
@@ -74,12 +75,9 @@ const KEY_PREFIX_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
  */
 const MAX_META_TTL_MS = 30 * 24 * 3_600_000;
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  const chosen = value ?? fallback;
-  if (!Number.isSafeInteger(chosen) || chosen < 1) {
-    throw new RangeError(`RedisBroker: ${name} must be a positive integer, got ${String(value)}`);
-  }
-  return chosen;
+/** `positiveInteger` of `value`, or `fallback` when it is not given. */
+function positiveOption(name: string, value: number | undefined, fallback: number): number {
+  return positiveInteger(`RedisBroker: ${name}`, value ?? fallback);
 }
 
 export class RedisBroker implements Broker, LinkListener {
@@ -105,25 +103,21 @@ export class RedisBroker implements Broker, LinkListener {
       throw new TypeError('RedisBroker: keyPrefix must be 1-64 characters of [A-Za-z0-9._:-]');
     }
     const keys = new RedisKeys(prefix);
-    const historySize = positiveInteger(
+    const historySize = positiveOption(
       'historySize',
       options.historySize,
       HISTORY_DEFAULTS.historySize,
     );
-    const historyTtlMs = positiveInteger(
+    const historyTtlMs = positiveOption(
       'historyTtlMs',
       options.historyTtlMs,
       HISTORY_DEFAULTS.historyTtlMs,
     );
-    const commandTimeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs, 2_000);
-    const maxSubscriptions = positiveInteger('maxSubscriptions', options.maxSubscriptions, 100_000);
-    const maxPendingPerUser = positiveInteger(
-      'maxPendingPerUser',
-      options.maxPendingPerUser,
-      1_000,
-    );
-    const runTtlMs = positiveInteger('runTtlMs', options.runTtlMs, RUN_DEFAULTS.runTtlMs);
-    const runSnapshotMaxBytes = positiveInteger(
+    const commandTimeoutMs = positiveOption('commandTimeoutMs', options.commandTimeoutMs, 2_000);
+    const maxSubscriptions = positiveOption('maxSubscriptions', options.maxSubscriptions, 100_000);
+    const maxPendingPerUser = positiveOption('maxPendingPerUser', options.maxPendingPerUser, 1_000);
+    const runTtlMs = positiveOption('runTtlMs', options.runTtlMs, RUN_DEFAULTS.runTtlMs);
+    const runSnapshotMaxBytes = positiveOption(
       'runSnapshotMaxBytes',
       options.runSnapshotMaxBytes,
       RUN_DEFAULTS.runSnapshotMaxBytes,
@@ -133,7 +127,7 @@ export class RedisBroker implements Broker, LinkListener {
         `RedisBroker: runSnapshotMaxBytes must be at least ${MIN_RUN_SNAPSHOT_MAX_BYTES}`,
       );
     }
-    const maxRunsPerUser = positiveInteger(
+    const maxRunsPerUser = positiveOption(
       'maxRunsPerUser',
       options.maxRunsPerUser,
       RUN_DEFAULTS.maxRunsPerUser,

@@ -125,17 +125,26 @@ async function fromSnapshot(
     epoch: snapshot.epoch,
     seq: snapshot.upToSeq,
   });
-  // The stream the run lives in is gone: nothing of it can follow.
-  if (read.epoch !== snapshot.epoch) {
+  const tailFrom = snapshot.upToSeq + 1;
+  // The stream the run lives in is gone: nothing of it can follow. An epoch
+  // moved by a Redis restart that kept the seqs (docs/redis.md) is not gone
+  // when the read still starts at or before the tail: carry on in its epoch.
+  if (read.epoch !== snapshot.epoch && read.from > tailFrom) {
     return { start, position: null, tail: [], interrupt: 'history_lost' };
   }
-  // A gap here lost no event of the run: the snapshot was read after the
-  // subscription began, so the run's events before it are in the snapshot
-  // and those after it in the read or the live buffer.
+  // History trimmed between the snapshot read and this one: the run's events
+  // after the snapshot came after the subscription began, so the live buffer
+  // holds them; the stream takes them from there (`lastSeq + 1` on). A buffer
+  // that overflowed meanwhile re-reads history, and that gap ends the stream
+  // with history_lost: visible and resumable, never a silent hole.
+  if (read.gap && read.from > tailFrom) {
+    return { start, position: { epoch: read.epoch, headSeq: snapshot.upToSeq }, tail: [] };
+  }
+  // A gap before the tail lost no event of the run: those are in the snapshot.
   return {
     start,
     position: { epoch: read.epoch, headSeq: read.headSeq },
-    tail: runEventsOf(read, request.runId).filter(({ event }) => event.seq > snapshot.upToSeq),
+    tail: runEventsOf(read, request.runId).filter(({ event }) => event.seq >= tailFrom),
   };
 }
 

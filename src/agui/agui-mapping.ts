@@ -26,7 +26,6 @@ import type { JsonValue } from '../protocol/frames.js';
 import type { RunCompletion, RunSnapshot } from '../runs/run-types.js';
 import { formatAguiCursor } from './agui-cursor.js';
 import {
-  isGeneratedTextPartId,
   partMessageId,
   reasoningPartId,
   textPartId,
@@ -52,11 +51,7 @@ export interface AguiRunIdentity {
 /** The reasoning span or text message open at a position (at most one is). */
 export type OpenConstruct =
   | { kind: 'reasoning'; partId: string }
-  /**
-   * `messageId`: the publisher's, or undefined when the part id was generated.
-   * Restored from a snapshot, an id shaped like a generated one (`m<digits>`)
-   * counts as generated: the snapshot does not say which it was.
-   */
+  /** `messageId`: the publisher's, or undefined when its deltas carry none. */
   | { kind: 'text'; partId: string; messageId: string | undefined };
 
 /** Everything a mapper remembers; what {@link AguiMapper.fromSnapshot} restores. */
@@ -70,10 +65,14 @@ export interface AguiMapperState {
   pendingToolCalls: readonly string[];
   /** Tool calls answered: a second tool_completed for one goes out as CUSTOM. */
   answeredToolCalls: readonly string[];
+  /** The publisher's messageIds of the text parts so far: a reused one names a new part (`textPartId`). */
+  textMessageIds: readonly string[];
 }
 
 /** Bound of each tool-call set a mapper keeps; past it the oldest entry is forgotten. */
 export const MAX_TRACKED_TOOL_CALLS = 4096;
+/** Bound of the text messageIds a mapper keeps; past it the oldest is forgotten. */
+export const MAX_TRACKED_TEXT_MESSAGE_IDS = 4096;
 
 /** RUN_ERROR.code of a run whose agent_completed says failed without a string `error.code`. */
 export const AGENT_FAILED_CODE = 'agentsocket.agent_failed';
@@ -94,6 +93,7 @@ export class AguiMapper {
   private open: OpenConstruct | null;
   private readonly pending: Set<string>;
   private readonly answered: Set<string>;
+  private readonly textMessageIds: Set<string>;
 
   constructor(
     readonly identity: AguiRunIdentity,
@@ -104,6 +104,7 @@ export class AguiMapper {
     this.open = state.open ?? null;
     this.pending = new Set(state.pendingToolCalls?.slice(-MAX_TRACKED_TOOL_CALLS));
     this.answered = new Set(state.answeredToolCalls?.slice(-MAX_TRACKED_TOOL_CALLS));
+    this.textMessageIds = new Set(state.textMessageIds?.slice(-MAX_TRACKED_TEXT_MESSAGE_IDS));
   }
 
   /**
@@ -115,10 +116,12 @@ export class AguiMapper {
     let open: OpenConstruct | null = null;
     if (last?.kind === 'reasoning' && last.open) open = { kind: 'reasoning', partId: last.id };
     if (last?.kind === 'text' && last.open) {
-      const messageId = isGeneratedTextPartId(last.id) ? undefined : last.id;
-      open = { kind: 'text', partId: last.id, messageId };
+      open = { kind: 'text', partId: last.id, messageId: last.messageId };
     }
     const tools = snapshot.parts.filter((part) => part.kind === 'tool');
+    const textMessageIds = snapshot.parts.flatMap((part) =>
+      part.kind === 'text' && part.messageId !== undefined ? [part.messageId] : [],
+    );
     return new AguiMapper(
       {
         runId: snapshot.runId,
@@ -131,6 +134,7 @@ export class AguiMapper {
         open,
         pendingToolCalls: tools.filter((t) => t.status === 'running').map((t) => t.toolCallId),
         answeredToolCalls: tools.filter((t) => t.status !== 'running').map((t) => t.toolCallId),
+        textMessageIds,
       },
     );
   }
@@ -142,6 +146,7 @@ export class AguiMapper {
       open: this.open,
       pendingToolCalls: [...this.pending],
       answeredToolCalls: [...this.answered],
+      textMessageIds: [...this.textMessageIds],
     };
   }
 
@@ -267,15 +272,18 @@ export class AguiMapper {
     const continues =
       open !== null &&
       open.kind === kind &&
-      (open.kind === 'reasoning' ||
-        (messageId === undefined ? open.messageId === undefined : open.partId === messageId));
+      (open.kind === 'reasoning' || open.messageId === messageId);
     const out: AguiEvent[] = [];
     if (!continues) {
       out.push(...this.close());
-      this.open =
-        kind === 'reasoning'
-          ? { kind, partId: reasoningPartId(firstSeq) }
-          : { kind, partId: textPartId(firstSeq, messageId), messageId };
+      if (kind === 'reasoning') {
+        this.open = { kind, partId: reasoningPartId(firstSeq) };
+      } else {
+        const usedBefore = messageId !== undefined && this.textMessageIds.has(messageId);
+        this.open = { kind, partId: textPartId(firstSeq, messageId, usedBefore), messageId };
+        if (messageId !== undefined)
+          remember(this.textMessageIds, messageId, MAX_TRACKED_TEXT_MESSAGE_IDS);
+      }
       out.push(...this.reopeningStarts());
     }
     const id = partMessageId(this.identity.runId, (this.open as OpenConstruct).partId);
@@ -389,9 +397,9 @@ function isTerminal(event: AguiEvent): boolean {
 }
 
 /** Adds to a bounded insertion-ordered set, forgetting the oldest entry past the bound. */
-function remember(set: Set<string>, value: string): void {
+function remember(set: Set<string>, value: string, bound = MAX_TRACKED_TOOL_CALLS): void {
   set.add(value);
-  if (set.size > MAX_TRACKED_TOOL_CALLS) {
+  if (set.size > bound) {
     const oldest = set.values().next().value;
     if (oldest !== undefined) set.delete(oldest);
   }

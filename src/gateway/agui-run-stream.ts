@@ -61,6 +61,8 @@ export interface SseSink {
   write(chunk: string): void;
   /** Bytes written and not yet handed to the socket. */
   readonly bufferedBytes: number;
+  /** Whether `onDrain`'s listeners will be called (the response is past its high-water mark). */
+  readonly needsDrain: boolean;
   /** Ends the response (the sink bounds how long a slow reader may hold it). */
   end(): void;
   onDrain(listener: () => void): void;
@@ -350,7 +352,11 @@ export class AguiRunStream implements RunListener {
     if (this.sink === null || this.phase === 'ended') return;
     // A reader behind by more than that gets its events merged while it catches up.
     const { maxBufferedBytes } = this.host.settings;
-    if (this.sink.bufferedBytes > Math.min(WAIT_FOR_DRAIN_ABOVE_BYTES, maxBufferedBytes / 2)) {
+    // Only a response that will emit 'drain' may be waited for: below its
+    // high-water mark none comes, and the queue (say, the terminal event) would stay.
+    const behind =
+      this.sink.bufferedBytes > Math.min(WAIT_FOR_DRAIN_ABOVE_BYTES, maxBufferedBytes / 2);
+    if (behind && this.sink.needsDrain) {
       this.awaitingDrain = true;
       return;
     }

@@ -19,6 +19,7 @@ import {
 import type { AgentsocketEvent, StreamInterruptReason } from '../agui/agui-types.js';
 import { GatewayError } from '../errors.js';
 import { encodeEventFrame } from '../protocol/event-frame.js';
+import { coalesceEvents, pendingItemOf } from '../runs/delta-coalescer.js';
 import { foldRunEvent, type RunEventRecord } from '../runs/run-snapshot.js';
 import type { RunSnapshot } from '../runs/run-types.js';
 
@@ -75,10 +76,12 @@ async function resumeWithinHistory(
   });
   if (read.gap || read.epoch !== snapshot.epoch || position.seq > read.headSeq) return null;
   const events = runEventsOf(read, request.runId);
+  const group = position.index === null ? undefined : cursorGroup(events, position.seq, read.epoch);
+  // A part cursor's group is re-mapped, so the fold stops before its first seq.
+  const foldBefore = group?.seqFrom ?? group?.seq ?? position.seq + 1;
   let folded: RunSnapshot | undefined;
   for (const { event } of events) {
-    const past = position.index === null ? event.seq > position.seq : event.seq >= position.seq;
-    if (past) break;
+    if (event.seq >= foldBefore) break;
     folded = foldRunEvent(folded, runEventRecord(event, request.runId));
   }
   if (folded === undefined) return null;
@@ -87,7 +90,7 @@ async function resumeWithinHistory(
     start = resumeAtCursor({
       snapshot: folded,
       position,
-      cursorEvent: events.find(({ event }) => event.seq === position.seq)?.event,
+      cursorEvent: group,
       ...(request.threadId !== undefined ? { threadId: request.threadId } : {}),
     });
   } catch (error) {
@@ -122,18 +125,57 @@ async function fromSnapshot(
     epoch: snapshot.epoch,
     seq: snapshot.upToSeq,
   });
-  // The stream the run lives in is gone: nothing of it can follow.
-  if (read.epoch !== snapshot.epoch) {
+  const tailFrom = snapshot.upToSeq + 1;
+  // The stream the run lives in is gone: nothing of it can follow. An epoch
+  // moved by a Redis restart that kept the seqs (docs/redis.md) is not gone
+  // when the read still starts at or before the tail: carry on in its epoch.
+  if (read.epoch !== snapshot.epoch && read.from > tailFrom) {
     return { start, position: null, tail: [], interrupt: 'history_lost' };
   }
-  // A gap here lost no event of the run: the snapshot was read after the
-  // subscription began, so the run's events before it are in the snapshot
-  // and those after it in the read or the live buffer.
+  // History trimmed between the snapshot read and this one: the run's events
+  // after the snapshot came after the subscription began, so the live buffer
+  // holds them; the stream takes them from there (`lastSeq + 1` on). A buffer
+  // that overflowed meanwhile re-reads history, and that gap ends the stream
+  // with history_lost: visible and resumable, never a silent hole.
+  if (read.gap && read.from > tailFrom) {
+    return { start, position: { epoch: read.epoch, headSeq: snapshot.upToSeq }, tail: [] };
+  }
+  // A gap before the tail lost no event of the run: those are in the snapshot.
   return {
     start,
     position: { epoch: read.epoch, headSeq: read.headSeq },
-    tail: runEventsOf(read, request.runId).filter(({ event }) => event.seq > snapshot.upToSeq),
+    tail: runEventsOf(read, request.runId).filter(({ event }) => event.seq >= tailFrom),
   };
+}
+
+/**
+ * The event whose AG-UI group a part cursor at `seq` names, as the live
+ * stream sent it: a delta that opened its part may have gone out merged with
+ * the deltas after it (the coalescing window), as one frame `seqFrom`..`seq`
+ * whose group re-opens the part. Its deltas are the run's consecutive deltas
+ * of the same part up to `seq`; coalescing them again rebuilds that frame
+ * (the same rules, the same cap on its text).
+ */
+function cursorGroup(
+  events: readonly HeldEvent[],
+  seq: number,
+  epoch: string,
+): AgentsocketEvent | undefined {
+  const at = events.findIndex(({ event }) => event.seq === seq);
+  if (at < 0) return undefined;
+  const items = events.map(({ event, frame }) => pendingItemOf(frame, event));
+  let from = at;
+  for (;;) {
+    const item = items[from]!;
+    const before = items[from - 1];
+    if (item.kind !== 'delta' || before?.kind !== 'delta') break;
+    const samePart = before.event === item.event && before.messageId === item.messageId;
+    if (!samePart || before.seq !== (item.seqFrom ?? item.seq) - 1) break;
+    from -= 1;
+  }
+  if (from === at) return events[at]!.event;
+  const frame = coalesceEvents(items.slice(from, at + 1)).frames.at(-1)!;
+  return agentsocketEventOf(frame, epoch);
 }
 
 /** The read's events of run `runId`, as frames and events. */

@@ -155,6 +155,9 @@ function sseSink(res: ServerResponse, closeTimeoutMs: number): SseSink {
     get bufferedBytes() {
       return res.writableLength;
     },
+    get needsDrain() {
+      return res.writableNeedDrain;
+    },
     end: () => {
       res.end();
       // A reader that stopped reading would hold the socket for as long as it likes.

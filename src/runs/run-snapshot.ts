@@ -37,6 +37,7 @@ import { utf8ByteLength } from '../protocol/event-input.js';
 import type { AgentRunStatus } from '../protocol/agent-events.js';
 import type { EventFrame, JsonValue } from '../protocol/frames.js';
 import type { MergedDelta } from '../protocol/merged-frame.js';
+import { reasoningPartId, textPartId } from './part-ids.js';
 import type { RunCompletion, RunPart, RunSnapshot, TextPart, ToolPart } from './run-types.js';
 
 /** Default size cap of a snapshot's JSON: 4 MiB. */
@@ -178,7 +179,7 @@ function appendDelta(run: RunSnapshot, event: string, data: DataRecord, first: n
       return;
     }
     closeOpenPart(run);
-    addPart(run, { kind: 'reasoning', id: `r${first}`, text, open: true });
+    addPart(run, { kind: 'reasoning', id: reasoningPartId(first), text, open: true });
     return;
   }
   const messageId = typeof data.messageId === 'string' ? data.messageId : undefined;
@@ -188,12 +189,15 @@ function appendDelta(run: RunSnapshot, event: string, data: DataRecord, first: n
     return;
   }
   closeOpenPart(run);
-  let id = `m${first}`;
-  if (messageId !== undefined) {
-    const taken = run.parts.some((part) => part.kind === 'text' && part.messageId === messageId);
-    id = taken ? `${messageId}:${first}` : messageId;
-  }
-  const part: TextPart = { kind: 'text', id, text, open: true };
+  const usedBefore =
+    messageId !== undefined &&
+    run.parts.some((part) => part.kind === 'text' && part.messageId === messageId);
+  const part: TextPart = {
+    kind: 'text',
+    id: textPartId(first, messageId, usedBefore),
+    text,
+    open: true,
+  };
   if (messageId !== undefined) part.messageId = messageId;
   addPart(run, part);
 }

@@ -253,6 +253,46 @@ describe('a TCP connection cut, then resumed with Last-Event-ID', () => {
   });
 });
 
+describe('a cut at every cursor of a coalesced stream (default window)', () => {
+  it('resumes each with Last-Event-ID to the messages of an uninterrupted run', async () => {
+    const whole = await newRun(coalescing);
+    const wholeRaw: string[] = [];
+    await attachThenPublish(whole, [newAgent(whole, { raw: wholeRaw }).agent]);
+    const count = [...(wholeRaw[0] ?? '').matchAll(/^id: /gm)].length;
+    // Cursors naming a part of a group that merged several deltas.
+    let mergedPartCuts = 0;
+    for (let cutAt = 1; cutAt < count; cutAt++) {
+      const run = await newRun(coalescing);
+      const raw: string[] = [];
+      let seen = 0;
+      let cutBlock = '';
+      const { agent, setCut } = newAgent(run, {
+        raw,
+        cutAfter: (event) => {
+          seen++;
+          if (seen !== cutAt) return false;
+          cutBlock = JSON.stringify(event);
+          return true;
+        },
+      });
+      const first = await attachThenPublish(run, [agent]);
+      await waitFor(() => coalescing.gateway.aguiStreamCount === 0, {
+        what: 'the cut stream released',
+      });
+      if (first.outcomes[0]?.result !== undefined) continue; // this run had fewer events
+      const cursor = first.cursors[0] ?? '';
+      if (cursor.includes('.') && /"seqFrom":\d+/.test(cutBlock)) mergedPartCuts++;
+      setCut(() => false);
+      agent.headers = { ...agent.headers, 'Last-Event-ID': cursor };
+      const resumed = await agent.runAgent({ runId: run.runId });
+      expect(resumed.result, cursor).toEqual(RESULT);
+      expect(withoutMetadata(agent.messages), cursor).toEqual(expectedMessages(run.runId));
+    }
+    expect(mergedPartCuts).toBeGreaterThan(0);
+    expectNoConsoleNoise();
+  });
+});
+
 describe('the bytes of a stream', () => {
   it('have no CR, and ids that strictly increase and match metadata.agentsocket.cursor', async () => {
     const run = await newRun();

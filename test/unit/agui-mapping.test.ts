@@ -9,11 +9,12 @@ import { describe, expect, it } from 'vitest';
 import {
   AGENT_FAILED_CODE,
   AguiMapper,
+  MAX_TRACKED_TEXT_MESSAGE_IDS,
   MAX_TRACKED_TOOL_CALLS,
   type AguiMapperState,
   type AguiRunIdentity,
 } from '../../src/agui/agui-mapping.js';
-import { AguiResumeError, resumeAtCursor } from '../../src/agui/agui-resume.js';
+import { AguiResumeError, resumeAtCursor, runMessages } from '../../src/agui/agui-resume.js';
 import type { AgentsocketEvent, AguiOutput } from '../../src/agui/agui-types.js';
 import type { JsonValue } from '../../src/protocol/frames.js';
 import {
@@ -282,6 +283,7 @@ function normalized(state: AguiMapperState): AguiMapperState {
     ...state,
     pendingToolCalls: [...state.pendingToolCalls].sort(),
     answeredToolCalls: [...state.answeredToolCalls].sort(),
+    textMessageIds: [...state.textMessageIds].sort(),
   };
 }
 
@@ -336,6 +338,69 @@ describe('AguiMapper.fromSnapshot with a publisher messageId shaped like a gener
     expect(restored.map(events[2] as AgentsocketEvent).map((o) => o.event)).toMatchObject([
       { type: 'TEXT_MESSAGE_CONTENT', messageId: 'run-1:m9', delta: 'y' },
     ]);
+  });
+});
+
+describe('text part ids: live, resumed and snapshot streams name every part alike', () => {
+  const liveStartIds = (events: readonly AgentsocketEvent[]): unknown[] =>
+    mapAll(events)
+      .map((output) => output.event)
+      .filter((event) => event.type === EventType.TEXT_MESSAGE_START)
+      .map((event) => (event as { messageId: string }).messageId);
+  const textMessageIds = (events: readonly AgentsocketEvent[]): string[] =>
+    runMessages(foldRun(events))
+      .filter((message) => message.role === 'assistant' && !('toolCalls' in message))
+      .map((message) => message.id);
+
+  it('names a messageId that comes back after a tool call as a new part, as the fold does', () => {
+    const events = runEvents([
+      ['agent_started', { agent: 'a' }],
+      ['agent_text', { text: 'hello ', messageId: 'a' }],
+      ['tool_executing', { toolCallId: 'c1', tool: 'x', args: {} }],
+      ['tool_completed', { toolCallId: 'c1', tool: 'x', result: 1 }],
+      ['agent_text', { text: 'world', messageId: 'a' }],
+      ['agent_text', { text: '!', messageId: 'a' }],
+    ]);
+    expect(liveStartIds(events)).toEqual(['run-1:a', 'run-1:a:5']);
+    expect(textMessageIds(events)).toEqual(['run-1:a', 'run-1:a:5']);
+    const resumed = resumeAtCursor({
+      snapshot: foldRun(events.slice(0, 5)),
+      position: { epoch: TEST_EPOCH, seq: 5, index: null },
+    });
+    const live = new AguiMapper(IDENTITY);
+    mapAll(events.slice(0, 5), live);
+    const next = events[5] as AgentsocketEvent;
+    expect(resumed.mapper.map(next)).toEqual(live.map(next));
+    expect(resumed.mapper.state.open).toMatchObject({ partId: 'a:5', messageId: 'a' });
+  });
+
+  it('opens a new message for an unnamed delta after a publisher messageId shaped like a generated one', () => {
+    const events = runEvents([
+      ['agent_started', { agent: 'a' }],
+      ['agent_text', { text: 'x', messageId: 'm7' }],
+      ['agent_text', { text: 'y' }],
+    ]);
+    const restored = AguiMapper.fromSnapshot(foldRun(events.slice(0, 2)));
+    const live = new AguiMapper(IDENTITY);
+    mapAll(events.slice(0, 2), live);
+    const next = events[2] as AgentsocketEvent;
+    const expected = live.map(next);
+    expect(expected.map((o) => o.event)).toContainEqual(
+      expect.objectContaining({ type: 'TEXT_MESSAGE_START', messageId: 'run-1:m3' }),
+    );
+    expect(restored.map(next)).toEqual(expected);
+  });
+
+  it(`keeps at most ${MAX_TRACKED_TEXT_MESSAGE_IDS} text messageIds, forgetting the oldest`, () => {
+    const items: [string, JsonValue][] = [['agent_started', { agent: 'a' }]];
+    for (let i = 0; i < MAX_TRACKED_TEXT_MESSAGE_IDS + 10; i += 1) {
+      items.push(['agent_text', { text: 'x', messageId: `id${i}` }]);
+    }
+    const mapper = new AguiMapper(IDENTITY);
+    mapAll(runEvents(items), mapper);
+    const { textMessageIds } = mapper.state;
+    expect(textMessageIds).toHaveLength(MAX_TRACKED_TEXT_MESSAGE_IDS);
+    expect(textMessageIds[0]).toBe('id10');
   });
 });
 

@@ -126,10 +126,11 @@ async function fromSnapshot(
     seq: snapshot.upToSeq,
   });
   const tailFrom = snapshot.upToSeq + 1;
-  // The stream the run lives in is gone: nothing of it can follow. An epoch
-  // moved by a Redis restart that kept the seqs (docs/redis.md) is not gone
-  // when the read still starts at or before the tail: carry on in its epoch.
-  if (read.epoch !== snapshot.epoch && read.from > tailFrom) {
+  // The stream the run lives in is gone: nothing of it can follow. A read of
+  // another epoch cannot tell a move that kept the seqs (docs/redis.md) from
+  // a stream started over (its seqs reused), so it never carries on: the
+  // client resumes once the run's next event moved its snapshot along.
+  if (read.epoch !== snapshot.epoch) {
     return { start, position: null, tail: [], interrupt: 'history_lost' };
   }
   // History trimmed between the snapshot read and this one: the run's events

@@ -8,17 +8,7 @@
  */
 import { HttpAgent } from '@ag-ui/client';
 import type { BaseEvent, Message, RunErrorEvent } from '@ag-ui/core';
-import {
-  afterAll,
-  afterEach,
-  beforeAll,
-  beforeEach,
-  describe,
-  expect,
-  it,
-  vi,
-  type MockInstance,
-} from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareAguiPositions, type AguiPosition } from '../../src/agui/agui-cursor.js';
 import { parseLastEventId } from '../../src/agui/sse-encoding.js';
 import type { JsonValue } from '../../src/protocol/frames.js';
@@ -28,6 +18,7 @@ import {
   startAguiGateway,
   type AguiGateway,
 } from '../helpers/agui-gateway.js';
+import { watchConsoleNoise } from '../helpers/console-noise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const ARGS = { query: 'weather in Paris', limit: 3 };
@@ -88,8 +79,7 @@ function cursorOf(event: BaseEvent): string | undefined {
 let exact: AguiGateway;
 /** The default 40 ms window. */
 let coalescing: AguiGateway;
-let warn: MockInstance;
-let error: MockInstance;
+const { expectNoConsoleNoise } = watchConsoleNoise();
 let counter = 0;
 
 /** A run of its own user, so its seqs (and so its message ids) start at 1. */
@@ -114,18 +104,6 @@ afterAll(async () => {
   await exact.close();
   await coalescing.close();
 });
-beforeEach(() => {
-  warn = vi.spyOn(console, 'warn');
-  error = vi.spyOn(console, 'error');
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
-
-function expectNoConsoleNoise(): void {
-  expect(warn.mock.calls).toEqual([]);
-  expect(error.mock.calls).toEqual([]);
-}
 
 interface AgentOptions {
   cutAfter?: (event: BaseEvent) => boolean;

@@ -7,17 +7,7 @@
  */
 import { HttpAgent } from '@ag-ui/client';
 import type { Message, RunErrorEvent } from '@ag-ui/core';
-import {
-  afterAll,
-  afterEach,
-  beforeAll,
-  beforeEach,
-  describe,
-  expect,
-  it,
-  vi,
-  type MockInstance,
-} from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { compareAguiPositions, type AguiPosition } from '../../src/agui/agui-cursor.js';
 import { AguiMapper, type AguiRunIdentity } from '../../src/agui/agui-mapping.js';
@@ -35,6 +25,7 @@ import {
   demoRun,
   runEvents,
 } from '../helpers/agent-run-events.js';
+import { watchConsoleNoise } from '../helpers/console-noise.js';
 import { foldRun } from '../helpers/reference-run-fold.js';
 import {
   startSseTestServer,
@@ -96,21 +87,13 @@ function withoutMetadata(messages: readonly Message[]): unknown[] {
 
 let server: SseTestServer;
 let respond: (request: SseRequest) => string = () => '';
-let warn: MockInstance;
-let error: MockInstance;
+const { expectNoConsoleNoise } = watchConsoleNoise();
 
 beforeAll(async () => {
   server = await startSseTestServer((request) => respond(request));
 });
 afterAll(async () => {
   await server.close();
-});
-beforeEach(() => {
-  warn = vi.spyOn(console, 'warn');
-  error = vi.spyOn(console, 'error');
-});
-afterEach(() => {
-  vi.restoreAllMocks();
 });
 
 function newAgent(initialMessages: Message[] = []): HttpAgent {
@@ -123,11 +106,6 @@ async function uninterrupted(events: readonly AgentsocketEvent[], initialMessage
   const agent = newAgent(initialMessages);
   const outcome = await agent.runAgent({ runId: TEST_RUN_ID });
   return { agent, outcome };
-}
-
-function expectNoConsoleNoise(): void {
-  expect(warn.mock.calls).toEqual([]);
-  expect(error.mock.calls).toEqual([]);
 }
 
 describe('a stock HttpAgent consuming a mapped run', () => {

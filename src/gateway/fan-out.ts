@@ -30,7 +30,9 @@ export class FanOut implements StreamHandlers {
     for (const connection of this.registry.connectionsOf(userId)) {
       if (connection.deliverLive(event, frame, epoch)) written++;
     }
-    this.runListeners?.deliver(userId, epoch, () => this.framer.text(event));
+    // No closure per event: the text is framed only for a user some stream follows.
+    const listeners = this.runListeners;
+    if (listeners?.follows(userId)) listeners.deliver(userId, epoch, this.framer.text(event));
     if (written > 0) {
       this.stats.events.delivered += written;
       this.metrics.eventsDelivered.inc(written);

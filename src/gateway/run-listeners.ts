@@ -60,14 +60,15 @@ export class RunListeners {
     return this.total;
   }
 
-  /**
-   * Hands a live event to the user's listeners, read once for all of them.
-   * `frameText` is the event's frame (the fan-out has already built it).
-   */
-  deliver(userId: string, epoch: string, frameText: () => string): void {
+  /** True when some AG-UI stream of this node follows `userId` (the fan-out frames for it only then). */
+  follows(userId: string): boolean {
+    return this.users.has(userId);
+  }
+
+  /** Hands a live event (its frame `text`) to the user's listeners, parsed once for all. */
+  deliver(userId: string, epoch: string, text: string): void {
     const set = this.users.get(userId);
     if (set === undefined) return;
-    const text = frameText();
     const parsed = agentsocketEventOf(text, epoch);
     // A copy: a listener may end (and leave the set) on this very event.
     for (const listener of [...set]) listener.onEvent(parsed, text);

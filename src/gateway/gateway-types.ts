@@ -131,7 +131,7 @@ export interface Gateway<E extends EventMap<E> = NoCustomEvents> {
    * refusal before any byte; else the response is a connection of this node.
    */
   openSseStream(req: IncomingMessage, res: ServerResponse): Promise<void>;
-  /** `POST /v1/sse/ack`: throws 404 for an unknown connection or key, 400 `bad_ack`. */
+  /** `POST /v1/sse/ack`: throws 404 for an unknown connection or key, 400 for an unsent seq. */
   ackSseStream(request: SseAckRequest): void;
   /** The run's snapshot (every node sees the same: it lives in the engine); null when unknown or expired. */
   readRun(userId: string, runId: string): Promise<RunSnapshot | null>;

@@ -99,7 +99,7 @@ export class SseEndpoint {
   /**
    * A cumulative ack of a stream of this node (`POST /v1/sse/ack`), taken as
    * the connection's own `ack` frame (frame-rate budget, liveness, critical
-   * deadlines). 404 for an unknown connection or a wrong key; 400 `bad_ack`
+   * deadlines). 404 for an unknown connection or a wrong key; 400 (field `seq`)
    * for a seq the connection was never sent.
    */
   ack(request: SseAckRequest): void {
@@ -125,7 +125,7 @@ export class SseEndpoint {
     }
     if (request.seq > connection.sentSeq) {
       throw new GatewayError(
-        'bad_ack',
+        'bad_request',
         `ack for seq ${request.seq}, but only ${connection.sentSeq} was sent`,
         'seq',
       );

@@ -228,7 +228,7 @@ describe('GET /v1/sse: the stream', () => {
     expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
     expect(await ack(g, { connectionId, ackKey, seq: 9 })).toMatchObject({
       status: 400,
-      body: { error: { code: 'bad_ack', field: 'seq' } },
+      body: { error: { code: 'bad_request', field: 'seq' } },
     });
     expect(await ack(g, { connectionId, ackKey, seq: -1 })).toMatchObject({
       status: 400,

@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryTicketStore } from '../../src/auth/memory-ticket-store.js';
+import { InProcessCluster } from '../../src/broker/in-process-cluster.js';
+import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { CloseCode } from '../../src/protocol/close-codes.js';
 import { startAguiGateway, type AguiGateway } from '../helpers/agui-gateway.js';
 import { SseStream } from '../helpers/sse-stream.js';
@@ -322,5 +324,44 @@ describe('GET /v1/sse: slow consumer', () => {
     // What it got is a gapless prefix.
     expect(slow.seqs).toEqual(slow.seqs.map((_, i) => i + 1));
     expect(slow.seqs.length).toBeLessThan(published);
+  });
+});
+
+describe('POST /v1/sse/ack on several nodes', () => {
+  let other: AguiGateway | undefined;
+  const brokers: MemoryBroker[] = [];
+  afterEach(async () => {
+    await other?.close();
+    other = undefined;
+    for (const broker of brokers.splice(0)) await broker.close();
+  });
+
+  it('is refused with 404 by a node that does not hold the stream; the unacked critical event then ends the stream with 4408', async () => {
+    const cluster = new InProcessCluster();
+    const [brokerA, brokerB] = ['a', 'b'].map((nodeId) => new MemoryBroker({ cluster, nodeId }));
+    brokers.push(brokerA!, brokerB!);
+    const a = (h = await startAguiGateway({ broker: brokerA!, ackTimeoutMs: 300 }));
+    other = await startAguiGateway({ broker: brokerB!, ackTimeoutMs: 300 });
+    const stream = await openFor(a, 'alice');
+    const welcome = await stream.welcome();
+    await other.gateway.publish('alice', { event: 'order', data: 1, critical: true });
+    await stream.waitForEvents(1);
+    const body = { connectionId: welcome.connectionId, ackKey: welcome.ackKey, seq: 1 };
+    // A load balancer that sends the ack to the other node: refused, nothing moves.
+    expect(await ack(other, body)).toMatchObject({
+      status: 404,
+      body: { error: { code: 'not_found', field: 'connectionId' } },
+    });
+    expect(a.gateway.connections('alice')[0]?.ackedSeq).toBe(0);
+    expect(await stream.waitForEnd()).toMatchObject({ type: 'close', code: CloseCode.Timeout });
+
+    // On the node that holds it, the same ack is taken.
+    const again = await openFor(a, 'alice', `&lastSeq=0&epoch=${welcome.epoch as string}`);
+    const second = await again.welcome();
+    await again.waitForEvents(1);
+    expect(
+      await ack(a, { connectionId: second.connectionId, ackKey: second.ackKey, seq: 1 }),
+    ).toMatchObject({ status: 200 });
+    await waitFor(() => a.gateway.connections('alice')[0]?.ackedSeq === 1, { what: 'acked' });
   });
 });

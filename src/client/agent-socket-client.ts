@@ -21,6 +21,7 @@ import type {
   AgentSocketClientOptions,
   ClientEventMap,
   ClientState,
+  TransportKind,
 } from './client-types.js';
 import { followRun } from './run-follower.js';
 import type { FollowRunOptions } from './run-follower.js';
@@ -123,6 +124,14 @@ export class AgentSocketClient<
 
   get state(): ClientState {
     return this.#connection.state;
+  }
+
+  /**
+   * The transport of the connections: `websocket`, or `sse` once the client
+   * fell back to Server-Sent Events (option `sse`; the `transport` event).
+   */
+  get transport(): TransportKind {
+    return this.#connection.transport;
   }
 
   /** The resume cursor: the stream's epoch and the last seq delivered to the app. */

@@ -14,7 +14,7 @@ import type { ClientFrame, EventFrame, ServerFrame, WelcomeFrame } from '../prot
 import { AckScheduler } from './ack-scheduler.js';
 import { exponentialBackoff } from './backoff.js';
 import type { ResolvedClientOptions } from './client-options.js';
-import { createSocket, detach, listen, socketUrl } from './client-socket.js';
+import { detach, listen } from './client-socket.js';
 import { MAX_TIMER_DELAY_MS, SilenceWatchdog } from './client-timers.js';
 import type {
   AgentSocketClientOptions,
@@ -22,6 +22,7 @@ import type {
   ClientEventMap,
   ClientState,
   ClosedInfo,
+  TransportKind,
 } from './client-types.js';
 import { CursorStore } from './cursor-store.js';
 import { ReconnectScheduler } from './reconnect-scheduler.js';
@@ -30,8 +31,9 @@ import { SeqTracker } from './seq-tracker.js';
 import type { StreamCursor } from './seq-tracker.js';
 import { TokenFetcher } from './token-fetcher.js';
 import { TokenRefresher } from './token-refresher.js';
-import { WS_OPEN, resolveWebSocket } from './websocket-like.js';
-import type { WebSocketConstructorLike, WebSocketLike } from './websocket-like.js';
+import { TransportChooser, type TransportOpenError } from './transport-chooser.js';
+import { WS_OPEN } from './websocket-like.js';
+import type { WebSocketLike } from './websocket-like.js';
 
 /** Close code the client uses when it leaves a socket on its own (dead, timed out, reconnect). */
 const CLIENT_RECONNECT_CLOSE = CloseCode.ClientReconnect;
@@ -53,6 +55,7 @@ export class ClientConnection {
   readonly #tracker: SeqTracker;
   readonly #reconnect: ReconnectScheduler;
   readonly #recent: EventFrame[] = [];
+  readonly #transports: TransportChooser;
 
   #state: ClientState = 'closed';
   /** Bumped whenever the current connection attempt is abandoned; stale async work checks it. */
@@ -102,6 +105,14 @@ export class ClientConnection {
       options.random ?? Math.random,
     );
     this.#tracker = new SeqTracker(this.#cursorStore.load());
+    this.#transports = new TransportChooser(options, settings, (change) =>
+      this.#emit('transport', change),
+    );
+  }
+
+  /** The transport of the connections: `websocket`, or `sse` after a fallback. */
+  get transport(): TransportKind {
+    return this.#transports.kind;
   }
 
   get state(): ClientState {
@@ -137,6 +148,7 @@ export class ClientConnection {
   start(): void {
     if (this.#state !== 'closed') return;
     this.#reconnect.reset();
+    this.#transports.reset();
     this.#setState('connecting');
     void this.#open();
   }
@@ -177,33 +189,23 @@ export class ClientConnection {
       this.#scheduleReconnect();
       return;
     }
-    let Ctor: WebSocketConstructorLike;
-    try {
-      Ctor = await resolveWebSocket(this.#options.WebSocket, this.#settings.auth === 'header');
-    } catch (cause) {
-      if (generation !== this.#generation) return;
-      this.#emitError({ kind: 'transport', message: (cause as Error).message, cause });
-      this.#finish(
-        { code: CloseCode.AbnormalClosure, reason: 'no WebSocket implementation', advice: 'stop' },
-        CloseCode.Normal,
-      );
-      return;
-    }
     if (generation !== this.#generation) return;
-    this.#refresher.token = token;
     let socket: WebSocketLike;
     try {
-      const url = socketUrl(this.#options.url, this.#tracker.cursor(), this.#settings.snapshots);
-      socket = createSocket(Ctor, url, this.#settings.auth, token);
-    } catch (cause) {
-      const message =
-        cause instanceof TypeError && /option url/.test(cause.message)
-          ? cause.message
-          : 'could not create the WebSocket';
+      socket = await this.#transports.open(token, this.#tracker.cursor());
+    } catch (error) {
+      if (generation !== this.#generation) return;
+      const { message, cause, fatal } = error as TransportOpenError;
       this.#emitError({ kind: 'transport', message, cause });
-      this.#scheduleReconnect();
+      if (!fatal) this.#scheduleReconnect();
+      else this.#finish({ code: CloseCode.AbnormalClosure, reason: message, advice: 'stop' }, null);
       return;
     }
+    if (generation !== this.#generation) {
+      detach(socket, CloseCode.Normal, 'client moved on');
+      return;
+    }
+    this.#refresher.token = token;
     this.#socket = socket;
     // The cursor is persisted at each delivery (#onEvent), not with the batched acks.
     this.#acks = new AckScheduler((seq) => this.#send({ type: 'ack', seq }), this.#options.ack);
@@ -212,12 +214,16 @@ export class ClientConnection {
     this.#armWatchdog(this.#settings.connectTimeoutMs);
     listen(socket, () => socket === this.#socket, {
       message: (data) => this.#onMessage(data),
-      error: (message) => this.#emitError({ kind: 'transport', message }),
+      error: (message) => {
+        this.#transports.noteError(message);
+        this.#emitError({ kind: 'transport', message });
+      },
       close: (code, reason) => this.#onSocketClosed(code, reason),
     });
   }
 
   #onSocketClosed(code: number, reason: string): void {
+    if (this.#welcome === null) this.#transports.failedBeforeOpen();
     this.#abandonSocket();
     this.#lastClose = { code, reason };
     const advice = reconnectAdvice(code);
@@ -345,6 +351,7 @@ export class ClientConnection {
     // Events of an old epoch have seqs that mean nothing in the new one.
     if (outcome === 'new-epoch') this.#recent.length = 0;
     this.#welcome = welcome;
+    this.#transports.opened();
     const heartbeatMs =
       Number.isFinite(welcome.heartbeatMs) && welcome.heartbeatMs > 0 ? welcome.heartbeatMs : null;
     if (heartbeatMs !== null) this.#silenceMs = heartbeatMs * 2;
@@ -423,6 +430,7 @@ export class ClientConnection {
       () => this.#lastHeard,
       (silent) => {
         const reason = this.#welcome ? 'heartbeat timeout' : 'connect timeout';
+        if (this.#welcome === null) this.#transports.failedBeforeOpen();
         this.#emitError({
           kind: 'transport',
           message: `${reason}: nothing heard for ${silent} ms`,

@@ -22,6 +22,8 @@ export interface ResolvedClientOptions {
   /** Ask for `run_snapshot` frames (`snapshots=1`). */
   readonly snapshots: boolean;
   readonly runsLimit: number;
+  /** Fall back to Server-Sent Events when the WebSocket cannot open. */
+  readonly sse: boolean;
 }
 
 /** Parses the gateway URL; throws a TypeError naming the `url` option when it is not absolute ws:/wss:. */
@@ -73,6 +75,9 @@ export function resolveClientOptions(options: AgentSocketClientOptions): Resolve
   if (typeof options.token !== 'string' && typeof options.token !== 'function') {
     throw new TypeError('option token is required: a string or a function returning one');
   }
+  if (options.sse !== undefined && typeof options.sse !== 'boolean') {
+    throw new TypeError('option sse must be a boolean');
+  }
   if (options.snapshots !== undefined && typeof options.snapshots !== 'boolean') {
     throw new TypeError('option snapshots must be a boolean');
   }
@@ -105,5 +110,6 @@ export function resolveClientOptions(options: AgentSocketClientOptions): Resolve
     recentLimit: positive('recentEventsLimit', options.recentEventsLimit, 256),
     snapshots: options.snapshots ?? true,
     runsLimit: positive('runsLimit', options.runsLimit, DEFAULT_RUNS_LIMIT),
+    sse: options.sse ?? true,
   };
 }

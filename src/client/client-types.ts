@@ -106,6 +106,24 @@ export interface AgentSocketClientOptions {
   httpUrl?: string;
   /** `fetch` for `fetchRuns`/`fetchRun`. Default `globalThis.fetch`. */
   fetch?: FetchLike;
+  /**
+   * Fall back to Server-Sent Events (`GET /v1/sse` at `httpUrl`, with
+   * `globalThis.fetch`) when the WebSocket cannot open: none in the
+   * environment, its constructor throws, or 2 attempts in a row end before
+   * their welcome. `client.transport` and the `transport` event say so.
+   * Default true.
+   */
+  sse?: boolean;
+}
+
+/** The transport of the client's connections. */
+export type TransportKind = 'websocket' | 'sse';
+
+/** The client moved to another transport (the `transport` event). */
+export interface TransportChange {
+  transport: TransportKind;
+  /** Why, for logs. */
+  reason: string;
 }
 
 /** An event of an agent run, with `data` typed by its name. */
@@ -166,6 +184,8 @@ export interface ClientEventMap {
   refreshed: RefreshedFrame;
   error: ClientError;
   closed: ClosedInfo;
+  /** The client fell back to Server-Sent Events (see option `sse`). */
+  transport: TransportChange;
   /**
    * A run in `client.runs` changed: a `run_snapshot` frame, a fetched
    * snapshot or one of its events was folded in. The snapshot is the SDK's,

@@ -1,6 +1,7 @@
 /**
- * One WebSocket of one user: its state, what it was sent and acked, and the
- * replay/live seam (inbound: `ClientFrames`; writes: `SocketWriter`).
+ * One connection of one user: its state, what it was sent and acked, and the
+ * replay/live seam (inbound: `ClientFrames`; writes: a `ConnectionTransport`,
+ * a WebSocket or a Server-Sent Events response).
  *
  * Delivery invariant kept here (docs/delivery.md): the event frames written
  * to a connection have strictly increasing seq with no gap, except where its
@@ -13,8 +14,6 @@
  * Coalescing (protocol 1.1): a replay's deltas are always merged; live, a
  * connection that falls behind queues its frames, merged (`LagQueue`).
  */
-import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/authenticator.js';
 import type { HistoryRead, ReadCursor, StreamEvent } from '../broker/stream-engine.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -22,6 +21,7 @@ import { PROTOCOL_VERSION, type ServerFrame, type WelcomeFrame } from '../protoc
 import type { PendingItem } from '../runs/delta-coalescer.js';
 import { ClientFrames } from './client-frames.js';
 import { ConnectionAcks } from './connection-acks.js';
+import type { ConnectionTransport } from './connection-transport.js';
 import { isMergeableDelta } from './event-framer.js';
 import type { ConnectionHost } from './connection-host.js';
 import { LagQueue } from './lag-queue.js';
@@ -29,8 +29,7 @@ import { planOpening, type RunCoverage } from './run-snapshots.js';
 import type { ConnectionSnapshot, ConnectionState } from './gateway-types.js';
 import type { RegisteredConnection } from './registry.js';
 import { encodeTextFrame } from './wire-frame.js';
-import { CLOSE_REASONS, wsErrorCloseCode } from './socket-close.js';
-import { SocketWriter } from './socket-writer.js';
+import { CLOSE_REASONS } from './socket-close.js';
 
 /** A live event that arrived while history was being read, with the epoch it belongs to. */
 interface BufferedEvent {
@@ -70,7 +69,6 @@ export class Connection implements RegisteredConnection {
   private readonly inbound: ClientFrames;
   private closeCode: number | null = null;
   private terminateTimer: ReturnType<typeof setTimeout> | null = null;
-  private readonly writer: SocketWriter;
 
   constructor(
     readonly id: string,
@@ -79,12 +77,10 @@ export class Connection implements RegisteredConnection {
     readonly userAgent: string | null,
     readonly connectedAt: number,
     user: VerifiedUser,
-    private readonly ws: WebSocket,
+    /** The WebSocket (`SocketWriter`) or SSE response (`SseWriter`) it writes to. */
+    readonly writer: ConnectionTransport,
     private readonly host: ConnectionHost,
-    /** The raw socket under `ws`, corked to coalesce writes; null when unknown (adopted sockets). */
-    socket: Duplex | null = null,
   ) {
-    this.writer = new SocketWriter(ws, socket, host.coalescer);
     this.acks = new ConnectionAcks(this, host.options, host.reports, (seq) =>
       this.ackTimedOut(seq),
     );
@@ -97,16 +93,15 @@ export class Connection implements RegisteredConnection {
     this.lastSeenAt = connectedAt;
     this.lastPingAt = connectedAt;
     const inbound = (this.inbound = new ClientFrames(this, host, connectedAt));
-    ws.on('message', (data, isBinary) => inbound.onMessage(data as Buffer, isBinary));
-    ws.on('close', (code) => this.onClose(code));
-    ws.on('ping', (data) => inbound.onProtocolPing(data));
-    ws.on('pong', () => inbound.onProtocolPong());
-    ws.on('error', (error) => {
-      // ws reports protocol violations (1002), oversize frames (1009) here and closes itself.
-      // It stops reading at once, so the peer's answer never arrives and the socket's
-      // `close` says 1006: remember the code ws sent, so the close is counted under it.
-      this.closeCode ??= wsErrorCloseCode(error);
-      host.logger.debug({ connectionId: id, err: error.message }, 'socket error');
+    writer.bind({
+      message: (data, isBinary) => inbound.onMessage(data, isBinary),
+      closed: (code) => this.onClose(code),
+      ping: (data) => inbound.onProtocolPing(data),
+      pong: () => inbound.onProtocolPong(),
+      error: (message, closeCode) => {
+        this.closeCode ??= closeCode;
+        host.logger.debug({ connectionId: id, err: message }, 'socket error');
+      },
     });
   }
 
@@ -134,6 +129,7 @@ export class Connection implements RegisteredConnection {
       headSeq: read.headSeq,
       heartbeatMs: this.host.options.heartbeatMs,
       replay: plan.replay,
+      ...this.writer.welcomeFields,
     };
     this.sendFrame(welcome);
     for (const frame of plan.frames) this.sendFrame(frame);
@@ -223,7 +219,7 @@ export class Connection implements RegisteredConnection {
     if (this.state !== 'open' && this.state !== 'connecting') return;
     const text = JSON.stringify(frame);
     if (this.lag.lagging) this.enqueue({ kind: 'frame', frame: text, bytes: text.length });
-    else this.ws.send(text);
+    else this.writer.sendText(text);
     this.checkBackpressure();
   }
 
@@ -235,12 +231,9 @@ export class Connection implements RegisteredConnection {
     this.acks.stop();
     this.buffer = null;
     this.lag.clear();
-    try {
-      this.ws.close(code, reason ?? CLOSE_REASONS[code] ?? '');
-    } catch {
-      this.ws.terminate();
-    }
-    this.terminateTimer = setTimeout(() => this.ws.terminate(), this.host.options.closeTimeoutMs);
+    this.writer.close(code, reason ?? CLOSE_REASONS[code] ?? '');
+    const terminate = (): void => this.writer.terminate();
+    this.terminateTimer = setTimeout(terminate, this.host.options.closeTimeoutMs);
     this.terminateTimer.unref?.();
   }
 
@@ -250,7 +243,7 @@ export class Connection implements RegisteredConnection {
     const { heartbeatMs, heartbeatTimeoutMs } = this.host.options;
     if (this.expiresAt !== null && now >= this.expiresAt) {
       this.close(CloseCode.TokenExpired);
-    } else if (now - this.lastSeenAt >= heartbeatTimeoutMs) {
+    } else if (this.writer.heartbeats && now - this.lastSeenAt >= heartbeatTimeoutMs) {
       // Decide after the poll phase: a pong already waiting in the kernel
       // (after an event-loop stall) is read first and counts.
       setImmediate(() => {
@@ -274,7 +267,8 @@ export class Connection implements RegisteredConnection {
       userAgent: this.userAgent,
       ackedSeq: this.ackedSeq,
       sentSeq: this.sentSeq,
-      bufferedBytes: this.ws.bufferedAmount,
+      bufferedBytes: this.writer.unsentBytes,
+      transport: this.writer.kind,
       lastSeenAt: this.lastSeenAt,
       node: this.host.nodeId,
     };
@@ -388,7 +382,7 @@ export class Connection implements RegisteredConnection {
   }
 
   private checkBackpressure(): void {
-    const unsent = this.ws.bufferedAmount + this.lag.bytes;
+    const unsent = this.writer.unsentBytes + this.lag.bytes;
     if (unsent > this.host.options.limits.maxBufferedBytes) this.closeSlowConsumer();
   }
 
@@ -399,7 +393,7 @@ export class Connection implements RegisteredConnection {
       {
         connectionId: this.id,
         userId: this.userId,
-        bufferedBytes: this.ws.bufferedAmount,
+        bufferedBytes: this.writer.unsentBytes,
         queuedBytes: this.lag.bytes,
       },
       'slow consumer: closing with 4429',
@@ -427,6 +421,11 @@ export class Connection implements RegisteredConnection {
   pong(data: Buffer): void {
     this.writer.pong(data);
     this.checkBackpressure();
+  }
+
+  /** A client frame that came another way than the transport (an SSE ack by POST). */
+  receive(text: string): void {
+    this.inbound.onMessage(Buffer.from(text), false);
   }
 
   /** The client's cumulative ack moved to `seq` (checked by `ClientFrames`). */

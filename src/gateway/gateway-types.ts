@@ -2,11 +2,12 @@
  * The public shape of a running gateway: what the HTTP API, the CLI and a
  * Node backend call. `gateway.ts` implements it.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { EventInput } from '../protocol/event-input.js';
 import type { AguiRunStream, AguiStreamRequest } from './agui-run-stream.js';
 import type { JsonValue } from '../protocol/frames.js';
+import type { SseAckRequest } from '../protocol/sse.js';
 import type { EventMap, NoCustomEvents, TypedEventInput } from '../protocol/typed-events.js';
 import type { RunSnapshot } from '../runs/run-types.js';
 
@@ -27,6 +28,8 @@ export interface ConnectionSnapshot {
   sentSeq: number;
   /** Bytes queued for the socket and not yet sent. */
   bufferedBytes: number;
+  /** `websocket`, or `sse` for a `GET /v1/sse` stream (absent in records of older nodes). */
+  transport?: 'websocket' | 'sse';
   /** ms since the epoch of the last frame from the client. */
   lastSeenAt: number;
   node: string;
@@ -123,6 +126,13 @@ export interface Gateway<E extends EventMap<E> = NoCustomEvents> {
    * written before it resolves (404 for a run the user does not have).
    */
   openAguiStream(request: AguiStreamRequest): Promise<AguiRunStream>;
+  /**
+   * Serves `GET /v1/sse` (the SSE transport): rejects with the handshake's
+   * refusal before any byte; else the response is a connection of this node.
+   */
+  openSseStream(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** `POST /v1/sse/ack`: throws 404 for an unknown connection or key, 400 for an unsent seq. */
+  ackSseStream(request: SseAckRequest): void;
   /** The run's snapshot (every node sees the same: it lives in the engine); null when unknown or expired. */
   readRun(userId: string, runId: string): Promise<RunSnapshot | null>;
   /** The user's most recent runs, newest first; `limit` 1-100, default 20. */

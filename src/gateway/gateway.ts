@@ -5,6 +5,7 @@
  * - `NodeLifecycle`: start, drain, publishes in flight, readiness; `addNodeTasks`: its timers;
  * - `NodeStats` / `BrokerFailures`: counters, and broker failure → `GatewayError`;
  * - `WebSocketEndpoint` + `HandshakeGate`: upgrade, checks, refusals;
+ * - `SseEndpoint`: the same connections over Server-Sent Events (`GET /v1/sse`);
  * - `NodeConnections`: a connection from upgrade to close (`ConnectionHost`);
  * - `Subscriptions`: one stream subscription per user with connections here;
  * - `FanOut`: broker events and broadcasts → registry → connections;
@@ -13,7 +14,7 @@
  * - `AguiStreams` + `RunListeners`: the AG-UI SSE streams of single runs;
  * - `OperatorApi` + `ClusterDirectory`: listing and closing connections anywhere.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -30,6 +31,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { EventInput } from '../protocol/event-input.js';
 import type { EventMap, NoCustomEvents, TypedEventInput } from '../protocol/typed-events.js';
 import type { JsonValue } from '../protocol/frames.js';
+import type { SseAckRequest } from '../protocol/sse.js';
 import { isValidUserId } from '../protocol/user-id.js';
 import type { RunSnapshot } from '../runs/run-types.js';
 import { Supervisor } from '../tasks/supervisor.js';
@@ -65,6 +67,8 @@ import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './opt
 import { Publisher } from './publisher.js';
 import { RunReader } from './run-reader.js';
 import { ConnectionRegistry } from './registry.js';
+import { SocketWriter } from './socket-writer.js';
+import { SseEndpoint } from './sse-endpoint.js';
 import { Subscriptions } from './subscriptions.js';
 import { refuseCompression, WebSocketEndpoint } from './websocket-endpoint.js';
 
@@ -110,6 +114,7 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
   private readonly stats_: NodeStats;
   private readonly connections_: NodeConnections;
   private readonly endpoint: WebSocketEndpoint;
+  private readonly sse: SseEndpoint;
   private readonly gate: HandshakeGate;
   private readonly operator: OperatorApi;
   private readonly publisher: Publisher;
@@ -233,6 +238,7 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
       stats,
       logger,
     );
+    this.sse = new SseEndpoint(this.gate, this.connections_, registry, stats);
   }
 
   // ---- WebSocket endpoint -------------------------------------------------
@@ -244,6 +250,14 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.endpoint.handleUpgrade(req, socket, head);
+  }
+
+  openSseStream(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    return this.sse.open(req, res);
+  }
+
+  ackSseStream(request: SseAckRequest): void {
+    this.sse.ack(request);
   }
 
   // ---- Publishing ---------------------------------------------------------
@@ -311,14 +325,14 @@ export class GatewayNode<E extends EventMap<E> = NoCustomEvents> implements Gate
     }
     const ip = options.ip ?? 'adopted';
     const connection = await this.connections_.open({
-      ws,
+      transport: new SocketWriter(ws, null, this.connections_.coalescer),
       reservation: this.gate.reserveSlot(user.userId, ip),
       user,
       ip,
       userAgent: options.userAgent ?? null,
       cursor: options.cursor ?? { kind: 'acked' },
       snapshots: options.snapshots ?? false,
-      socket: null,
+      corked: false,
     });
     return connection.snapshot();
   }

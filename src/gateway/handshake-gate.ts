@@ -15,7 +15,9 @@ import { GatewayError, RETRY_AFTER_SECONDS as RETRY_AFTER_UNAVAILABLE } from '..
 import type { HandshakeOutcome } from '../observability/metrics.js';
 import { clientIp } from './client-ip.js';
 import type { Connection } from './connection.js';
+import type { TransportKind } from './connection-transport.js';
 import { parseHandshakeRequest } from './handshake-request.js';
+import { parseSseRequest } from './sse-request.js';
 import type { NodeLifecycle } from './node-lifecycle.js';
 import type { NodeStats } from './node-stats.js';
 import type { ResolvedOptions } from './options.js';
@@ -60,9 +62,16 @@ export class HandshakeGate {
    * Runs every check; rejects with the refusal (a `GatewayError`), or
    * resolves null when the client went away during the checks.
    */
-  async admit(req: IncomingMessage, socket: Duplex): Promise<Admission | null> {
+  async admit(
+    req: IncomingMessage,
+    socket: Duplex,
+    transport: TransportKind = 'websocket',
+  ): Promise<Admission | null> {
     const { options } = this.parts;
-    if (pathOf(req.url) !== options.path) throw new GatewayError('not_found', 'no such endpoint');
+    // `GET /v1/sse` was routed by the HTTP API: its path is not the WebSocket's.
+    if (transport === 'websocket' && pathOf(req.url) !== options.path) {
+      throw new GatewayError('not_found', 'no such endpoint');
+    }
     this.assertNotDraining();
     const ip = clientIp(req, options.trustedProxies);
     const wait = this.limiter.take(ip, Date.now());
@@ -78,7 +87,7 @@ export class HandshakeGate {
     if (options.allowedOrigins && origin !== undefined && !options.allowedOrigins.has(origin)) {
       throw new GatewayError('forbidden', 'origin not allowed', 'Origin');
     }
-    const parsed = parseHandshakeRequest(req);
+    const parsed = transport === 'sse' ? parseSseRequest(req) : parseHandshakeRequest(req);
     if (parsed instanceof GatewayError) throw parsed;
     if (!parsed.credential) throw new GatewayError('unauthorized', 'a token or ticket is required');
     await this.parts.ready;

@@ -15,7 +15,7 @@
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { coalesceEvents, DeltaCoalescer, type PendingItem } from '../runs/delta-coalescer.js';
 import type { GatewayLimits } from './options.js';
-import type { SocketWriter } from './socket-writer.js';
+import type { ConnectionTransport } from './connection-transport.js';
 import { encodeTextFrame } from './wire-frame.js';
 
 export class LagQueue {
@@ -24,7 +24,7 @@ export class LagQueue {
   private readonly next = (): void => this.flush();
 
   constructor(
-    private readonly writer: SocketWriter,
+    private readonly writer: ConnectionTransport,
     private readonly limits: Pick<GatewayLimits, 'coalesceAboveBytes' | 'maxBufferedBytes'>,
     private readonly metrics: GatewayMetrics,
     /** Everything that waited was written. */

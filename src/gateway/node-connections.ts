@@ -6,9 +6,7 @@
  * `Connection` calls back into (`ConnectionHost`).
  */
 import { randomUUID } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/authenticator.js';
 import type { ReadCursor, StreamEngine } from '../broker/stream-engine.js';
 import type { RunStore } from '../broker/run-store.js';
@@ -18,6 +16,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { ClusterDirectory } from './cluster-directory.js';
 import { Connection } from './connection.js';
 import type { ConnectionHost } from './connection-host.js';
+import type { ConnectionTransport } from './connection-transport.js';
 import type { DeliveryReports } from './delivery-reports.js';
 import type { EventFramer } from './event-framer.js';
 import type { NodeStats } from './node-stats.js';
@@ -46,7 +45,10 @@ export interface NodeConnectionsParts {
 
 /** A handshake that passed, as `open` takes it. */
 export interface Arrival {
-  ws: WebSocket;
+  /** A WebSocket (`SocketWriter`, built with this node's `coalescer`) or an SSE response. */
+  transport: ConnectionTransport;
+  /** The connection id; default: a new one. */
+  id?: string;
   reservation: Reservation;
   user: VerifiedUser;
   ip: string;
@@ -54,8 +56,8 @@ export interface Arrival {
   cursor: ReadCursor;
   /** `snapshots=1`: runs as `run_snapshot` frames on open. */
   snapshots: boolean;
-  /** The raw socket under `ws`, corked by the handshake; null for adopted sockets. */
-  socket: Duplex | null;
+  /** The raw socket under the transport was corked by the handshake. */
+  corked: boolean;
 }
 
 export class NodeConnections implements ConnectionHost {
@@ -87,23 +89,28 @@ export class NodeConnections implements ConnectionHost {
   /** Registers, subscribes and opens a connection for a handshake that passed. */
   async open(arrival: Arrival): Promise<Connection> {
     const { registry, subscriptions } = this.parts;
-    const { user, ip, userAgent, cursor, snapshots, socket } = arrival;
+    const { user, ip, userAgent, cursor, snapshots } = arrival;
     const connection = new Connection(
-      `c_${randomUUID()}`,
+      arrival.id ?? newConnectionId(),
       user.userId,
       ip,
       userAgent,
       Date.now(),
       user,
-      arrival.ws,
+      arrival.transport,
       this,
-      socket,
     );
-    if (socket) connection.adoptCork();
+    if (arrival.corked) connection.adoptCork();
     registry.attach(arrival.reservation, connection);
     this.updateGauges();
     this.logger.info(
-      { connectionId: connection.id, userId: user.userId, ip, resume: cursor.kind === 'position' },
+      {
+        connectionId: connection.id,
+        userId: user.userId,
+        ip,
+        transport: arrival.transport.kind,
+        resume: cursor.kind === 'position',
+      },
       'connection opened',
     );
     if (this.options.limits.userConnectionPolicy === 'evict-oldest') this.evictOldest(connection);
@@ -183,4 +190,9 @@ export class NodeConnections implements ConnectionHost {
     this.metrics.connections.set(this.parts.registry.connectionCount);
     this.metrics.users.set(this.parts.registry.userCount);
   }
+}
+
+/** A new connection id (`c_<uuid>`). */
+export function newConnectionId(): string {
+  return `c_${randomUUID()}`;
 }

@@ -1,4 +1,5 @@
 /**
+ * The WebSocket transport of a connection (`connection-transport.ts`).
  * Writes to one connection's socket. Frames encoded once for many sockets
  * (`wire-frame.ts`) go straight to the raw socket under ws, corked until the
  * end of the turn so a turn's writes leave in one system call
@@ -7,6 +8,8 @@
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import type { ConnectionTransport, TransportEvents } from './connection-transport.js';
+import { wsErrorCloseCode } from './socket-close.js';
 import type { Corkable, WriteCoalescer } from './write-coalescer.js';
 
 /**
@@ -18,7 +21,10 @@ import type { Corkable, WriteCoalescer } from './write-coalescer.js';
  */
 export const COALESCE_BELOW_BYTES = 16 * 1024;
 
-export class SocketWriter implements Corkable {
+export class SocketWriter implements Corkable, ConnectionTransport {
+  readonly kind = 'websocket';
+  readonly heartbeats = true;
+  readonly welcomeFields = null;
   /** The socket is corked. */
   private holding = false;
   /** The coalescer will call `release` at the end of this turn. */
@@ -79,6 +85,34 @@ export class SocketWriter implements Corkable {
       this.holding = false;
       this.socket.uncork();
     }
+  }
+
+  bind(events: TransportEvents): void {
+    const { ws } = this;
+    ws.on('message', (data, isBinary) => events.message(data as Buffer, isBinary));
+    ws.on('close', (code) => events.closed(code));
+    ws.on('ping', (data) => events.ping(data));
+    ws.on('pong', () => events.pong());
+    // ws reports protocol violations (1002), oversize frames (1009) here and closes itself.
+    // It stops reading at once, so the peer's answer never arrives and the socket's
+    // `close` says 1006: the code ws sent goes with the error, so the close is counted under it.
+    ws.on('error', (error) => events.error(error.message, wsErrorCloseCode(error)));
+  }
+
+  sendText(text: string): void {
+    this.ws.send(text);
+  }
+
+  close(code: number, reason: string): void {
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+    }
+  }
+
+  terminate(): void {
+    this.ws.terminate();
   }
 
   /** Answers a protocol-level ping, held with the turn's other writes. */

@@ -17,6 +17,7 @@ import type { ResolvedOptions } from './options.js';
 import { refuseHandshake } from './refuse-handshake.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { Connection } from './connection.js';
+import { SocketWriter } from './socket-writer.js';
 
 /**
  * A `WebSocketServer` for the pre-encoded write path (`wire-frame.ts`): the
@@ -135,14 +136,14 @@ export class WebSocketEndpoint {
       this.stats.countHandshake('accepted');
       const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
       void this.connections.open({
-        ws,
+        transport: new SocketWriter(ws, socket, this.connections.coalescer),
         reservation,
         user,
         ip,
         userAgent,
         cursor,
         snapshots,
-        socket,
+        corked: true,
       });
     });
   }

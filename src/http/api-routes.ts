@@ -42,6 +42,7 @@ import { sendError, sendJson } from './json-response.js';
 import { createOpenApiRoute } from './openapi-route.js';
 import { readJsonBody } from './read-json-body.js';
 import { addRunRoutes } from './run-routes.js';
+import { addSseRoutes } from './sse-routes.js';
 import { Router, splitRequestTarget, unknownQueryParameter, type RouteContext } from './router.js';
 import { verifyUserBearer } from './user-token.js';
 import { parseWait } from './wait-param.js';
@@ -213,6 +214,8 @@ export function createApiHandler(deps: ApiDependencies): ApiHandler {
     cors,
     maxBodyBytes: limits.maxBodyBytes,
   });
+
+  addSseRoutes(router, { gateway: deps.gateway, cors, maxBodyBytes: limits.maxBodyBytes });
 
   router.on('GET', '/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }));
 

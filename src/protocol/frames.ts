@@ -40,6 +40,11 @@ export interface WelcomeFrame {
   headSeq: number;
   heartbeatMs: number;
   replay: ReplayInfo;
+  /**
+   * Server-Sent Events transport only: the key that authorizes this
+   * connection's acks (`POST /v1/sse/ack`). Given to the stream's reader alone.
+   */
+  ackKey?: string;
 }
 
 export interface EventFrame {

@@ -253,6 +253,35 @@ describe.skipIf(nginxMissing)('behind nginx, as docs/deploy.md configures it', (
     expect(stream.types().at(-1)).toBe('RUN_FINISHED');
   });
 
+  it('carries a per-user SSE stream (GET /v1/sse) unbuffered, and its acks', async () => {
+    const { proxy } = await stack();
+    const issued = await fetch(`${proxy.url}/v1/tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await token('frank')}` },
+    });
+    expect(issued.status).toBe(201);
+    const { ticket } = (await issued.json()) as { ticket: string };
+    const answer = await settled(
+      fetch(`${proxy.url}/v1/sse?ticket=${ticket}`, { headers: { accept: 'text/event-stream' } }),
+      'the SSE response headers through nginx',
+    );
+    expect(answer.status).toBe(200);
+    const stream = readSse(answer);
+    await waitFor(() => stream.types()[0] === 'welcome', { what: 'the welcome through nginx' });
+    const welcome = stream.events()[0] as unknown as { connectionId: string; ackKey: string };
+    expect((await publish(proxy.url, 'frank', { event: 'note', data: 1 })).status).toBe(202);
+    // The stream never ends on its own: a buffering proxy would hold this back.
+    await waitFor(() => stream.types().includes('event'), { what: 'an event through nginx' });
+    const acked = await fetch(`${proxy.url}/v1/sse/ack`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ connectionId: welcome.connectionId, ackKey: welcome.ackKey, seq: 1 }),
+    });
+    expect(acked.status).toBe(200);
+    expect(stream.ended()).toBe(false);
+    await answer.body?.cancel().catch(() => undefined);
+  });
+
   it('drains on SIGTERM through the proxy: 503 for new handshakes, 1001 for open sockets', async () => {
     const { gateway, proxy, wsUrl } = await stack();
     const alice = await TestClient.connect(wsUrl, { token: await token('alice') });

@@ -1493,6 +1493,111 @@ describe('real answers of POST /v1/ag-ui/runs', () => {
   });
 });
 
+describe('real answers of GET /v1/sse and POST /v1/sse/ack', () => {
+  const SSE = '/v1/sse';
+  const ACK = '/v1/sse/ack';
+  const ticketFor = async (server: RunningServer, userId: string): Promise<string> => {
+    const answer = await fetchAnswer(`${server.url}/v1/tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await token(userId)}` },
+    });
+    expect(answer.status).toBe(201);
+    return (JSON.parse(answer.body) as { ticket: string }).ticket;
+  };
+  /** A 200 stream is read up to its welcome, then left; a refusal is read whole. */
+  const get = async (
+    server: RunningServer,
+    query: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ answer: Answer; welcome: Record<string, unknown> | null }> => {
+    const response = await fetch(`${server.url}${SSE}${query}`, { headers });
+    if (response.status !== 200) {
+      const body = await response.text();
+      return {
+        answer: { status: response.status, header: (n) => response.headers.get(n), body },
+        welcome: null,
+      };
+    }
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let body = '';
+    while (!body.includes('\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      body += decoder.decode(value, { stream: true });
+    }
+    open.push(reader);
+    const data = /^data: (.*)$/m.exec(body)?.[1] ?? 'null';
+    return {
+      answer: { status: 200, header: (n) => response.headers.get(n), body },
+      welcome: JSON.parse(data) as Record<string, unknown> | null,
+    };
+  };
+  const open: ReadableStreamDefaultReader<Uint8Array>[] = [];
+  afterAll(async () => {
+    for (const reader of open) await reader.cancel();
+  });
+
+  it('streams, and refuses what the document says it refuses', async () => {
+    const first = await get(main, `?ticket=${await ticketFor(main, 'sse-user')}`, {
+      origin: ORIGIN,
+    });
+    expect(first.welcome).toMatchObject({ type: 'welcome', userId: 'sse-user' });
+    const answers: [number, Answer][] = [
+      [200, first.answer],
+      [400, (await get(main, `?ticket=${await ticketFor(main, 'sse-other')}&lastSeq=1`)).answer],
+      [401, (await get(main, '')).answer],
+      [403, (await get(main, '', { origin: 'http://evil.test' })).answer],
+      // maxConnectionsPerUser is 1: the stream above holds it.
+      [429, (await get(main, `?ticket=${await ticketFor(main, 'sse-user')}`)).answer],
+      [503, (await get(draining, `?ticket=${'t'.repeat(32)}`)).answer],
+    ];
+    for (const [status, answer] of answers) {
+      expect(answer.status, answer.body).toBe(status);
+      checker.check({ method: 'GET', path: SSE }, answer);
+    }
+
+    const { connectionId, ackKey } = first.welcome as { connectionId: string; ackKey: string };
+    const ack = (body: unknown, headers: Record<string, string> = {}): Promise<Answer> =>
+      fetchAnswer(`${main.url}${ACK}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+    const acks: [number, Answer][] = [
+      [200, await ack({ connectionId, ackKey, seq: 0 }, { origin: ORIGIN })],
+      [400, await ack({ connectionId, ackKey, seq: 5 })],
+      [400, await ack({ connectionId, seq: 0 })],
+      [403, await ack({ connectionId, ackKey, seq: 0 }, { origin: 'http://evil.test' })],
+      [404, await ack({ connectionId, ackKey: 'k'.repeat(32), seq: 0 })],
+      [413, await ack({ connectionId, ackKey, seq: 0, pad: 'x'.repeat(5000) })],
+      [415, await ack('seq=0', { 'content-type': 'text/plain' })],
+    ];
+    for (const [status, answer] of acks) {
+      expect(answer.status, answer.body).toBe(status);
+      checker.check({ method: 'POST', path: ACK }, answer);
+    }
+  });
+
+  it('answers its preflights', async () => {
+    for (const path of [SSE, ACK]) {
+      const cases: [number, string, Record<string, string>][] = [
+        [204, '', { origin: ORIGIN }],
+        [400, '?token=x', {}],
+        [403, '', { origin: 'http://evil.test' }],
+      ];
+      for (const [status, query, headers] of cases) {
+        const answer = await fetchAnswer(`${main.url}${path}${query}`, {
+          method: 'OPTIONS',
+          headers,
+        });
+        expect(answer.status, answer.body).toBe(status);
+        checker.check({ method: 'OPTIONS', path }, answer);
+      }
+    }
+  });
+});
+
 describe('coverage', () => {
   it('produced every response the document describes', () => {
     const missing = responsesOf(servedDocument).filter((label) => !checker.covered.has(label));

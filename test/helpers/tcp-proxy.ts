@@ -50,6 +50,13 @@ export class TcpProxy {
     upstream.on('data', (chunk: Buffer) => client.write(chunk));
   }
 
+  /** Cuts every connection through the proxy (both ends destroyed); new ones are still forwarded. */
+  cutAll(): number {
+    const count = this.sockets.size;
+    for (const socket of this.sockets) socket.destroy();
+    return count;
+  }
+
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

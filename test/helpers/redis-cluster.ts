@@ -67,6 +67,9 @@ export class RedisCluster {
               // its data to be recent (tests kill masters under load).
               '--cluster-replica-validity-factor',
               '0',
+              // Replicas get their first copy at once, not 5 s later.
+              '--repl-diskless-sync-delay',
+              '0',
             ],
           }),
         );
@@ -93,15 +96,24 @@ export class RedisCluster {
     return this.servers.map((s) => s.url);
   }
 
-  /** Waits until every live node says `cluster_state:ok` and every slot has a master. */
+  /**
+   * Waits until every live node says `cluster_state:ok`, every slot has a
+   * master, and every live replica is in sync with a live master.
+   */
   async waitHealthy(timeoutMs = 30_000): Promise<void> {
     await waitFor(
       async () => {
-        for (const server of this.servers) {
-          if (server.pid === undefined) continue;
+        const live = this.servers.filter((s) => s.pid !== undefined);
+        for (const server of live) {
           const info = await this.call(server, ['CLUSTER', 'INFO']);
           if (!/cluster_state:ok/.test(String(info))) return false;
           if (!/cluster_slots_ok:16384/.test(String(info))) return false;
+          const replication = String(await this.call(server, ['INFO', 'replication']));
+          if (/role:slave/.test(replication)) {
+            if (!/master_link_status:up/.test(replication)) return false;
+            const port = Number(/master_port:(\d+)/.exec(replication)?.[1]);
+            if (!live.some((s) => s.port === port)) return false;
+          }
         }
         return true;
       },

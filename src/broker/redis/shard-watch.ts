@@ -96,6 +96,8 @@ export class ShardWatch {
   private owners: string[] = new Array<string>(SLOT_COUNT).fill('');
   private readonly shards = new Map<string, Shard>();
   private readonly counters = new Map<string, Counters>();
+  /** The identity of each master as of the last table read (a connection that ends since clears its own). */
+  private tableIdentities = new Map<string, string>();
   private refreshing: Promise<void> | undefined;
   private listener: ShardWatchListener | undefined;
   private closed = false;
@@ -228,8 +230,7 @@ export class ShardWatch {
   private async readTable(): Promise<void> {
     const reply = await this.readSlots();
     const { owners, masters } = parseClusterSlots(reply);
-    const before = new Map<string, string | undefined>();
-    for (const [address, shard] of this.shards) before.set(address, shard.identity);
+    const before = this.tableIdentities;
     const previousOwners = this.owners;
     // Forget masters that are masters no more (their connection is closed).
     const wanted = new Set(masters.map((m) => m.address));
@@ -242,6 +243,10 @@ export class ShardWatch {
     await Promise.all(masters.map((master) => this.probe(master)));
     if (this.closed) return;
     this.owners = owners;
+    this.tableIdentities = new Map();
+    for (const [address, shard] of this.shards) {
+      if (shard.identity !== undefined) this.tableIdentities.set(address, shard.identity);
+    }
     this.compare(previousOwners, before);
   }
 
@@ -343,7 +348,7 @@ export class ShardWatch {
    * changed while the former owner is still master with that identity moved
    * (a migration); any other change is a failover of the former owner.
    */
-  private compare(previousOwners: string[], before: Map<string, string | undefined>): void {
+  private compare(previousOwners: string[], before: Map<string, string>): void {
     const failed = new Set<number>();
     const movedTo = new Map<string, number>();
     let changed = false;

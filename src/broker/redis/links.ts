@@ -19,7 +19,8 @@ import { defineScripts, type ScriptedRedis } from './scripts.js';
 import type { UserStep } from './shard-watch.js';
 
 /** Redis errors that mean "not now" rather than "this command is wrong". */
-const TRANSIENT_REPLY = /^(OOM|LOADING|READONLY|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOSCRIPT)\b/;
+const TRANSIENT_REPLY =
+  /^(OOM|LOADING|READONLY|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOSCRIPT|MOVED|ASK)\b/;
 
 /**
  * How often a ready command link reads the persistence settings again: a

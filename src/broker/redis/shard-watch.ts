@@ -34,6 +34,14 @@ import type { ScriptedRedis } from './scripts.js';
 /** A step of one user's stream: the client of the user's master and RUN_GUARD's two arguments. */
 export type UserStep<T> = (client: ScriptedRedis, guard: [string, string]) => Promise<T>;
 
+/**
+ * How often the slot table is read again and the masters probed, besides
+ * every MOVED and every connection that ends: a slot that moved, or a shard
+ * that failed over, while this node had nothing to send there is seen
+ * within this long (and its followed channels move then).
+ */
+export const SLOTS_REFRESH_MS = 1_000;
+
 /** Redirects and retries per step (MOVED, ASK, TRYAGAIN) before it fails. */
 const MAX_STEP_ATTEMPTS = 8;
 
@@ -100,12 +108,15 @@ export class ShardWatch {
   private tableIdentities = new Map<string, string>();
   private refreshing: Promise<void> | undefined;
   private listener: ShardWatchListener | undefined;
+  private timer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
 
   constructor(private readonly options: ShardWatchOptions) {}
 
   async start(listener: ShardWatchListener): Promise<void> {
     this.listener = listener;
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), SLOTS_REFRESH_MS);
+    this.timer.unref?.();
     await this.refresh();
   }
 
@@ -192,6 +203,7 @@ export class ShardWatch {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.timer);
     await Promise.all([...this.shards.values()].map((shard) => quit(shard.client)));
     this.shards.clear();
   }

@@ -224,17 +224,16 @@ export class ClusterLinks implements EngineLinks {
   health(): BrokerHealth {
     if (this.closed) return { healthy: false, reason: 'redis broker closed' };
     const persistence = CLUSTER_PERSISTENCE;
+    const shards = this.watch.stats();
     if (this.clusterState !== 'ready') {
-      return { healthy: false, reason: `redis cluster client ${this.clusterState}`, persistence };
+      const reason = `redis cluster client ${this.clusterState}`;
+      return { healthy: false, reason, persistence, shards };
     }
     if (!this.subscriber.healthy()) {
-      return {
-        healthy: false,
-        reason: 'redis cluster: a followed channel is not held on its shard',
-        persistence,
-      };
+      const reason = 'redis cluster: a followed user is on a shard this node cannot reach';
+      return { healthy: false, reason, persistence, shards };
     }
-    return { healthy: true, persistence };
+    return { healthy: true, persistence, shards };
   }
 
   async close(): Promise<void> {

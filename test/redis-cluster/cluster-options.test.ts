@@ -62,12 +62,16 @@ describe('Redis Cluster options', () => {
     expect(slotOf('agentsocket:{u:alice}:meta')).toBe(slotOf('agentsocket:{u:alice}:events'));
     expect(slotOf('foo{}{bar}')).toBe(slotOf('foo{}{bar}'));
     expect(slotOf('foo{}{bar}')).not.toBe(slotOf('bar'));
-    const { owners, masters } = parseClusterSlots([
-      [0, 8191, ['127.0.0.1', 7000, 'a'], ['127.0.0.1', 7003, 'd']],
-      [8192, 16383, ['127.0.0.1', 7001, 'b']],
-    ]);
+    const { owners, masters } = parseClusterSlots(
+      [
+        [0, 8191, ['127.0.0.1', 7000, 'a'], ['127.0.0.1', 7003, 'd']],
+        [8192, 16383, ['', 7001, 'b']],
+      ],
+      '10.0.0.9',
+    );
     expect(owners[0]).toBe('127.0.0.1:7000');
-    expect(owners[16_383]).toBe('127.0.0.1:7001');
-    expect(masters.map((m) => m.address)).toEqual(['127.0.0.1:7000', '127.0.0.1:7001']);
+    // A node that does not know its own address: the host the reply came from.
+    expect(owners[16_383]).toBe('10.0.0.9:7001');
+    expect(masters.map((m) => m.address)).toEqual(['127.0.0.1:7000', '10.0.0.9:7001']);
   });
 });

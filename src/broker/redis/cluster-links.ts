@@ -160,15 +160,35 @@ export class ClusterLinks implements EngineLinks {
     this.cluster.on('message', (channel: string, message: string) => {
       if (!this.closed) listener.message(channel, message);
     });
+    // The bus channels (plain pub/sub), subscribed at the first `ready`;
+    // ioredis's cluster subscriber restores them by itself after that.
+    const bus = listener.channels().filter((channel) => !channel.includes('{'));
+    let busSubscribed = false;
+    const subscribeBus = async (): Promise<void> => {
+      if (busSubscribed || this.closed) return;
+      try {
+        await this.cluster.subscribe(...bus);
+        busSubscribed = true;
+      } catch (error) {
+        logger?.warn({ err: errorMessage(error) }, 'redis cluster: bus subscribe failed');
+      }
+    };
+    this.cluster.on('ready', () => void subscribeBus());
+    // The first attempt of each, bounded: a cluster unreachable at boot is
+    // not a failure to start (the client keeps reconnecting).
+    const firstAttempt = Math.max(this.options.commandTimeoutMs, 1_000) * 2;
     const attempts = await Promise.allSettled([
-      this.cluster.connect(),
-      this.watch.start({
-        failedOver: (isAffected) => {
-          const channels = listener.channels().filter((c) => isAffected(slotOf(c)));
-          if (channels.length > 0) listener.restored(channels);
-        },
-        tableChanged: () => this.subscriber.reconcile(),
-      }),
+      withDeadline(this.cluster.connect(), firstAttempt),
+      withDeadline(
+        this.watch.start({
+          failedOver: (isAffected) => {
+            const channels = listener.channels().filter((c) => isAffected(slotOf(c)));
+            if (channels.length > 0) listener.restored(channels);
+          },
+          tableChanged: () => this.subscriber.reconcile(),
+        }),
+        firstAttempt,
+      ),
     ]);
     for (const attempt of attempts) {
       if (attempt.status === 'rejected') {
@@ -178,13 +198,7 @@ export class ClusterLinks implements EngineLinks {
         );
       }
     }
-    if (attempts[0].status === 'fulfilled') {
-      try {
-        await this.cluster.subscribe(...listener.channels());
-      } catch (error) {
-        logger?.warn({ err: errorMessage(error) }, 'redis cluster: bus subscribe failed');
-      }
-    }
+    await subscribeBus();
     this.reportHealth();
   }
 
@@ -253,4 +267,14 @@ export class ClusterLinks implements EngineLinks {
     this.lastHealthy = health.healthy;
     this.listener?.healthChanged(health);
   }
+}
+
+/** `promise`, or a rejection once `ms` passed (the promise itself goes on). */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  promise.catch(() => undefined);
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

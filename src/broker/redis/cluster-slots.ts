@@ -44,9 +44,15 @@ export interface SlotOwner {
 
 /**
  * Reads a `CLUSTER SLOTS` reply: `[[start, end, [host, port, id, …], replicas…], …]`.
- * Returns the owner address of every slot ('' when none) and the masters.
+ * Returns the owner address of every slot ('' when none) and the masters. A
+ * node that does not know its own address (a lone node: it learns it from
+ * the nodes that meet it) answers '' or '?': that is `askedHost`, the host
+ * the reply came from.
  */
-export function parseClusterSlots(reply: unknown): { owners: string[]; masters: SlotOwner[] } {
+export function parseClusterSlots(
+  reply: unknown,
+  askedHost: string,
+): { owners: string[]; masters: SlotOwner[] } {
   if (!Array.isArray(reply)) throw new Error('CLUSTER SLOTS: malformed reply');
   const owners = new Array<string>(SLOT_COUNT).fill('');
   const masters = new Map<string, SlotOwner>();
@@ -55,7 +61,8 @@ export function parseClusterSlots(reply: unknown): { owners: string[]; masters: 
       throw new Error('CLUSTER SLOTS: malformed range');
     }
     const [start, end] = [Number(range[0]), Number(range[1])];
-    const host = String(range[2][0]);
+    const given = String(range[2][0]);
+    const host = given === '' || given === '?' ? askedHost : given;
     const port = Number(range[2][1]);
     if (!Number.isInteger(start) || !Number.isInteger(end) || !Number.isInteger(port)) {
       throw new Error('CLUSTER SLOTS: malformed range');

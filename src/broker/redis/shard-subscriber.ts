@@ -56,20 +56,20 @@ export class ShardSubscriber {
   /** Subscribes `channel` on the master of its slot; rejects while that shard cannot be reached. */
   async follow(channel: string): Promise<void> {
     const slot = slotOf(channel);
-    this.wanted.set(channel, slot);
     const owner = this.watch.ownerOf(slot);
     if (owner === undefined) {
-      this.wanted.delete(channel);
       throw new BrokerUnavailableError(`redis unavailable: no reachable master for slot ${slot}`);
     }
-    try {
-      const connection = await this.connection(owner.address, owner.host, owner.port);
-      await connection.client.ssubscribe(channel);
-      connection.held.add(channel);
-      this.heldBy.set(channel, connection);
-    } catch (error) {
-      this.wanted.delete(channel);
-      throw error;
+    const connection = await this.connection(owner.address, owner.host, owner.port);
+    await connection.client.ssubscribe(channel);
+    // Followed from here on (not before: a subscription in flight is not a
+    // lost one, and must not fail readiness). If the slot moved meanwhile,
+    // or the connection ended, the channel moves like any other.
+    this.wanted.set(channel, slot);
+    connection.held.add(channel);
+    this.heldBy.set(channel, connection);
+    if (connection.ended || this.watch.ownerOf(slot)?.address !== connection.address) {
+      this.reconcile();
     }
   }
 

@@ -240,8 +240,8 @@ export class ShardWatch {
   }
 
   private async readTable(): Promise<void> {
-    const reply = await this.readSlots();
-    const { owners, masters } = parseClusterSlots(reply);
+    const { reply, host } = await this.readSlots();
+    const { owners, masters } = parseClusterSlots(reply, host);
     const before = this.tableIdentities;
     const previousOwners = this.owners;
     // Forget masters that are masters no more (their connection is closed).
@@ -263,12 +263,13 @@ export class ShardWatch {
   }
 
   /** Reads `CLUSTER SLOTS` from a master connection, else from each seed in turn. */
-  private async readSlots(): Promise<unknown> {
+  private async readSlots(): Promise<{ reply: unknown; host: string }> {
     const errors: string[] = [];
     for (const shard of this.shards.values()) {
       if (shard.ended) continue;
       try {
-        return await shard.client.call('CLUSTER', 'SLOTS');
+        const reply = await shard.client.call('CLUSTER', 'SLOTS');
+        return { reply, host: splitAddress(shard.address)[0] };
       } catch (error) {
         errors.push(error instanceof Error ? error.message : String(error));
       }
@@ -284,7 +285,7 @@ export class ShardWatch {
       client.on('error', () => undefined);
       try {
         await client.connect();
-        return await client.call('CLUSTER', 'SLOTS');
+        return { reply: await client.call('CLUSTER', 'SLOTS'), host: seed.host };
       } catch (error) {
         errors.push(error instanceof Error ? error.message : String(error));
       } finally {

@@ -49,6 +49,11 @@ describe.skipIf(redisServerMissing)(
         if ((await cluster.masterOf(slotOf(`{u:${user}}`))).port === victim.port)
           onVictim.add(user);
       }
+      // A third node follows only users of the other shards: it never needs
+      // the shard that fails, so it stays ready throughout.
+      const bystander = await node();
+      for (const user of users.filter((u) => !onVictim.has(u)))
+        await bystander.broker.subscribe(user);
       const firstEpoch = new Map<string, string>();
       for (const user of users) {
         firstEpoch.set(user, (await publisher.broker.readHistory(user, { kind: 'acked' })).epoch);
@@ -140,7 +145,17 @@ describe.skipIf(redisServerMissing)(
       expect(onVictim.size).toBeLessThan(users.length);
       const stats = follower.broker.shards();
       expect(stats.some((s) => s.failovers > 0)).toBe(true);
+      // Readiness: the follower needed the failed shard (unready until its
+      // users' channels held again on the promoted replica); the bystander
+      // and the publisher never did.
+      expect(follower.handlers.healthChanges).toContainEqual(
+        expect.objectContaining({ healthy: false }),
+      );
       expect(follower.broker.health().healthy).toBe(true);
+      for (const other of [bystander, publisher]) {
+        expect(other.handlers.healthChanges.filter((change) => !change.healthy)).toEqual([]);
+        expect(other.broker.health().healthy).toBe(true);
+      }
     }, 60_000);
   },
 );

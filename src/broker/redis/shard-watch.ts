@@ -384,6 +384,12 @@ export class ShardWatch {
     const failedShards = new Set([...failed].map((slot) => previousOwners[slot]!));
     for (const address of failedShards) this.count(address).failovers++;
     for (const [address, slots] of movedTo) this.count(address).slotMoves += slots;
+    if (movedTo.size > 0) {
+      this.options.logger?.info(
+        { to: Object.fromEntries(movedTo) },
+        'redis cluster: slots migrated between live masters: their streams keep their epoch',
+      );
+    }
     if (failedShards.size > 0) {
       this.options.logger?.warn(
         { shards: [...failedShards], slots: failed.size },

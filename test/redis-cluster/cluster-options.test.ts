@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseClusterSlots, slotOf } from '../../src/broker/redis/cluster-slots.js';
 import { RedisBroker } from '../../src/broker/redis/redis-broker.js';
+import { SHARD_COUNTERS_LIMIT, ShardCounters } from '../../src/broker/redis/shard-counters.js';
 import { OptionError } from '../../src/options/validators.js';
 import { parseServeConfig } from '../../src/server/config.js';
 
@@ -73,5 +74,18 @@ describe('Redis Cluster options', () => {
     // A node that does not know its own address: the host the reply came from.
     expect(owners[16_383]).toBe('10.0.0.9:7001');
     expect(masters.map((m) => m.address)).toEqual(['127.0.0.1:7000', '10.0.0.9:7001']);
+  });
+});
+
+describe('ShardCounters', () => {
+  it('remembers at most its limit of shard addresses, forgetting the first seen', () => {
+    const counters = new ShardCounters(4);
+    for (let i = 0; i < 10; i++) counters.of(`10.0.0.${i}:6379`).failovers++;
+    expect(counters.size).toBe(4);
+    expect([...counters.addresses()]).toEqual([6, 7, 8, 9].map((i) => `10.0.0.${i}:6379`));
+    expect(counters.peek('10.0.0.0:6379')).toBeUndefined();
+    expect(counters.peek('10.0.0.9:6379')).toEqual({ failovers: 1, slotMoves: 0 });
+    expect(new ShardCounters().of('a:1')).toEqual({ failovers: 0, slotMoves: 0 });
+    expect(SHARD_COUNTERS_LIMIT).toBe(1_024);
   });
 });

@@ -5,12 +5,15 @@
  * - a user's live events on sharded pub/sub: the publish script SPUBLISHes
  *   on the user's channel, which hashes to the user's slot, and this node
  *   SSUBSCRIBEs it on that shard (`shard-subscriber.ts`);
- * - everything else (acks, presence, runs, node loads, the bus) on an ioredis
- *   `Cluster` client, which routes each single-key command by its slot; the
- *   bus channels (broadcast, control, node) use plain pub/sub, which a
- *   cluster carries to every node.
+ * - the bus channels (broadcast, control, node) on plain pub/sub, which a
+ *   cluster carries to every node: one subscriber link to any master
+ *   (`cluster-bus-link.ts`; ioredis's own cluster subscriber reselects its
+ *   node at times without waiting for SUBSCRIBE, and a broadcast was lost);
+ * - everything else (acks, presence, runs, node loads, bus PUBLISHes) on an
+ *   ioredis `Cluster` client, which routes each single-key command by its slot.
  *
- * Health: not ready while the `Cluster` client is not ready, or while a
+ * Health: not ready while the `Cluster` client is not ready, the bus link is
+ * not subscribed, or while a
  * channel this node follows is not held on its shard's master (that user's
  * live events cannot arrive). A shard that is down and that no followed user
  * needs does not fail readiness; its steps fail with `BrokerUnavailableError`.
@@ -22,6 +25,7 @@ import { slotOf } from './cluster-slots.js';
 import type { EngineLinks } from './engine-links.js';
 import { errorMessage, reconnectDelay, type LinkListener } from './links.js';
 import { DEFINITIONS, type ScriptedRedis } from './scripts.js';
+import { ClusterBusLink } from './cluster-bus-link.js';
 import { ShardSubscriber } from './shard-subscriber.js';
 import { ShardWatch, type ShardStats, type UserStep } from './shard-watch.js';
 
@@ -89,6 +93,8 @@ export class ClusterLinks implements EngineLinks {
   private readonly cluster: Cluster;
   private readonly watch: ShardWatch;
   private readonly subscriber: ShardSubscriber;
+  private readonly redisOptions: RedisOptions;
+  private bus: ClusterBusLink | undefined;
   private listener: LinkListener | undefined;
   private clusterState = 'connecting';
   private lastHealthy = false;
@@ -96,14 +102,14 @@ export class ClusterLinks implements EngineLinks {
 
   constructor(private readonly options: ClusterLinksOptions) {
     const { seeds, auth } = parseSeeds(options.urls);
-    const redisOptions: RedisOptions = {
+    const redisOptions: RedisOptions = (this.redisOptions = {
       ...auth,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       commandTimeout: options.commandTimeoutMs,
       connectTimeout: Math.max(options.commandTimeoutMs, 1_000),
-    };
+    });
     this.cluster = new Cluster(seeds, {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -146,8 +152,6 @@ export class ClusterLinks implements EngineLinks {
       this.cluster.on(event, () => {
         this.clusterState = event === 'connect' ? 'connecting' : event;
         this.reportHealth();
-        // Bus channels: ioredis's cluster subscriber moves them to another
-        // node by itself when its node goes (nothing to catch up on the bus).
       });
     }
     let lastError = '';
@@ -157,23 +161,19 @@ export class ClusterLinks implements EngineLinks {
       lastError = message;
       logger?.warn({ err: message }, 'redis cluster: client error');
     });
-    this.cluster.on('message', (channel: string, message: string) => {
-      if (!this.closed) listener.message(channel, message);
+    // The bus channels (plain pub/sub, no hash tag) on their own link.
+    this.bus = new ClusterBusLink(this.watch, {
+      channels: listener.channels().filter((channel) => !channel.includes('{')),
+      redisOptions: {
+        ...this.redisOptions,
+        connectionName: `agentsocket-${this.options.nodeId}-bus`,
+      },
+      message: (channel, message) => {
+        if (!this.closed) listener.message(channel, message);
+      },
+      changed: () => this.reportHealth(),
+      logger,
     });
-    // The bus channels (plain pub/sub), subscribed at the first `ready`;
-    // ioredis's cluster subscriber restores them by itself after that.
-    const bus = listener.channels().filter((channel) => !channel.includes('{'));
-    let busSubscribed = false;
-    const subscribeBus = async (): Promise<void> => {
-      if (busSubscribed || this.closed) return;
-      try {
-        await this.cluster.subscribe(...bus);
-        busSubscribed = true;
-      } catch (error) {
-        logger?.warn({ err: errorMessage(error) }, 'redis cluster: bus subscribe failed');
-      }
-    };
-    this.cluster.on('ready', () => void subscribeBus());
     // The first attempt of each, bounded: a cluster unreachable at boot is
     // not a failure to start (the client keeps reconnecting).
     const firstAttempt = Math.max(this.options.commandTimeoutMs, 1_000) * 2;
@@ -198,7 +198,7 @@ export class ClusterLinks implements EngineLinks {
         );
       }
     }
-    await subscribeBus();
+    await withDeadline(this.bus.start(), firstAttempt).catch(() => undefined);
     this.reportHealth();
   }
 
@@ -243,6 +243,10 @@ export class ClusterLinks implements EngineLinks {
       const reason = `redis cluster client ${this.clusterState}`;
       return { healthy: false, reason, persistence, shards };
     }
+    if (this.bus?.ready !== true) {
+      const reason = 'redis cluster: bus link (broadcast, control) not subscribed';
+      return { healthy: false, reason, persistence, shards };
+    }
     if (!this.subscriber.healthy()) {
       const reason = 'redis cluster: a followed user is on a shard this node cannot reach';
       return { healthy: false, reason, persistence, shards };
@@ -255,6 +259,7 @@ export class ClusterLinks implements EngineLinks {
     this.closed = true;
     await Promise.all([
       this.subscriber.close(),
+      this.bus?.close(),
       this.watch.close(),
       this.cluster.quit().catch(() => this.cluster.disconnect()),
     ]);

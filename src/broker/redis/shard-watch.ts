@@ -29,6 +29,7 @@ import type { Logger } from 'pino';
 import { BrokerUnavailableError } from '../broker.js';
 import { parseClusterSlots, SLOT_COUNT, type SlotOwner } from './cluster-slots.js';
 import { parseRunId } from './persistence.js';
+import { ShardCounters, type ShardEvents } from './shard-counters.js';
 import type { ScriptedRedis } from './scripts.js';
 
 /** A step of one user's stream: the client of the user's master and RUN_GUARD's two arguments. */
@@ -84,11 +85,6 @@ interface Shard {
   ended: boolean;
 }
 
-interface Counters {
-  failovers: number;
-  slotMoves: number;
-}
-
 /** The MOVED / ASK / TRYAGAIN reply of a step, if it was one. */
 function redirectOf(
   error: unknown,
@@ -103,7 +99,7 @@ function redirectOf(
 export class ShardWatch {
   private owners: string[] = new Array<string>(SLOT_COUNT).fill('');
   private readonly shards = new Map<string, Shard>();
-  private readonly counters = new Map<string, Counters>();
+  private readonly counters = new ShardCounters();
   /** The identity of each master as of the last table read (a connection that ends since clears its own). */
   private tableIdentities = new Map<string, string>();
   private refreshing: Promise<void> | undefined;
@@ -139,6 +135,16 @@ export class ShardWatch {
     if (shard === undefined || shard.identity === undefined) return undefined;
     const [host, port] = splitAddress(shard.address);
     return { address: shard.address, host, port, ranges: [] };
+  }
+
+  /** Some confirmed master other than `avoid` (for plain pub/sub, which any master serves). */
+  someMaster(avoid?: string): SlotOwner | undefined {
+    for (const shard of this.shards.values()) {
+      if (shard.identity === undefined || shard.ended || shard.address === avoid) continue;
+      const [host, port] = splitAddress(shard.address);
+      return { address: shard.address, host, port, ranges: [] };
+    }
+    return undefined;
   }
 
   /** Runs one step of the stream in `slot` on its master (see the file comment for redirects). */
@@ -191,13 +197,13 @@ export class ShardWatch {
   stats(): ShardStats[] {
     const slots = new Map<string, number>();
     for (const owner of this.owners) slots.set(owner, (slots.get(owner) ?? 0) + 1);
-    const addresses = new Set([...this.shards.keys(), ...this.counters.keys()]);
+    const addresses = new Set([...this.shards.keys(), ...this.counters.addresses()]);
     return [...addresses].sort().map((address) => ({
       address,
       ready: this.confirmed(address) !== undefined,
       slots: slots.get(address) ?? 0,
-      failovers: this.counters.get(address)?.failovers ?? 0,
-      slotMoves: this.counters.get(address)?.slotMoves ?? 0,
+      failovers: this.counters.peek(address)?.failovers ?? 0,
+      slotMoves: this.counters.peek(address)?.slotMoves ?? 0,
     }));
   }
 
@@ -400,15 +406,8 @@ export class ShardWatch {
     if (changed) this.listener?.tableChanged();
   }
 
-  private count(address: string): Counters {
-    let counters = this.counters.get(address);
-    if (counters === undefined) {
-      // Bounded by the masters ever seen; a cluster has few.
-      if (this.counters.size >= 1_024) this.counters.delete(this.counters.keys().next().value!);
-      counters = { failovers: 0, slotMoves: 0 };
-      this.counters.set(address, counters);
-    }
-    return counters;
+  private count(address: string): ShardEvents {
+    return this.counters.of(address);
   }
 
   /** After a connection ended: refresh until the table has a master again for every slot. */

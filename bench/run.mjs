@@ -15,12 +15,15 @@ import {
   SYSTEMS,
   SYSTEM_LABELS,
   benchConfig,
+  CLUSTER_SHARDS,
   isAgentsocket,
+  onRedis,
   maxSocketsPerProcess,
 } from './lib/bench-config.mjs';
 import { HELP, parseBenchOptions } from './lib/bench-options.mjs';
 import { evaluateAims, formatNumber, renderMarkdown } from './lib/bench-report.mjs';
 import { BenchRedis, redisServerAvailable } from './lib/bench-redis.mjs';
+import { BenchRedisCluster } from './lib/bench-redis-cluster.mjs';
 import { BenchResults } from './lib/bench-results.mjs';
 import { checkFdLimit } from './lib/fd-limit.mjs';
 import { describeMachine } from './lib/machine.mjs';
@@ -106,9 +109,9 @@ try {
 if (systems.some(isAgentsocket) && !existsSync(new URL('dist/index.js', root))) {
   fail('dist/index.js is missing: run `npm run build` first, or use --only ws,socketio');
 }
-if (systems.includes('agentsocket-redis') && !redisServerAvailable()) {
-  console.warn('bench: redis-server not found: agentsocket-redis skipped');
-  systems = systems.filter((system) => system !== 'agentsocket-redis');
+if (systems.some(onRedis) && !redisServerAvailable()) {
+  console.warn(`bench: redis-server not found: ${systems.filter(onRedis).join(', ')} skipped`);
+  systems = systems.filter((system) => !onRedis(system));
 }
 if (systems.length === 0) fail('no system left to measure');
 
@@ -143,9 +146,21 @@ if (systems.includes('agentsocket-redis')) {
   }
   console.log(`bench: redis-server (pid ${redis.pid}) on ${redis.url} for agentsocket-redis`);
 }
+const redisClusters = {};
+for (const system of systems.filter((s) => CLUSTER_SHARDS[s] !== undefined)) {
+  const shards = CLUSTER_SHARDS[system];
+  try {
+    redisClusters[shards] = await BenchRedisCluster.start(processes, shards);
+  } catch (error) {
+    processes.killAll();
+    fail(`could not start a Redis Cluster of ${shards}: ${error.message}`);
+  }
+  console.log(`bench: Redis Cluster of ${shards} master(s) on ${redisClusters[shards].urls}`);
+}
 const ctx = {
   processes,
   redis,
+  redisClusters,
   config,
   loaderCount: options.loaders,
   secret: randomBytes(32).toString('hex'),
@@ -189,6 +204,7 @@ for (let rep = 0; rep < reps; rep++) {
 }
 
 await redis?.stop();
+for (const cluster of Object.values(redisClusters)) await cluster.stop();
 const machine = { ...describeMachine(), loadAverageAtStart: loadAtStart };
 if (redis) machine.versions['redis-server'] = redis.version;
 const date = new Date().toISOString();

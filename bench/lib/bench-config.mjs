@@ -2,11 +2,20 @@
  * The counts of every scenario, full and `--quick`, and the reference figures
  * the report compares against. Everything a run does is bounded by these.
  */
-export const SYSTEMS = ['agentsocket', 'agentsocket-redis', 'ws', 'socketio'];
+export const SYSTEMS = [
+  'agentsocket',
+  'agentsocket-redis',
+  'agentsocket-redis-cluster-1',
+  'agentsocket-redis-cluster-3',
+  'ws',
+  'socketio',
+];
 
 export const SYSTEM_LABELS = {
   agentsocket: 'agentsocket',
   'agentsocket-redis': 'agentsocket (Redis)',
+  'agentsocket-redis-cluster-1': 'agentsocket (Redis Cluster, 1 shard)',
+  'agentsocket-redis-cluster-3': 'agentsocket (Redis Cluster, 3 shards)',
   ws: 'bare ws (floor)',
   socketio: 'Socket.IO 4',
 };
@@ -15,7 +24,20 @@ export const SYSTEM_LABELS = {
 export const AGENTSOCKET_ENGINES = {
   agentsocket: 'memory',
   'agentsocket-redis': 'redis',
+  'agentsocket-redis-cluster-1': 'redis-cluster',
+  'agentsocket-redis-cluster-3': 'redis-cluster',
 };
+
+/** Masters of the harness's Redis Cluster for each cluster system. */
+export const CLUSTER_SHARDS = {
+  'agentsocket-redis-cluster-1': 1,
+  'agentsocket-redis-cluster-3': 3,
+};
+
+/** True for the systems whose engine is a Redis (one, or a cluster). */
+export function onRedis(system) {
+  return AGENTSOCKET_ENGINES[system]?.startsWith('redis') ?? false;
+}
 
 /** True for the systems served by agentsocket (and its wire protocol), whatever the engine. */
 export function isAgentsocket(system) {

@@ -19,7 +19,7 @@ const HELP = `usage: node bench/run.mjs [options]   (npm run bench builds first)
   --quick              small counts, 1 repetition: a smoke run (writes bench/results/quick.json)
   --reps N             repetitions of every measurement (default 3, quick 1)
   --only LIST          systems, comma-separated: ${SYSTEMS.join(',')}
-                       (agentsocket-redis needs redis-server on PATH; the harness starts its own)
+                       (agentsocket-redis* need redis-server on PATH; the harness starts its own)
   --scenarios LIST     scenarios, comma-separated: ${SCENARIO_IDS.join(',')}
   --loaders N          load-generator processes (default: CPUs − 1, between 1 and 4)
   --max-minutes N      budget of the whole run; past it everything is killed

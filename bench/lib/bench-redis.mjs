@@ -24,7 +24,7 @@ export function redisServerAvailable() {
 }
 
 /** A free TCP port on 127.0.0.1 other than 6379: bind port 0, read it, close. */
-async function freePort() {
+export async function freePort() {
   for (;;) {
     const port = await new Promise((resolve, reject) => {
       const server = createServer();
@@ -39,7 +39,7 @@ async function freePort() {
 }
 
 /** One PING over a raw socket; resolves true on `+PONG`. */
-function ping(port) {
+export function ping(port) {
   return new Promise((resolve) => {
     const socket = new Socket();
     let answer = '';
@@ -58,7 +58,7 @@ function ping(port) {
 }
 
 /** The `key:value` fields of an `INFO` answer. */
-function parseInfo(info) {
+export function parseInfo(info) {
   const fields = {};
   for (const line of info.split('\r\n')) {
     const colon = line.indexOf(':');

@@ -10,6 +10,8 @@ import { LatencyHistogram } from './latency-histogram.mjs';
 const SERVER_FILES = {
   agentsocket: new URL('../servers/agentsocket-server.mjs', import.meta.url),
   'agentsocket-redis': new URL('../servers/agentsocket-server.mjs', import.meta.url),
+  'agentsocket-redis-cluster-1': new URL('../servers/agentsocket-server.mjs', import.meta.url),
+  'agentsocket-redis-cluster-3': new URL('../servers/agentsocket-server.mjs', import.meta.url),
   ws: new URL('../servers/ws-server.mjs', import.meta.url),
   socketio: new URL('../servers/socketio-server.mjs', import.meta.url),
 };
@@ -72,11 +74,15 @@ export class BenchSession {
     redis,
   }) {
     const engine = AGENTSOCKET_ENGINES[system];
-    if (engine === 'redis' && !redis) throw new Error(`${system} needs the harness's redis-server`);
-    const engineEnv =
-      engine === undefined
-        ? {}
-        : { BENCH_ENGINE: engine, ...(engine === 'redis' ? { BENCH_REDIS_URL: redis.url } : {}) };
+    const onRedis = engine === 'redis' || engine === 'redis-cluster';
+    if (onRedis && !redis) throw new Error(`${system} needs the harness's redis-server`);
+    const where =
+      engine === 'redis'
+        ? { BENCH_REDIS_URL: redis.url }
+        : engine === 'redis-cluster'
+          ? { BENCH_REDIS_CLUSTER: redis.urls.join(',') }
+          : {};
+    const engineEnv = engine === undefined ? {} : { BENCH_ENGINE: engine, ...where };
     const profile = profileDir
       ? [
           '--cpu-prof',
@@ -107,7 +113,7 @@ export class BenchSession {
         config,
         secret,
         profileDir,
-        redis: engine === 'redis' ? redis : undefined,
+        redis: onRedis ? redis : undefined,
       });
     } catch (error) {
       await processes.kill(server);
@@ -268,6 +274,7 @@ export class BenchSession {
     const before = await this.serverUsage();
     const loaderBefore = await this.loaderCpuMicros();
     const redisBefore = await this.redisCpuMicros();
+    const shardsBefore = (await this.redis?.shardCpuMicros?.()) ?? null;
     const [published, received] = await Promise.all([
       this.server.call(command, args, this.timeout() * 3),
       this.waitReceived(expectedForSlice),
@@ -275,6 +282,7 @@ export class BenchSession {
     const after = await this.serverUsage();
     const loaderAfter = await this.loaderCpuMicros();
     const redisAfter = await this.redisCpuMicros();
+    const shardsAfter = (await this.redis?.shardCpuMicros?.()) ?? null;
     const expected = this.slices.reduce((sum, slice) => sum + expectedForSlice(slice.length), 0);
     const wallMs = Math.max(received.lastAtMs, published.endMs) - published.startMs;
     const delivered = received.received;
@@ -296,6 +304,11 @@ export class BenchSession {
       // The Redis engine's other half: the redis-server's CPU, not in serverCpuUs.
       redisCpuUsPerMsg:
         redisBefore === null ? null : (redisAfter - redisBefore) / Math.max(1, delivered),
+      // Redis Cluster: each shard's CPU per delivered message, in shard order.
+      shardCpuUsPerMsg:
+        shardsBefore === null
+          ? null
+          : shardsAfter.map((after, i) => (after - shardsBefore[i]) / Math.max(1, delivered)),
       p50Ms: received.latency.percentile(50),
       p99Ms: received.latency.percentile(99),
       negativeLatencies: received.latency.negative,

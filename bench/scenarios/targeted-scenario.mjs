@@ -4,7 +4,7 @@
  * the user's room). At saturation (K events per user, one round per event,
  * as fast as the server goes) and at a fixed total rate.
  */
-import { AGENTSOCKET_ENGINES } from '../lib/bench-config.mjs';
+import { onRedis } from '../lib/bench-config.mjs';
 import { userIds } from '../lib/bench-session.mjs';
 import { deliveryDiagnostics, withSession } from './with-session.mjs';
 
@@ -40,7 +40,7 @@ export const targetedScenario = {
   async run(ctx, system) {
     const { users, perUser, warmupPerUser, rateMs } = ctx.config.targeted;
     const { ratePerSec, redisRatePerSec } = ctx.config.targeted;
-    const rateOfSystem = AGENTSOCKET_ENGINES[system] === 'redis' ? redisRatePerSec : ratePerSec;
+    const rateOfSystem = onRedis(system) ? redisRatePerSec : ratePerSec;
     const textBytes = ctx.config.textBytes;
     return withSession(ctx, system, 'jwt', async (session) => {
       const ids = userIds(users);

@@ -3,11 +3,17 @@
  * A system on the harness's Redis gets it empty (FLUSHALL before and after),
  * so that no measurement sees another's streams.
  */
-import { AGENTSOCKET_ENGINES } from '../lib/bench-config.mjs';
+import { AGENTSOCKET_ENGINES, CLUSTER_SHARDS } from '../lib/bench-config.mjs';
 import { BenchSession } from '../lib/bench-session.mjs';
 
 export async function withSession(ctx, system, auth, fn) {
-  const redis = AGENTSOCKET_ENGINES[system] === 'redis' ? ctx.redis : undefined;
+  const engine = AGENTSOCKET_ENGINES[system];
+  const redis =
+    engine === 'redis'
+      ? ctx.redis
+      : engine === 'redis-cluster'
+        ? ctx.redisClusters[CLUSTER_SHARDS[system]]
+        : undefined;
   if (redis) await redis.flush();
   try {
     return await withFreshSession(ctx, system, auth, redis, fn);
@@ -43,6 +49,9 @@ export function deliveryDiagnostics(name, measured) {
     [`${name}.loaderCpuUsPerMsg`]: round(measured.loaderCpuUsPerMsg),
     ...(measured.redisCpuUsPerMsg !== null
       ? { [`${name}.redisCpuUsPerMsg`]: round(measured.redisCpuUsPerMsg) }
+      : {}),
+    ...(measured.shardCpuUsPerMsg
+      ? { [`${name}.shardCpuUsPerMsg`]: measured.shardCpuUsPerMsg.map(round).join(' / ') }
       : {}),
     ...(Object.keys(measured.unexpectedCloses).length > 0
       ? { [`${name}.unexpectedCloses`]: measured.unexpectedCloses }

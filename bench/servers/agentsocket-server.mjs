@@ -6,7 +6,8 @@
  *
  * The engine: `BENCH_ENGINE=memory` (default, the gateway's own MemoryBroker)
  * or `BENCH_ENGINE=redis` with `BENCH_REDIS_URL` (a `RedisBroker` from
- * `dist/redis/index.js` with its defaults; the harness owns that Redis).
+ * `dist/redis/index.js` with its defaults; the harness owns that Redis), or
+ * `BENCH_ENGINE=redis-cluster` with `BENCH_REDIS_CLUSTER` (seed URLs, comma-separated).
  */
 import { createServer } from 'node:http';
 import { existsSync } from 'node:fs';
@@ -55,24 +56,31 @@ async function loadAuthenticator(authMode, secret) {
 }
 
 /** The broker to pass to `createGateway`: undefined for the default memory engine. */
-async function createBroker(engine, redisUrl) {
+async function createBroker(engine, redisUrl, redisCluster) {
   if (engine === 'memory') return undefined;
-  if (engine !== 'redis') throw new Error(`BENCH_ENGINE: unknown engine ${engine}`);
-  if (!redisUrl) throw new Error('BENCH_ENGINE=redis needs BENCH_REDIS_URL');
+  if (engine !== 'redis' && engine !== 'redis-cluster') {
+    throw new Error(`BENCH_ENGINE: unknown engine ${engine}`);
+  }
+  if (engine === 'redis' && !redisUrl) throw new Error('BENCH_ENGINE=redis needs BENCH_REDIS_URL');
+  if (engine === 'redis-cluster' && !redisCluster) {
+    throw new Error('BENCH_ENGINE=redis-cluster needs BENCH_REDIS_CLUSTER');
+  }
   if (!existsSync(fileURLToPath(distRedis))) {
     throw new Error('dist/redis/index.js is missing: run `npm run build`');
   }
   const { RedisBroker } = await import(distRedis.href);
-  return new RedisBroker({ url: redisUrl });
+  return engine === 'redis'
+    ? new RedisBroker({ url: redisUrl })
+    : new RedisBroker({ cluster: redisCluster.split(',') });
 }
 
-async function createAgentsocketAdapter({ authMode, secret, engine, redisUrl }) {
+async function createAgentsocketAdapter({ authMode, secret, engine, redisUrl, redisCluster }) {
   if (!existsSync(fileURLToPath(distIndex))) {
     throw new Error('dist/index.js is missing: run `npm run build` (is the gateway core merged?)');
   }
   const { createGateway } = await import(distIndex.href);
   const { source, authenticator } = await loadAuthenticator(authMode, secret);
-  const broker = await createBroker(engine, redisUrl);
+  const broker = await createBroker(engine, redisUrl, redisCluster);
   const gateway = createGateway({ authenticator, broker, limits: BENCH_LIMITS });
   const httpServer = createServer((_req, res) => res.writeHead(404).end());
   gateway.attach(httpServer);
@@ -99,5 +107,6 @@ await hostServer(
     secret: process.env.BENCH_JWT_SECRET,
     engine: process.env.BENCH_ENGINE ?? 'memory',
     redisUrl: process.env.BENCH_REDIS_URL,
+    redisCluster: process.env.BENCH_REDIS_CLUSTER,
   }),
 );

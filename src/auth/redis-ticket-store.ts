@@ -13,15 +13,21 @@
  * ```
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { parseSeeds } from '../broker/redis/cluster-links.js';
 import { BrokerUnavailableError } from '../broker/broker.js';
 import { RedisKeys } from '../broker/redis/keys.js';
 import type { VerifiedUser } from './authenticator.js';
 import { TICKET_TTL_MS, type IssuedTicket, type TicketStore } from './ticket-store.js';
 
 export interface RedisTicketStoreOptions {
-  /** `redis://…` URL; the store opens (and `close` ends) its own connection. Required. */
-  url: string;
+  /** `redis://…` URL; the store opens (and `close` ends) its own connection. This or `cluster`. */
+  url?: string;
+  /**
+   * Seed URLs of a Redis Cluster, instead of `url`. Each ticket is one key in
+   * its own slot (the hash of the ticket spreads them over the shards).
+   */
+  cluster?: readonly string[];
   /** Prefix of the ticket keys. Default `'agentsocket'`. */
   keyPrefix?: string;
   /** A command with no answer within this rejects with `BrokerUnavailableError`. Default 2000. */
@@ -35,12 +41,18 @@ function hashTicket(ticket: string): string {
 }
 
 export class RedisTicketStore implements TicketStore {
+  // Redis or Cluster: the same commands; typed as Redis (see the constructor).
   private readonly client: Redis;
   private readonly keys: RedisKeys;
   private readonly clock: () => number;
 
   constructor(options: RedisTicketStoreOptions) {
-    if (typeof options?.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
+    const cluster = options?.cluster;
+    if (cluster !== undefined) {
+      if (options.url !== undefined || !Array.isArray(cluster) || cluster.length === 0) {
+        throw new TypeError('RedisTicketStore: give url or a non-empty cluster list, not both');
+      }
+    } else if (typeof options?.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
       throw new TypeError('RedisTicketStore: url must start with redis:// or rediss://');
     }
     const prefix = options.keyPrefix ?? 'agentsocket';
@@ -53,13 +65,24 @@ export class RedisTicketStore implements TicketStore {
     }
     this.keys = new RedisKeys(prefix);
     this.clock = options.clock ?? Date.now;
-    this.client = new Redis(options.url, {
+    const clientOptions = {
       // Fail fast while Redis is down: a ticket is issued or refused, never queued.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: timeout,
       connectionName: 'agentsocket-tickets',
-    });
+    };
+    if (cluster !== undefined) {
+      const { seeds, auth } = parseSeeds(cluster);
+      // A Cluster has the commands used here (SET, GETDEL, QUIT) with the
+      // same signatures as a single-node client.
+      this.client = new Cluster(seeds, {
+        enableOfflineQueue: false,
+        redisOptions: { ...clientOptions, ...auth },
+      }) as unknown as Redis;
+    } else {
+      this.client = new Redis(options.url!, clientOptions);
+    }
     // Errors surface on the commands; the event only needs a listener.
     this.client.on('error', () => undefined);
   }

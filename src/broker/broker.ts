@@ -57,6 +57,18 @@ export interface BrokerHealth {
    * nothing to restart apart from the node (memory) or was never reached.
    */
   persistence?: { proven: boolean; summary: string };
+  /**
+   * Redis Cluster: each shard (its master's `host:port`), whether this node
+   * reaches it, the slots it serves, and the failovers and slot moves this
+   * node saw. Absent on other engines.
+   */
+  shards?: {
+    address: string;
+    ready: boolean;
+    slots: number;
+    failovers: number;
+    slotMoves: number;
+  }[];
 }
 
 export interface Broker extends StreamEngine, ClusterBus, PresenceStore, RunStore {

@@ -47,6 +47,21 @@ export function addNodeTasks(
     run: () => {
       const health = broker.health();
       metrics.persistenceProven.set(health.persistence?.proven === true ? 1 : 0);
+      // Reset first: a shard that left the table leaves the metrics too.
+      for (const gauge of [
+        metrics.redisShardUp,
+        metrics.redisShardSlots,
+        metrics.redisShardFailovers,
+        metrics.redisShardSlotMoves,
+      ]) {
+        gauge.reset();
+      }
+      for (const shard of health.shards ?? []) {
+        metrics.redisShardUp.set({ shard: shard.address }, shard.ready ? 1 : 0);
+        metrics.redisShardSlots.set({ shard: shard.address }, shard.slots);
+        metrics.redisShardFailovers.set({ shard: shard.address }, shard.failovers);
+        metrics.redisShardSlotMoves.set({ shard: shard.address }, shard.slotMoves);
+      }
       if (!health.healthy) throw new Error(health.reason ?? 'broker unhealthy');
     },
   });

@@ -41,6 +41,10 @@ export class GatewayMetrics {
   readonly taskRuns: Counter<'task' | 'outcome'>;
   readonly taskHealthy: Gauge<'task'>;
   readonly persistenceProven: Gauge;
+  readonly redisShardUp: Gauge<'shard'>;
+  readonly redisShardSlots: Gauge<'shard'>;
+  readonly redisShardFailovers: Gauge<'shard'>;
+  readonly redisShardSlotMoves: Gauge<'shard'>;
   readonly pendingWaits: Gauge;
   readonly waitRefusals: Counter<'limit'>;
   readonly httpRequests: Counter<'route' | 'status'>;
@@ -164,6 +168,31 @@ export class GatewayMetrics {
     this.persistenceProven = new Gauge({
       name: `${p}redis_persistence_proven`,
       help: "1 when the engine's persistence proves a restart keeps every acknowledged write (Redis appendonly yes + appendfsync always), else 0",
+      registers,
+    });
+    // Redis Cluster, per shard (its master's host:port); a cluster has few shards.
+    this.redisShardUp = new Gauge({
+      name: `${p}redis_shard_up`,
+      help: "1 when this node reaches the shard's master and it confirmed it is master, else 0",
+      labelNames: ['shard'],
+      registers,
+    });
+    this.redisShardSlots = new Gauge({
+      name: `${p}redis_shard_slots`,
+      help: 'Hash slots the shard serves, as this node last read the slot table',
+      labelNames: ['shard'],
+      registers,
+    });
+    this.redisShardFailovers = new Gauge({
+      name: `${p}redis_shard_failovers_seen`,
+      help: 'Failovers of the shard this node saw since it started (its streams moved to a new epoch)',
+      labelNames: ['shard'],
+      registers,
+    });
+    this.redisShardSlotMoves = new Gauge({
+      name: `${p}redis_shard_slot_moves_seen`,
+      help: 'Slots this node saw migrate to the shard since it started',
+      labelNames: ['shard'],
       registers,
     });
     this.pendingWaits = new Gauge({

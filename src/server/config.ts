@@ -34,6 +34,8 @@ export interface ServerConfig {
   apiKeys: string[];
   /** `redis://` URL, or null for the in-memory engine. May hold a password: never log it. */
   redisUrl: string | null;
+  /** Seed URLs of a Redis Cluster (`--redis-cluster`), or empty. Never both this and `redisUrl`. */
+  redisCluster: string[];
   /** Empty: any origin. */
   allowedOrigins: string[];
   trustedProxies: string[];
@@ -129,6 +131,18 @@ export function parseServeConfig(flags: RawFlags, env: NodeJS.ProcessEnv): Serve
     apiKeys.push(generated.apiKey);
   }
 
+  if (values.redisCluster.length > 0) {
+    if (values.redisUrl !== undefined) {
+      throw new OptionError('--redis and --redis-cluster cannot be used together: give one');
+    }
+    for (const url of values.redisCluster) {
+      // Not repeated: a URL may hold a password.
+      if (!/^rediss?:\/\/[^/]/.test(url)) {
+        throw new OptionError('--redis-cluster: every URL must be a redis:// or rediss:// URL');
+      }
+    }
+  }
+
   const heartbeatTimeoutMs = values.heartbeatTimeoutMs ?? values.heartbeatMs * 2;
   if (heartbeatTimeoutMs <= values.heartbeatMs) {
     throw new OptionError('--heartbeat-timeout must be longer than --heartbeat');
@@ -143,6 +157,7 @@ export function parseServeConfig(flags: RawFlags, env: NodeJS.ProcessEnv): Serve
     jwt,
     apiKeys,
     redisUrl: values.redisUrl ?? null,
+    redisCluster: values.redisCluster,
     allowedOrigins: values.allowedOrigins,
     trustedProxies: values.trustedProxies,
     historySize: values.historySize,

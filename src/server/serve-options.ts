@@ -126,6 +126,13 @@ export const SERVE_OPTIONS = [
     key: 'redisUrl',
   },
   {
+    flag: '--redis-cluster',
+    env: 'AGENTSOCKET_REDIS_CLUSTER',
+    kind: 'list',
+    description: 'Redis Cluster seed node URLs, comma-separated (instead of --redis)',
+    key: 'redisCluster',
+  },
+  {
     flag: '--allowed-origins',
     env: 'AGENTSOCKET_ALLOWED_ORIGINS',
     kind: 'origins',

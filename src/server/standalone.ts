@@ -87,8 +87,14 @@ export async function startServer(
       host: config.host,
       port: config.port,
       dev: config.dev,
-      engine: config.redisUrl === null ? 'memory' : 'redis',
+      engine:
+        config.redisCluster.length > 0
+          ? 'redis-cluster'
+          : config.redisUrl === null
+            ? 'memory'
+            : 'redis',
       redis: redisForLogs(config.redisUrl),
+      redisCluster: config.redisCluster.map((url) => redisForLogs(url)),
       apiKeys: config.apiKeys.length,
       allowedOrigins: config.allowedOrigins.length === 0 ? 'any' : config.allowedOrigins,
       historySize: config.historySize,
@@ -103,18 +109,20 @@ export async function startServer(
   const authenticator = createJwtAuthenticator(config.jwt);
   // The Redis engine (and ioredis with it) is loaded only when asked for.
   let redis: { broker: Broker; tickets: TicketStore & { close(): Promise<void> } } | null = null;
-  if (config.redisUrl !== null) {
+  if (config.redisUrl !== null || config.redisCluster.length > 0) {
     const { RedisBroker, RedisTicketStore } = await import('../redis/index.js');
+    const where =
+      config.redisUrl !== null ? { url: config.redisUrl } : { cluster: config.redisCluster };
     redis = {
       broker: new RedisBroker({
-        url: config.redisUrl,
+        ...where,
         historySize: config.historySize,
         historyTtlMs: config.historyTtlMs,
         runTtlMs: config.runTtlMs,
         runSnapshotMaxBytes: config.runSnapshotMaxBytes,
         logger,
       }),
-      tickets: new RedisTicketStore({ url: config.redisUrl }),
+      tickets: new RedisTicketStore(where),
     };
   }
   const gateway = createGateway({

@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import type { BusHandlers, ClusterBus, ControlMessage, DeliveryReport } from '../cluster-bus.js';
 import type { RedisKeys } from './keys.js';
-import { errorMessage, toBrokerError, type RedisLinks } from './links.js';
+import type { EngineLinks } from './engine-links.js';
+import { errorMessage, toBrokerError } from './links.js';
 import { NODE_ID_PATTERN } from './stream.js';
 import { decodeControl, decodeReport } from './wire.js';
 
@@ -15,7 +16,7 @@ export class RedisBus implements ClusterBus {
   private handlers: BusHandlers | undefined;
 
   constructor(
-    private readonly links: RedisLinks,
+    private readonly links: EngineLinks,
     private readonly keys: RedisKeys,
     private readonly nodeId: string,
     private readonly logger: Logger | undefined,

@@ -14,10 +14,13 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { BrokerUnavailableError, type BrokerHealth } from '../broker.js';
 import { probeRun, type RedisRun } from './persistence.js';
+import type { EngineLinks } from './engine-links.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
+import type { UserStep } from './shard-watch.js';
 
 /** Redis errors that mean "not now" rather than "this command is wrong". */
-const TRANSIENT_REPLY = /^(OOM|LOADING|READONLY|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOSCRIPT)\b/;
+const TRANSIENT_REPLY =
+  /^(OOM|LOADING|READONLY|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOSCRIPT|MOVED|ASK)\b/;
 
 /**
  * How often a ready command link reads the persistence settings again: a
@@ -61,6 +64,8 @@ export interface LinkListener {
   healthChanged(health: BrokerHealth): void;
   /** The command link reached another Redis run than before (a restart). */
   runChanged(previous: RedisRun, current: RedisRun): void;
+  /** These user channels were subscribed again (Redis Cluster: a move): catch them up. */
+  restored(channels: string[]): void;
 }
 
 export interface RedisLinksOptions {
@@ -70,7 +75,7 @@ export interface RedisLinksOptions {
   logger: Logger | undefined;
 }
 
-export class RedisLinks {
+export class RedisLinks implements EngineLinks {
   private commandLink: ScriptedRedis | undefined;
   private subscriberLink: Redis | undefined;
   private readonly states: Record<LinkName, string> = {
@@ -167,6 +172,21 @@ export class RedisLinks {
   get run(): RedisRun {
     if (this.currentRun === undefined) throw new BrokerUnavailableError('redis run not known yet');
     return this.currentRun;
+  }
+
+  /** One Redis holds every user: the step runs on the command link, with its run. */
+  userStep<T>(_userId: string, step: UserStep<T>): Promise<T> {
+    const command = this.command;
+    const { runId, persistence } = this.run;
+    return step(command, [runId, persistence.proven ? '1' : '0']);
+  }
+
+  async follow(channel: string): Promise<void> {
+    await this.subscriber.subscribe(channel);
+  }
+
+  async unfollow(channel: string): Promise<void> {
+    await this.subscriberIfOpen?.unsubscribe(channel);
   }
 
   /** The run last probed, if any (for health details, whether or not the link is up). */

@@ -7,7 +7,8 @@
  */
 import type { ConnectionRecord, PresenceStore } from '../presence-store.js';
 import type { RedisKeys } from './keys.js';
-import { toBrokerError, type RedisLinks } from './links.js';
+import type { EngineLinks } from './engine-links.js';
+import { toBrokerError } from './links.js';
 import { decodeLoads, decodeRecord } from './wire.js';
 
 function positiveTtl(ttlMs: number): number {
@@ -19,7 +20,7 @@ function positiveTtl(ttlMs: number): number {
 
 export class RedisPresence implements PresenceStore {
   constructor(
-    private readonly links: RedisLinks,
+    private readonly links: EngineLinks,
     private readonly keys: RedisKeys,
     private readonly nodeId: string,
     private readonly clock: () => number,

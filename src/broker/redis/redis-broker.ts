@@ -32,7 +32,10 @@ import { HISTORY_DEFAULTS, RUN_DEFAULTS } from '../stream-defaults.js';
 import type { HistoryRead, PublishOptions, PublishOutcome, ReadCursor } from '../stream-engine.js';
 import { RedisBus } from './bus.js';
 import { RedisKeys } from './keys.js';
+import { ClusterLinks } from './cluster-links.js';
+import type { EngineLinks } from './engine-links.js';
 import { RedisLinks, type LinkListener } from './links.js';
+import type { ShardStats } from './shard-watch.js';
 import type { RedisRun } from './persistence.js';
 import { RedisPresence } from './presence.js';
 import { RedisRuns } from './runs.js';
@@ -41,8 +44,14 @@ import { NODE_ID_PATTERN, RedisStream } from './stream.js';
 export { reconnectDelay } from './links.js';
 
 export interface RedisBrokerOptions {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. Required. */
-  url: string;
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. This or `cluster`. */
+  url?: string;
+  /**
+   * Seed nodes of a Redis Cluster (7.0 or later: sharded pub/sub), instead of
+   * `url`: `['redis://10.0.0.1:6379', …]`; one that answers is enough, the
+   * others are found. See docs/redis.md, "Redis Cluster".
+   */
+  cluster?: readonly string[];
   /** Prefix of every key and channel. Default `'agentsocket'`. */
   keyPrefix?: string;
   /** Events kept per user. Default 1000 (`HISTORY_DEFAULTS`). */
@@ -82,7 +91,7 @@ function positiveOption(name: string, value: number | undefined, fallback: numbe
 
 export class RedisBroker implements Broker, LinkListener {
   readonly nodeId: string;
-  private readonly links: RedisLinks;
+  private readonly links: EngineLinks;
   private readonly stream: RedisStream;
   private readonly runs: RedisRuns;
   private readonly bus: RedisBus;
@@ -95,7 +104,23 @@ export class RedisBroker implements Broker, LinkListener {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('RedisBroker: options are required');
     }
-    if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
+    const cluster = options.cluster;
+    if (cluster !== undefined) {
+      if (options.url !== undefined) {
+        throw new TypeError(
+          'RedisBroker: give url (one Redis) or cluster (Redis Cluster), not both',
+        );
+      }
+      if (
+        !Array.isArray(cluster) ||
+        cluster.length === 0 ||
+        !cluster.every((url) => typeof url === 'string' && /^rediss?:\/\//.test(url))
+      ) {
+        throw new TypeError(
+          'RedisBroker: cluster must be a non-empty list of redis:// or rediss:// URLs',
+        );
+      }
+    } else if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
       throw new TypeError('RedisBroker: url must start with redis:// or rediss://');
     }
     const prefix = options.keyPrefix ?? 'agentsocket';
@@ -139,12 +164,10 @@ export class RedisBroker implements Broker, LinkListener {
     this.nodeId = nodeId;
     this.logger = options.logger;
     const clock = options.clock ?? Date.now;
-    this.links = new RedisLinks({
-      url: options.url,
-      nodeId,
-      commandTimeoutMs,
-      logger: this.logger,
-    });
+    this.links =
+      cluster !== undefined
+        ? new ClusterLinks({ urls: [...cluster], nodeId, commandTimeoutMs, logger: this.logger })
+        : new RedisLinks({ url: options.url!, nodeId, commandTimeoutMs, logger: this.logger });
     this.stream = new RedisStream(this.links, keys, {
       historySize,
       historyTtlMs,
@@ -282,6 +305,15 @@ export class RedisBroker implements Broker, LinkListener {
 
   resubscribed(): void {
     this.stream.catchUpAll();
+  }
+
+  restored(channels: string[]): void {
+    this.stream.catchUpChannels(channels);
+  }
+
+  /** Redis Cluster: each shard's state, failovers and slot moves seen (empty on one Redis). */
+  shards(): ShardStats[] {
+    return this.links instanceof ClusterLinks ? this.links.shards() : [];
   }
 
   message(channel: string, message: string): void {

@@ -20,7 +20,8 @@ import { foldRunEvent, type RunEventRecord } from '../../runs/run-snapshot.js';
 import type { RunSnapshot } from '../../runs/run-types.js';
 import { compareRunsNewestFirst, publicRunSnapshot, type RunStore } from '../run-store.js';
 import type { RedisKeys } from './keys.js';
-import { errorMessage, toBrokerError, type RedisLinks } from './links.js';
+import type { EngineLinks } from './engine-links.js';
+import { errorMessage, toBrokerError } from './links.js';
 
 /** A run log longer than this is compacted into a checkpoint after the publish that grew it. */
 export const RUN_LOG_COMPACT_AT = 256;
@@ -59,7 +60,7 @@ export class RedisRuns implements RunStore {
   private readonly compacting = new Set<string>();
 
   constructor(
-    private readonly links: RedisLinks,
+    private readonly links: EngineLinks,
     private readonly keys: RedisKeys,
     private readonly options: RedisRunsOptions,
   ) {}

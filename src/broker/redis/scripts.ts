@@ -38,7 +38,9 @@ import { RUN_TRUST_LUA } from './run-trust-lua.js';
  * Moves a stream that a Redis restart may have rolled back to a new epoch
  * (see `persistence.ts`). The calling script's last two ARGV are the current
  * Redis run id and 1/0: its persistence proves that no acknowledged write is
- * lost. The meta hash keeps `r`, `<run id>:<1|0>` of its last step. A stream
+ * lost. On Redis Cluster the run id is a comma-separated list: the identity
+ * of the master the script runs on, then those of the other masters that
+ * are up (a slot migrated from one of them arrived whole; `shard-watch.ts`). The meta hash keeps `r`, `<run id>:<1|0>` of its last step. A stream
  * last stepped under another run gets a new epoch unless both runs are
  * proven: the old one wrote every acknowledged step to disk, and the new one
  * loaded them back (a Redis switched to `appendonly no` at run time restarts
@@ -52,13 +54,17 @@ import { RUN_TRUST_LUA } from './run-trust-lua.js';
  */
 const RUN_GUARD = `
 local function guardRun(epoch, newEpoch)
-  local run, proven = ARGV[#ARGV - 1], ARGV[#ARGV]
-  if not string.match(run, '^%x+$') or (proven ~= '1' and proven ~= '0') then
+  local runs, proven = ARGV[#ARGV - 1], ARGV[#ARGV]
+  if not string.match(runs, '^%x+[%x,]*$') or (proven ~= '1' and proven ~= '0') then
     error('RUN_GUARD: the last two arguments must be the Redis run id and 1/0')
   end
+  local run = string.match(runs, '^%x+')
   local stamp = redis.call('HGET', KEYS[1], 'r')
   if stamp == run .. ':' .. proven then return epoch end
-  local restarted = stamp and string.sub(stamp, 1, #run + 1) ~= run .. ':'
+  -- Runs after the first (Redis Cluster) wrote what they hold losslessly
+  -- to the current one: a stream stamped by one of them did not restart.
+  local restarted = stamp and not string.find(',' .. runs .. ',',
+    ',' .. string.match(stamp, '^[^:]*') .. ',', 1, true)
   if restarted and (string.sub(stamp, -1) ~= '1' or proven ~= '1') then
     local head = redis.call('HGET', KEYS[1], 'seq')
     local moves = {}
@@ -374,7 +380,7 @@ return redis.call('HLEN', key)
 `;
 
 /** How each script is registered: its name on the client, its keys and source. */
-const DEFINITIONS = {
+export const DEFINITIONS = {
   agentsocketPublish: { numberOfKeys: 7, lua: PUBLISH_SCRIPT },
   agentsocketCompactRunLog: { numberOfKeys: 1, lua: COMPACT_RUN_LOG_SCRIPT },
   agentsocketRead: { numberOfKeys: 3, lua: READ_SCRIPT },

@@ -23,7 +23,8 @@ import type {
   StreamHandlers,
 } from '../stream-engine.js';
 import type { RedisKeys } from './keys.js';
-import { errorMessage, reconnectDelay, toBrokerError, type RedisLinks } from './links.js';
+import type { EngineLinks } from './engine-links.js';
+import { errorMessage, reconnectDelay, toBrokerError } from './links.js';
 import { StreamFollower } from './stream-follower.js';
 import { decodeEntry, decodeLive, decodePublishReply, runLogRecordTail } from './wire.js';
 
@@ -61,7 +62,7 @@ export class RedisStream implements StreamEngine {
   private closed = false;
 
   constructor(
-    private readonly links: RedisLinks,
+    private readonly links: EngineLinks,
     private readonly keys: RedisKeys,
     private readonly options: RedisStreamOptions,
   ) {}
@@ -79,7 +80,6 @@ export class RedisStream implements StreamEngine {
     event: EncodedEvent,
     options: PublishOptions = {},
   ): Promise<PublishOutcome> {
-    const command = this.links.command;
     const awaitedBy = options.awaitedBy ?? '';
     if (awaitedBy !== '' && !NODE_ID_PATTERN.test(awaitedBy)) {
       throw new TypeError('RedisBroker: awaitedBy must be a node id');
@@ -90,33 +90,35 @@ export class RedisStream implements StreamEngine {
     const { run } = event;
     let result: unknown;
     try {
-      result = await command.agentsocketPublish(
-        meta,
-        hist,
-        ids,
-        this.keys.connections(userId),
-        ...this.keys.run(userId, run?.runId ?? ''),
-        newEpoch(),
-        id,
-        event.event,
-        event.critical ? '1' : '0',
-        ts,
-        event.payload,
-        awaitedBy,
-        this.options.historySize,
-        this.options.historyTtlMs,
-        ts - this.options.historyTtlMs,
-        this.keys.userChannel(userId),
-        this.options.metaTtlMs,
-        ts,
-        run?.runId ?? '',
-        run?.grammarArg ?? '',
-        options.runGrammar ?? 'strict',
-        run === undefined ? '' : runLogRecordTail(event.event, run),
-        this.options.runTtlMs,
-        this.options.maxRunsPerUser,
-        this.keys.runKeyBase(userId),
-        ...this.runArguments(),
+      result = await this.links.userStep(userId, (command, guard) =>
+        command.agentsocketPublish(
+          meta,
+          hist,
+          ids,
+          this.keys.connections(userId),
+          ...this.keys.run(userId, run?.runId ?? ''),
+          newEpoch(),
+          id,
+          event.event,
+          event.critical ? '1' : '0',
+          ts,
+          event.payload,
+          awaitedBy,
+          this.options.historySize,
+          this.options.historyTtlMs,
+          ts - this.options.historyTtlMs,
+          this.keys.userChannel(userId),
+          this.options.metaTtlMs,
+          ts,
+          run?.runId ?? '',
+          run?.grammarArg ?? '',
+          options.runGrammar ?? 'strict',
+          run === undefined ? '' : runLogRecordTail(event.event, run),
+          this.options.runTtlMs,
+          this.options.maxRunsPerUser,
+          this.keys.runKeyBase(userId),
+          ...guard,
+        ),
       );
     } catch (error) {
       throw toBrokerError(error);
@@ -164,7 +166,6 @@ export class RedisStream implements StreamEngine {
   }
 
   async subscribe(userId: string): Promise<void> {
-    const subscriber = this.links.subscriber;
     const existing = this.feeds.get(userId);
     if (existing !== undefined) {
       existing.refs++;
@@ -190,14 +191,14 @@ export class RedisStream implements StreamEngine {
     this.feeds.set(userId, feed);
     feed.ready = (async () => {
       try {
-        await subscriber.subscribe(this.keys.userChannel(userId));
+        await this.links.follow(this.keys.userChannel(userId));
         const head = await this.readHead(userId);
         follower.start(head.epoch, head.headSeq);
       } catch (error) {
         if (this.feeds.get(userId) === feed) {
           this.feeds.delete(userId);
           follower.close();
-          subscriber.unsubscribe(this.keys.userChannel(userId)).catch(() => undefined);
+          this.links.unfollow(this.keys.userChannel(userId)).catch(() => undefined);
         }
         throw toBrokerError(error);
       }
@@ -213,7 +214,7 @@ export class RedisStream implements StreamEngine {
     this.feeds.delete(userId);
     feed.follower.close();
     try {
-      await this.links.subscriberIfOpen?.unsubscribe(this.keys.userChannel(userId));
+      await this.links.unfollow(this.keys.userChannel(userId));
     } catch (error) {
       // The follower is gone, so stray messages are ignored; a link that is
       // down drops the subscription itself and it is not restored.
@@ -234,6 +235,14 @@ export class RedisStream implements StreamEngine {
   /** After the subscriber link came back: every followed stream reads what it missed. */
   catchUpAll(): void {
     for (const feed of this.feeds.values()) feed.follower.catchUp();
+  }
+
+  /** These user channels were subscribed again (a slot moved): their streams read what they missed. */
+  catchUpChannels(channels: readonly string[]): void {
+    for (const channel of channels) {
+      const userId = this.keys.userOfChannel(channel);
+      if (userId !== undefined) this.feeds.get(userId)?.follower.catchUp();
+    }
   }
 
   /** A message on a user channel; false when `channel` is not one. */
@@ -272,30 +281,25 @@ export class RedisStream implements StreamEngine {
     mode: 'head' | ReadCursor['kind'],
     cursor?: ReadCursor,
   ): Promise<unknown> {
-    const command = this.links.command;
     const now = this.options.clock();
     const position = cursor?.kind === 'position' ? cursor : undefined;
     try {
-      return await command.agentsocketRead(
-        ...this.keys.user(userId),
-        newEpoch(),
-        mode,
-        position?.seq ?? 0,
-        position?.epoch ?? '',
-        this.options.historySize,
-        this.options.metaTtlMs,
-        now - this.options.historyTtlMs,
-        ...this.runArguments(),
+      return await this.links.userStep(userId, (command, guard) =>
+        command.agentsocketRead(
+          ...this.keys.user(userId),
+          newEpoch(),
+          mode,
+          position?.seq ?? 0,
+          position?.epoch ?? '',
+          this.options.historySize,
+          this.options.metaTtlMs,
+          now - this.options.historyTtlMs,
+          ...guard,
+        ),
       );
     } catch (error) {
       throw toBrokerError(error);
     }
-  }
-
-  /** The last two arguments of the publish and read scripts (RUN_GUARD in scripts.ts). */
-  private runArguments(): [string, string] {
-    const { runId, persistence } = this.links.run;
-    return [runId, persistence.proven ? '1' : '0'];
   }
 
   /** Runs a handler; a throwing handler is logged, never breaks the engine. */

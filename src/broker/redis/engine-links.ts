@@ -1,0 +1,33 @@
+/**
+ * What the parts of the Redis engine (stream, runs, bus, presence) need of
+ * its links, whichever Redis is behind them: one Redis (`links.ts`) or a
+ * Redis Cluster (`cluster-links.ts`).
+ */
+import type { BrokerHealth } from '../broker.js';
+import type { LinkListener } from './links.js';
+import type { RedisRun } from './persistence.js';
+import type { ScriptedRedis } from './scripts.js';
+import type { UserStep } from './shard-watch.js';
+
+export interface EngineLinks {
+  /**
+   * The client for every command that is not a step of a user's stream
+   * (presence, runs, acks, the bus); throws `BrokerUnavailableError` while
+   * the engine cannot take commands.
+   */
+  readonly command: ScriptedRedis;
+  /**
+   * Runs one step of a user's stream (the publish and read scripts) on the
+   * Redis that holds the user, with RUN_GUARD's two arguments for that Redis.
+   */
+  userStep<T>(userId: string, step: UserStep<T>): Promise<T>;
+  /** Subscribes a user's channel (SUBSCRIBE, or SSUBSCRIBE on its shard). */
+  follow(channel: string): Promise<void>;
+  /** Unsubscribes it; best effort when the link is down. */
+  unfollow(channel: string): Promise<void>;
+  /** The Redis run, when one Redis (undefined on a cluster, or before the first probe). */
+  readonly lastRun: RedisRun | undefined;
+  health(): BrokerHealth;
+  start(listener: LinkListener): Promise<void>;
+  close(): Promise<void>;
+}

@@ -18,32 +18,19 @@
  * `demo-chat-dark.png`, `demo-chat-narrow.png`, `demo-interrupted.png`.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SIMULATED_TOOL_NAME } from '../../src/demo/simulated-agent.js';
 import type { RunSnapshot } from '../../src/runs/run-types.js';
 import { startCliServer, type CliServer } from '../helpers/cli-process.js';
+import { launchChromium, type HeadlessChromium } from '../helpers/chromium.js';
 import { freePort } from '../helpers/free-port.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const INSTALL_HINT =
-  `Chromium not found at ${CHROMIUM}. The browser tests need it: ` +
-  '`apt-get install chromium` on Debian (.ci/run does this), or set CHROMIUM_PATH.';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const resultsDir = join(repoRoot, 'test-results');
 const UI_TIMEOUT_MS = 20_000;
@@ -52,7 +39,7 @@ let server: CliServer;
 let port: number;
 let apiKey: string;
 let context: BrowserContext;
-let userDataDir: string;
+let browser: HeadlessChromium | undefined;
 const pageErrors: string[] = [];
 const pages: Page[] = [];
 let users = 0;
@@ -66,16 +53,10 @@ async function startDevServer(): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(INSTALL_HINT);
   port = await freePort();
   await startDevServer();
-  userDataDir = mkdtempSync(join(tmpdir(), 'agentsocket-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 860 },
-  });
+  browser = await launchChromium({ viewport: { width: 1280, height: 860 } });
+  context = browser.context;
   mkdirSync(resultsDir, { recursive: true });
 });
 
@@ -85,9 +66,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await server?.stop();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
 function newUser(): string {

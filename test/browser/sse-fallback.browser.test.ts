@@ -9,28 +9,16 @@
  * (`DELETE /v1/users/{id}/connections`) or by the network resumes without
  * gap or duplicate, with zero console errors.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSnapshot } from '../../src/runs/run-types.js';
 import { demoRun } from '../helpers/agent-run-events.js';
 import { startCliServer, type CliServer } from '../helpers/cli-process.js';
+import { launchChromium, type HeadlessChromium } from '../helpers/chromium.js';
 import { freePort } from '../helpers/free-port.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const USER_ID = `sse-browser-${process.pid}`;
 const TIMEOUT_MS = 20_000;
 
@@ -38,21 +26,16 @@ let server: CliServer;
 let proxy: TcpProxy;
 let apiKey: string;
 let context: BrowserContext;
-let userDataDir: string;
+let browser: HeadlessChromium | undefined;
 let page: Page;
 const consoleErrors: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}`);
   server = await startCliServer(['--dev', '--heartbeat', '1s'], {}, { port: await freePort() });
   apiKey = /API key:\s+(\S+)/.exec(server.stderr())![1]!;
   proxy = await TcpProxy.start(Number(new URL(server.url).port));
-  userDataDir = mkdtempSync(join(tmpdir(), 'agentsocket-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  browser = await launchChromium();
+  context = browser.context;
   page = await context.newPage();
   page.on('pageerror', (error) => consoleErrors.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
@@ -67,10 +50,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await proxy?.close();
   await server?.stop();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
 /** Publishes `events` as the run `runId` of the test user, over the HTTP API. */

@@ -29,13 +29,13 @@ import type { EncodedEvent } from '../protocol/event-frame.js';
 import type { RunGrammarState } from '../runs/run-grammar.js';
 import type { MemoryRuns } from './memory-runs.js';
 import { MemoryStream } from './memory-stream.js';
+import { StoredEvent } from './stored-event.js';
 import type { MemoryPresence } from './memory-presence.js';
 import type {
   HistoryRead,
   PublishOutcome,
   ReadCursor,
   RunGrammarMode,
-  StreamEvent,
   StreamHandlers,
 } from './stream-engine.js';
 
@@ -125,12 +125,9 @@ export class MemoryStreams {
     // publisher's id, so they never collide with one. A counter behind a
     // random per-process prefix: unique, and far cheaper than random bytes.
     const id = event.id ?? `ev_${this.idPrefix}${(++this.idCounter).toString(36)}`;
-    const { payload } = event;
-    const stored: StreamEvent =
-      awaitedBy === undefined
-        ? { seq, id, event: event.event, critical: event.critical, ts: now, payload }
-        : { seq, id, event: event.event, critical: event.critical, ts: now, payload, awaitedBy };
-    const bytes = Buffer.byteLength(payload, 'utf8');
+    // Framed once, here: every node writes these bytes, live and on replay.
+    const stored = StoredEvent.of(seq, id, now, event, awaitedBy);
+    const bytes = stored.payloadBytes;
     stream.append(stored, bytes, event.id !== undefined);
     this.totalBytes += bytes;
     this.totalEvents++;

@@ -27,3 +27,9 @@ export function encodeTextFrame(text: string): Buffer {
   frame.write(text, headerLength, 'utf8');
   return frame;
 }
+
+/** The length of a frame's header as `encodeTextFrame` writes it (2, 4 or 10 bytes). */
+export function wireHeaderLength(frame: Buffer): number {
+  const length = (frame[1] ?? 0) & 0x7f;
+  return length < 126 ? 2 : length === 126 ? 4 : 10;
+}

@@ -12,28 +12,49 @@
  * copied by a scavenge. The payload text is decoded from the bytes only when
  * asked for (a merge of deltas, an AG-UI start), never on the hot path.
  */
-import { encodeEventFrame, type EncodedEvent } from '../protocol/event-frame.js';
-import { encodeTextFrame, wireHeaderLength } from '../gateway/wire-frame.js';
+import { encodeEventFramePrefix, type EncodedEvent } from '../protocol/event-frame.js';
+import { encodeTextFrame, encodeTextFrameOf, wireHeaderLength } from '../gateway/wire-frame.js';
 import type { StreamEvent } from './stream-engine.js';
+
+/** What precedes the id in a frame (`encodeEventFramePrefix`); the seq before it is digits. */
+const ID_KEY = Buffer.from(',"id":"', 'latin1');
+const QUOTE = 0x22;
 
 export class StoredEvent implements StreamEvent {
   readonly wire: Buffer;
+  /**
+   * The publisher's id; a generated one is not kept as a string (three
+   * strings per event for the collector to trace), it is read back from the
+   * frame when asked for.
+   */
+  private readonly ownId: string | undefined;
   /** Where `payload` starts in `wire`; the rest of `wire` before it is ASCII. */
   private readonly payloadAt: number;
 
   constructor(
     readonly seq: number,
-    readonly id: string,
+    id: string,
     readonly ts: number,
     readonly event: string,
     readonly critical: boolean,
-    payload: string,
     readonly awaitedBy: string | undefined,
+    encoded: EncodedEvent,
   ) {
-    const text = encodeEventFrame({ seq, id, ts, payload });
-    this.wire = encodeTextFrame(text);
     // The frame's text before the payload is ASCII: one byte per character.
-    this.payloadAt = wireHeaderLength(this.wire) + text.length - payload.length;
+    const prefix = encodeEventFramePrefix(seq, id, ts);
+    const { payloadHead, dataJson } = encoded;
+    this.wire =
+      payloadHead === undefined || dataJson === undefined
+        ? encodeTextFrame(`${prefix}${encoded.payload}`)
+        : encodeTextFrameOf(`${prefix}${payloadHead}`, dataJson, '}');
+    this.payloadAt = wireHeaderLength(this.wire) + prefix.length;
+    this.ownId = encoded.id;
+  }
+
+  get id(): string {
+    if (this.ownId !== undefined) return this.ownId;
+    const start = this.wire.indexOf(ID_KEY) + ID_KEY.length;
+    return this.wire.toString('latin1', start, this.wire.indexOf(QUOTE, start));
   }
 
   /** `EncodedEvent.payload`, decoded from the frame (not kept as a string). */
@@ -54,14 +75,6 @@ export class StoredEvent implements StreamEvent {
     encoded: EncodedEvent,
     awaitedBy: string | undefined,
   ): StoredEvent {
-    return new StoredEvent(
-      seq,
-      id,
-      ts,
-      encoded.event,
-      encoded.critical,
-      encoded.payload,
-      awaitedBy,
-    );
+    return new StoredEvent(seq, id, ts, encoded.event, encoded.critical, awaitedBy, encoded);
   }
 }

@@ -11,6 +11,27 @@
  */
 export function encodeTextFrame(text: string): Buffer {
   const length = Buffer.byteLength(text, 'utf8');
+  const { frame, headerLength } = allocateTextFrame(length);
+  frame.write(text, headerLength, 'utf8');
+  return frame;
+}
+
+/**
+ * The same frame for the text `asciiHead + body + asciiTail`, written in
+ * parts: the text is never joined into one string (which would copy `body`).
+ * `asciiHead` and `asciiTail` must be ASCII.
+ */
+export function encodeTextFrameOf(asciiHead: string, body: string, asciiTail: string): Buffer {
+  const bodyBytes = Buffer.byteLength(body, 'utf8');
+  const length = asciiHead.length + bodyBytes + asciiTail.length;
+  const { frame, headerLength } = allocateTextFrame(length);
+  let at = headerLength + frame.write(asciiHead, headerLength, 'latin1');
+  at += frame.write(body, at, 'utf8');
+  frame.write(asciiTail, at, 'latin1');
+  return frame;
+}
+
+function allocateTextFrame(length: number): { frame: Buffer; headerLength: number } {
   const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(headerLength + length);
   frame[0] = 0x81; // FIN + text
@@ -24,8 +45,7 @@ export function encodeTextFrame(text: string): Buffer {
     frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
     frame.writeUInt32BE(length >>> 0, 6);
   }
-  frame.write(text, headerLength, 'utf8');
-  return frame;
+  return { frame, headerLength };
 }
 
 /** The length of a frame's header as `encodeTextFrame` writes it (2, 4 or 10 bytes). */

@@ -31,6 +31,7 @@ describe('StoredEvent', () => {
       const event = encoded({ event: 'token', data: { text }, runId: 'r-1', critical: false });
       const stored = StoredEvent.of(9, 'ev_a1', 1234, event, undefined);
       expect(stored.payload).toBe(event.payload);
+      expect(stored.id).toBe('ev_a1');
       expect(stored.payloadBytes).toBe(Buffer.byteLength(event.payload, 'utf8'));
       const text_ = encodeEventFrame({ seq: 9, id: 'ev_a1', ts: 1234, payload: event.payload });
       expect(stored.wire.equals(encodeTextFrame(text_))).toBe(true);
@@ -41,6 +42,16 @@ describe('StoredEvent', () => {
     }
   });
 
+  it('frames an event given as a payload alone (no parts) the same way', () => {
+    const event = encoded({ event: 'token', data: { text: 'é'.repeat(30_000) } });
+    const whole = { event: event.event, critical: event.critical, payload: event.payload };
+    const a = StoredEvent.of(2, 'ev_c', 3, event, undefined);
+    const b = StoredEvent.of(2, 'ev_c', 3, whole, undefined);
+    expect(a.wire.equals(b.wire)).toBe(true);
+    expect(b.payload).toBe(event.payload);
+    expect(b.payloadBytes).toBe(a.payloadBytes);
+  });
+
   it('round-trips any JSON data', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (data) => {
@@ -48,6 +59,7 @@ describe('StoredEvent', () => {
         const stored = StoredEvent.of(1, 'op-1', 5, event, 'node-1');
         expect(stored.payload).toBe(event.payload);
         expect(stored.awaitedBy).toBe('node-1');
+        expect(stored.id).toBe('op-1');
       }),
     );
   });

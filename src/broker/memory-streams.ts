@@ -29,7 +29,6 @@ import type { EncodedEvent } from '../protocol/event-frame.js';
 import type { RunGrammarState } from '../runs/run-grammar.js';
 import type { MemoryRuns } from './memory-runs.js';
 import { MemoryStream } from './memory-stream.js';
-import { StoredEvent } from './stored-event.js';
 import type { MemoryPresence } from './memory-presence.js';
 import type {
   HistoryRead,
@@ -126,9 +125,8 @@ export class MemoryStreams {
     // random per-process prefix: unique, and far cheaper than random bytes.
     const id = event.id ?? `ev_${this.idPrefix}${(++this.idCounter).toString(36)}`;
     // Framed once, here: every node writes these bytes, live and on replay.
-    const stored = StoredEvent.of(seq, id, now, event, awaitedBy);
+    const stored = stream.append(seq, id, now, event, awaitedBy);
     const bytes = stored.payloadBytes;
-    stream.append(stored, bytes, event.id !== undefined);
     this.totalBytes += bytes;
     this.totalEvents++;
     while (stream.length > this.options.historySize || stream.bytes > this.options.maxStreamBytes) {

@@ -11,7 +11,9 @@
  */
 export function encodeTextFrame(text: string): Buffer {
   const length = Buffer.byteLength(text, 'utf8');
-  const { frame, headerLength } = allocateTextFrame(length);
+  const headerLength = textFrameHeaderLength(length);
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  writeTextFrameHeader(frame, 0, length);
   frame.write(text, headerLength, 'utf8');
   return frame;
 }
@@ -22,30 +24,52 @@ export function encodeTextFrame(text: string): Buffer {
  * `asciiHead` and `asciiTail` must be ASCII.
  */
 export function encodeTextFrameOf(asciiHead: string, body: string, asciiTail: string): Buffer {
-  const bodyBytes = Buffer.byteLength(body, 'utf8');
-  const length = asciiHead.length + bodyBytes + asciiTail.length;
-  const { frame, headerLength } = allocateTextFrame(length);
-  let at = headerLength + frame.write(asciiHead, headerLength, 'latin1');
-  at += frame.write(body, at, 'utf8');
-  frame.write(asciiTail, at, 'latin1');
+  const length = asciiHead.length + Buffer.byteLength(body, 'utf8') + asciiTail.length;
+  const frame = Buffer.allocUnsafe(textFrameHeaderLength(length) + length);
+  writeTextFrameOf(frame, 0, length, asciiHead, body, asciiTail);
   return frame;
 }
 
-function allocateTextFrame(length: number): { frame: Buffer; headerLength: number } {
-  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(headerLength + length);
-  frame[0] = 0x81; // FIN + text
+/**
+ * Writes the frame of `encodeTextFrameOf` into `target` at `at`; `length` is
+ * the text's UTF-8 length. Returns the frame's size.
+ */
+export function writeTextFrameOf(
+  target: Buffer,
+  at: number,
+  length: number,
+  asciiHead: string,
+  body: string,
+  asciiTail: string,
+): number {
+  let end = at + writeTextFrameHeader(target, at, length);
+  end += target.write(asciiHead, end, 'latin1');
+  end += target.write(body, end, 'utf8');
+  end += target.write(asciiTail, end, 'latin1');
+  return end - at;
+}
+
+/** The header size of a frame of `length` payload bytes (2, 4 or 10). */
+export function textFrameHeaderLength(length: number): number {
+  return length < 126 ? 2 : length < 65_536 ? 4 : 10;
+}
+
+/** Writes the header of a frame of `length` payload bytes at `at`; returns its size. */
+function writeTextFrameHeader(frame: Buffer, at: number, length: number): number {
+  frame[at] = 0x81; // FIN + text
   if (length < 126) {
-    frame[1] = length;
-  } else if (length < 65_536) {
-    frame[1] = 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    frame.writeUInt32BE(length >>> 0, 6);
+    frame[at + 1] = length;
+    return 2;
   }
-  return { frame, headerLength };
+  if (length < 65_536) {
+    frame[at + 1] = 126;
+    frame.writeUInt16BE(length, at + 2);
+    return 4;
+  }
+  frame[at + 1] = 127;
+  frame.writeUInt32BE(Math.floor(length / 2 ** 32), at + 2);
+  frame.writeUInt32BE(length >>> 0, at + 6);
+  return 10;
 }
 
 /** The length of a frame's header as `encodeTextFrame` writes it (2, 4 or 10 bytes). */

@@ -3,11 +3,11 @@
  * the idempotency index. It keeps no limits of its own; `MemoryStreams` trims it.
  *
  * The history holds no object per event: the events' frames sit one after
- * another in a byte slab, and each event is a few numbers in parallel arrays
- * (where its frame starts, its size, where its payload starts, its time, its
- * flag). Numbers in arrays are nothing for the garbage collector to trace, so
- * a long history no longer fills the old generation with small objects (the
- * fixed-rate p99 of docs/benchmarks.md). The rare strings (a publisher's id,
+ * another in a byte slab, and each event is five numbers in one array of
+ * doubles (where its frame starts, its size, where its payload starts, its
+ * time, its flag). An array of doubles is nothing for the garbage collector
+ * to trace, so a long history no longer fills the old generation with small
+ * objects (the fixed-rate p99 of docs/benchmarks.md). The rare strings (a publisher's id,
  * a waiting publisher's node) sit in a map by seq. `StoredEvent` views are
  * made when a publish hands an event on and when a read returns events.
  *
@@ -23,8 +23,19 @@
 import type { EncodedEvent } from '../protocol/event-frame.js';
 import { EventFrameWriter, StoredEvent } from './stored-event.js';
 
-/** Compact the backing arrays once this many dropped slots make up half of them. */
+/** Compact the backing array once this many dropped events make up half of it. */
 const COMPACT_AT = 64;
+/**
+ * Numbers per event in `meta`: where its frame starts (a position in the
+ * slab's logical bytes), the frame's size, where its payload starts in the
+ * frame, its time stamp, 1 when critical.
+ */
+const STRIDE = 5;
+const FRAME_AT = 0;
+const FRAME_SIZE = 1;
+const PAYLOAD_AT = 2;
+const TS = 3;
+const CRITICAL = 4;
 /** The smallest slab: a few small frames. */
 const MIN_SLAB_BYTES = 1024;
 const EMPTY = Buffer.alloc(0);
@@ -48,12 +59,9 @@ export class MemoryStream {
   private slabBase = 0;
   /** The logical position after the last frame. */
   private end = 0;
-  // A queue as parallel arrays of numbers and a start index: O(1) append and drop.
-  private frameAt: number[] = [];
-  private frameSize: number[] = [];
-  private payloadAt: number[] = [];
-  private times: number[] = [];
-  private criticals: number[] = [];
+  // A queue of events as `STRIDE` numbers each, and the index of the oldest:
+  // O(1) append and drop. One array of doubles: nothing in it to trace.
+  private meta: number[] = [];
   private start = 0;
   private extras: Map<number, EventExtras> | null = null;
   /** id → seq of the stored events only: an id leaves with its event. */
@@ -68,7 +76,7 @@ export class MemoryStream {
   }
 
   get length(): number {
-    return this.times.length - this.start;
+    return this.meta.length / STRIDE - this.start;
   }
 
   /** The first stored seq, or `headSeq + 1` when nothing is stored. */
@@ -78,7 +86,7 @@ export class MemoryStream {
 
   /** The oldest stored event's timestamp, if any. */
   get oldestTs(): number | undefined {
-    return this.length > 0 ? this.times[this.start] : undefined;
+    return this.length > 0 ? this.meta[this.start * STRIDE + TS] : undefined;
   }
 
   /** Bytes the slab holds, live frames and spent ones: at most about twice the live frames. */
@@ -108,11 +116,7 @@ export class MemoryStream {
     frame.writeTo(this.slab, at);
     const wire = this.slab.subarray(at, at + frame.size);
     this.headSeq = seq;
-    this.frameAt.push(this.end);
-    this.frameSize.push(frame.size);
-    this.payloadAt.push(frame.payloadOffset);
-    this.times.push(ts);
-    this.criticals.push(encoded.critical ? 1 : 0);
+    this.meta.push(this.end, frame.size, frame.payloadOffset, ts, encoded.critical ? 1 : 0);
     this.end += frame.size;
     if (encoded.id !== undefined || awaitedBy !== undefined) {
       const extras: EventExtras = {};
@@ -131,8 +135,8 @@ export class MemoryStream {
   /** Drops the oldest stored event; returns its payload bytes (0 when empty). */
   dropOldest(): number {
     if (this.length === 0) return 0;
-    const i = this.start;
-    const bytes = (this.frameSize[i] as number) - (this.payloadAt[i] as number);
+    const at = this.start * STRIDE;
+    const bytes = (this.meta[at + FRAME_SIZE] as number) - (this.meta[at + PAYLOAD_AT] as number);
     if (this.extras !== null && this.extras.size > 0) {
       const seq = this.firstSeq;
       const id = this.extras.get(seq)?.id;
@@ -146,12 +150,8 @@ export class MemoryStream {
       this.slab = EMPTY;
       this.slabBase = this.end;
     }
-    if (this.start >= COMPACT_AT && this.start * 2 >= this.times.length) {
-      this.frameAt = this.frameAt.slice(this.start);
-      this.frameSize = this.frameSize.slice(this.start);
-      this.payloadAt = this.payloadAt.slice(this.start);
-      this.times = this.times.slice(this.start);
-      this.criticals = this.criticals.slice(this.start);
+    if (this.start >= COMPACT_AT && this.start * STRIDE * 2 >= this.meta.length) {
+      this.meta = this.meta.slice(this.start * STRIDE);
       this.start = 0;
     }
     return bytes;
@@ -162,17 +162,19 @@ export class MemoryStream {
     const first = this.firstSeq;
     const skip = Math.max(0, seq + 1 - first);
     const events: StoredEvent[] = [];
-    for (let i = this.start + skip; i < this.times.length; i++) {
+    const { meta } = this;
+    for (let i = this.start + skip; i * STRIDE < meta.length; i++) {
+      const at = i * STRIDE;
       const eventSeq = first + (i - this.start);
-      const from = (this.frameAt[i] as number) - this.slabBase;
+      const from = (meta[at + FRAME_AT] as number) - this.slabBase;
       const extras = this.extras?.get(eventSeq);
       events.push(
         new StoredEvent(
           eventSeq,
-          this.times[i] as number,
-          this.criticals[i] === 1,
-          this.slab.subarray(from, from + (this.frameSize[i] as number)),
-          this.payloadAt[i] as number,
+          meta[at + TS] as number,
+          meta[at + CRITICAL] === 1,
+          this.slab.subarray(from, from + (meta[at + FRAME_SIZE] as number)),
+          meta[at + PAYLOAD_AT] as number,
           extras?.id,
           extras?.awaitedBy,
         ),
@@ -189,7 +191,8 @@ export class MemoryStream {
   private reserve(size: number): number {
     const used = this.end - this.slabBase;
     if (used + size <= this.slab.length) return used;
-    const liveFrom = this.length > 0 ? (this.frameAt[this.start] as number) : this.end;
+    const liveFrom =
+      this.length > 0 ? (this.meta[this.start * STRIDE + FRAME_AT] as number) : this.end;
     const live = this.end - liveFrom;
     const next = Buffer.allocUnsafe(Math.max(MIN_SLAB_BYTES, 2 * (live + size)));
     this.slab.copy(next, 0, liveFrom - this.slabBase, used);

@@ -35,7 +35,6 @@ import type {
   PublishOutcome,
   ReadCursor,
   RunGrammarMode,
-  StreamEvent,
   StreamHandlers,
 } from './stream-engine.js';
 
@@ -125,13 +124,9 @@ export class MemoryStreams {
     // publisher's id, so they never collide with one. A counter behind a
     // random per-process prefix: unique, and far cheaper than random bytes.
     const id = event.id ?? `ev_${this.idPrefix}${(++this.idCounter).toString(36)}`;
-    const { payload } = event;
-    const stored: StreamEvent =
-      awaitedBy === undefined
-        ? { seq, id, event: event.event, critical: event.critical, ts: now, payload }
-        : { seq, id, event: event.event, critical: event.critical, ts: now, payload, awaitedBy };
-    const bytes = Buffer.byteLength(payload, 'utf8');
-    stream.append(stored, bytes, event.id !== undefined);
+    // Framed once, here: every node writes these bytes, live and on replay.
+    const stored = stream.append(seq, id, now, event, awaitedBy);
+    const bytes = stored.payloadBytes;
     this.totalBytes += bytes;
     this.totalEvents++;
     while (stream.length > this.options.historySize || stream.bytes > this.options.maxStreamBytes) {

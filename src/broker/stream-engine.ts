@@ -57,7 +57,13 @@ export interface StreamEvent {
   /** The publisher's encoding of the event (`EncodedEvent.payload`), carried unchanged. */
   readonly payload: string;
   /** Set when a publisher waits for delivery: nodes report deliveries of it. */
-  readonly awaitedBy?: string;
+  readonly awaitedBy?: string | undefined;
+  /**
+   * The event's complete WebSocket frame (`gateway/wire-frame.ts`), when the
+   * engine keeps events as frames (the memory engine, `StoredEvent`): nodes
+   * write it as is instead of framing the event again.
+   */
+  readonly wire?: Buffer;
 }
 
 export interface PublishOptions {

@@ -9,7 +9,7 @@
 import { encodeEventFrame } from '../protocol/event-frame.js';
 import type { StreamEvent } from '../broker/stream-engine.js';
 import { pendingItemFromFrame, type PendingItem } from '../runs/delta-coalescer.js';
-import { encodeTextFrame } from './wire-frame.js';
+import { encodeTextFrame, wireHeaderLength } from './wire-frame.js';
 
 /**
  * An event's `runId`, read from the front of its payload: `encodeEvent` writes
@@ -18,21 +18,42 @@ import { encodeTextFrame } from './wire-frame.js';
  */
 const RUN_ID_AT_FRONT = /^"event":"[^"]*","runId":"([^"]*)"/;
 
+/**
+ * The same, read from the front of a frame's text: the fields before the
+ * payload (seq, id, ts) hold no quote, so the match cannot reach into `data`.
+ */
+const RUN_ID_IN_FRAME =
+  /^\{"type":"event","seq":\d+,"id":"[^"]*","ts":\d+,"event":"[^"]*","runId":"([^"]*)"/;
+
+/**
+ * Enough of a frame to hold every field up to the run id: the prefix with an
+ * id of 128 characters, an event name of 64 and a run id of 128, with room.
+ */
+const RUN_ID_HEAD_BYTES = 512;
+
 export class EventFramer {
   private last: StreamEvent | null = null;
-  private lastText = '';
-  private lastWire: Buffer = Buffer.alloc(0);
+  private lastText: string | null = null;
+  private lastWire: Buffer | null = null;
   private lastItem: PendingItem | null = null;
 
-  /** The event's complete WebSocket frame. */
+  /** The event's complete WebSocket frame: the engine's own when it kept one. */
   wire(event: StreamEvent): Buffer {
+    if (event.wire !== undefined) return event.wire;
     if (event !== this.last) this.frame(event);
-    return this.lastWire;
+    return (this.lastWire ??= encodeTextFrame(this.text(event)));
   }
 
   /** The event's frame text (for sockets written through ws: adopted ones). */
   text(event: StreamEvent): string {
     if (event !== this.last) this.frame(event);
+    if (this.lastText === null) {
+      const { wire } = event;
+      this.lastText =
+        wire === undefined
+          ? encodeEventFrame(event)
+          : wire.toString('utf8', wireHeaderLength(wire));
+    }
     return this.lastText;
   }
 
@@ -45,23 +66,27 @@ export class EventFramer {
   item(event: StreamEvent): PendingItem {
     if (event !== this.last) this.frame(event);
     if (this.lastItem !== null) return this.lastItem;
-    const text = this.lastText;
+    const text = this.text(event);
     this.lastItem = isMergeableDelta(event)
       ? pendingItemFromFrame(text)
-      : { kind: 'frame', frame: text, bytes: this.lastWire.length, seq: event.seq };
+      : { kind: 'frame', frame: text, bytes: this.wire(event).length, seq: event.seq };
     return this.lastItem;
   }
 
   /** The event's `runId`, or undefined when it belongs to no run. */
   runIdOf(event: StreamEvent): string | undefined {
-    return RUN_ID_AT_FRONT.exec(event.payload)?.[1];
+    const { wire } = event;
+    if (wire === undefined) return RUN_ID_AT_FRONT.exec(event.payload)?.[1];
+    const at = wireHeaderLength(wire);
+    const head = wire.toString('latin1', at, Math.min(wire.length, at + RUN_ID_HEAD_BYTES));
+    return RUN_ID_IN_FRAME.exec(head)?.[1];
   }
 
   private frame(event: StreamEvent): void {
-    this.lastText = encodeEventFrame(event);
-    this.lastWire = encodeTextFrame(this.lastText);
-    this.lastItem = null;
     this.last = event;
+    this.lastText = null;
+    this.lastWire = null;
+    this.lastItem = null;
   }
 }
 

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ClusterBus } from '../broker/cluster-bus.js';
-import type { PublishOutcome, StreamEngine } from '../broker/stream-engine.js';
+import type { PublishOptions, PublishOutcome, StreamEngine } from '../broker/stream-engine.js';
 import { GatewayError, RETRY_AFTER_SECONDS, RunGrammarError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { EVENT_NAME_PATTERN } from '../protocol/agent-events.js';
@@ -57,8 +57,12 @@ export class Publisher {
   /** The `kind="new"` child of the published counter, resolved once (labels hash per call otherwise). */
   private readonly publishedNew: { inc(): void };
 
+  /** The engine's options of a publish nobody waits for: made once. */
+  private readonly publishOptions: PublishOptions;
+
   constructor(private readonly parts: PublisherParts) {
     this.publishedNew = parts.metrics.eventsPublished.labels({ kind: 'new' });
+    this.publishOptions = { runGrammar: parts.options.runGrammar };
   }
 
   publish(
@@ -187,12 +191,46 @@ export class Publisher {
     return new GatewayError('too_many_waits', message, 'wait', RETRY_AFTER_SECONDS);
   }
 
-  private async publishValid(
+  private publishValid(
     userId: string,
     valid: ValidEvent,
     waitMs: number,
     /** Part of a batch accepted before a drain began: it finishes. */
     accepted = false,
+  ): Promise<PublishResult> {
+    const { parts } = this;
+    const { lifecycle } = parts;
+    if (waitMs > 0 || !lifecycle.isStarted)
+      return this.publishWaiting(userId, valid, waitMs, accepted);
+    // The common case, without an async frame: one promise on top of the engine's.
+    if (!accepted) lifecycle.assertAccepting();
+    lifecycle.assertStarted();
+    lifecycle.begin();
+    let pending: Promise<PublishOutcome>;
+    try {
+      pending = parts.streams.publish(userId, encodeEvent(valid), this.publishOptions);
+    } catch (error) {
+      lifecycle.settle();
+      return Promise.reject(this.refused(error, null));
+    }
+    return pending.then(
+      (outcome) => {
+        lifecycle.settle();
+        return this.answer(outcome, null) ?? this.result(outcome, outcome.connections);
+      },
+      (error: unknown) => {
+        lifecycle.settle();
+        throw this.refused(error, null);
+      },
+    );
+  }
+
+  /** A publish that waits for delivery, or for the broker to start. */
+  private async publishWaiting(
+    userId: string,
+    valid: ValidEvent,
+    waitMs: number,
+    accepted: boolean,
   ): Promise<PublishResult> {
     const { parts } = this;
     const { lifecycle } = parts;
@@ -219,39 +257,57 @@ export class Publisher {
         outcome = await parts.streams.publish(
           userId,
           encodeEvent(event),
-          waiter ? { awaitedBy: parts.nodeId, runGrammar } : { runGrammar },
+          waiter ? { awaitedBy: parts.nodeId, runGrammar } : this.publishOptions,
         );
       } catch (error) {
-        waiter?.cancel();
-        // A refused event of a run: 409 with the rule's code (a GatewayError).
-        if (error instanceof RunGrammarError)
-          parts.metrics.runGrammarViolations.inc({ rule: error.code });
-        throw parts.failures.map('publish', error);
+        throw this.refused(error, waiter);
       }
-      if (outcome.runGrammarViolation !== undefined) {
-        parts.metrics.runGrammarViolations.inc({ rule: outcome.runGrammarViolation.code });
-      }
-      const { seq, epoch, id } = outcome;
-      if (outcome.duplicate) {
-        waiter?.cancel();
-        parts.stats.events.duplicates++;
-        parts.metrics.eventsPublished.inc({ kind: 'duplicate' });
-        return { seq, epoch, id, delivered: 0, duplicate: true };
-      }
-      parts.stats.events.published++;
-      this.publishedNew.inc();
+      const duplicate = this.answer(outcome, waiter);
+      if (duplicate !== null) return duplicate;
       let delivered = outcome.connections;
       if (waiter) {
         await waiter.settled;
         waiter.cancel();
         delivered = waiter.delivered;
       }
-      const result: PublishResult = { seq, epoch, id, delivered, duplicate: false };
-      if (outcome.openToolCalls !== undefined) result.openToolCalls = outcome.openToolCalls;
-      return result;
+      return this.result(outcome, delivered);
     } finally {
       if (waitMs > 0) parts.metrics.pendingWaits.set(parts.waiters.size);
       lifecycle.settle();
     }
+  }
+
+  /** The engine refused the publish: the error to answer with. */
+  private refused(error: unknown, waiter: Waiter | null): unknown {
+    waiter?.cancel();
+    // A refused event of a run: 409 with the rule's code (a GatewayError).
+    if (error instanceof RunGrammarError)
+      this.parts.metrics.runGrammarViolations.inc({ rule: error.code });
+    return this.parts.failures.map('publish', error);
+  }
+
+  /** Counts a stored publish; the answer to a duplicate, or null for a new event. */
+  private answer(outcome: PublishOutcome, waiter: Waiter | null): PublishResult | null {
+    const { parts } = this;
+    if (outcome.runGrammarViolation !== undefined) {
+      parts.metrics.runGrammarViolations.inc({ rule: outcome.runGrammarViolation.code });
+    }
+    if (outcome.duplicate) {
+      waiter?.cancel();
+      parts.stats.events.duplicates++;
+      parts.metrics.eventsPublished.inc({ kind: 'duplicate' });
+      const { seq, epoch, id } = outcome;
+      return { seq, epoch, id, delivered: 0, duplicate: true };
+    }
+    parts.stats.events.published++;
+    this.publishedNew.inc();
+    return null;
+  }
+
+  private result(outcome: PublishOutcome, delivered: number): PublishResult {
+    const { seq, epoch, id } = outcome;
+    const result: PublishResult = { seq, epoch, id, delivered, duplicate: false };
+    if (outcome.openToolCalls !== undefined) result.openToolCalls = outcome.openToolCalls;
+    return result;
   }
 }

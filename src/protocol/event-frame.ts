@@ -30,6 +30,14 @@ export interface EncodedEvent {
   readonly critical: boolean;
   /** The frame after `"ts":<ts>,`, ending with `}`. */
   readonly payload: string;
+  /**
+   * `payload` in its parts, set by `encodeEvent`: `payload` is exactly
+   * `payloadHead + dataJson + "}"`, and `payloadHead` is ASCII. An engine
+   * that frames the event can write the parts without joining them (no copy
+   * of a large `data`).
+   */
+  readonly payloadHead?: string;
+  readonly dataJson?: string;
   /** Set for an event of a run (it has a `runId`): what the engine checks and folds. */
   readonly run?: EncodedRunEvent;
 }
@@ -57,14 +65,17 @@ export interface FramedEvent {
 
 /** Step 1: the publisher's part of the frame, once per publish. */
 export function encodeEvent(event: ValidEvent): EncodedEvent {
-  let payload = `"event":"${event.event}"`;
-  if (event.runId !== undefined) payload += `,"runId":"${event.runId}"`;
-  if (event.threadId !== undefined) payload += `,"threadId":"${event.threadId}"`;
-  payload += `,"critical":${event.critical},"data":${event.dataJson}}`;
+  let payloadHead = `"event":"${event.event}"`;
+  if (event.runId !== undefined) payloadHead += `,"runId":"${event.runId}"`;
+  if (event.threadId !== undefined) payloadHead += `,"threadId":"${event.threadId}"`;
+  payloadHead += `,"critical":${event.critical},"data":`;
+  const { dataJson } = event;
   const encoded: { -readonly [K in keyof EncodedEvent]: EncodedEvent[K] } = {
     event: event.event,
     critical: event.critical,
-    payload,
+    payload: `${payloadHead}${dataJson}}`,
+    payloadHead,
+    dataJson,
   };
   if (event.id !== undefined) encoded.id = event.id;
   if (event.runId !== undefined) encoded.run = encodeRunEvent(event, event.runId);
@@ -80,5 +91,10 @@ function encodeRunEvent(event: ValidEvent, runId: string): EncodedRunEvent {
 
 /** Step 2: the complete frame text, once per event and node. */
 export function encodeEventFrame(event: FramedEvent): string {
-  return `{"type":"event","seq":${event.seq},"id":"${event.id}","ts":${event.ts},${event.payload}`;
+  return `${encodeEventFramePrefix(event.seq, event.id, event.ts)}${event.payload}`;
+}
+
+/** The frame's text before the payload: ASCII (ids are validated or generated). */
+export function encodeEventFramePrefix(seq: number, id: string, ts: number): string {
+  return `{"type":"event","seq":${seq},"id":"${id}","ts":${ts},`;
 }

@@ -1,0 +1,83 @@
+/**
+ * The memory engine's stream keeps its events as frames in a byte slab and
+ * numbers (`memory-stream.ts`). A frame handed out (to a socket queue) must
+ * never change when the slab moves on; reads must return the events as the
+ * publish made them; and the slab stays within about twice the live frames.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryStream } from '../../src/broker/memory-stream.js';
+import { StoredEvent } from '../../src/broker/stored-event.js';
+import { encodeEvent } from '../../src/protocol/event-frame.js';
+import { validateEventInput, type EventInput } from '../../src/protocol/event-input.js';
+
+function encoded(input: EventInput) {
+  const result = validateEventInput(input, 1024 * 1024);
+  if (!result.ok) throw new Error(result.failure.message);
+  return encodeEvent(result.value);
+}
+
+describe('MemoryStream', () => {
+  it('keeps every frame handed out intact while the slab grows, moves and drops', () => {
+    const stream = new MemoryStream('e1', 0);
+    const handed: { seq: number; copy: Buffer; view: Buffer }[] = [];
+    for (let seq = 1; seq <= 3000; seq++) {
+      const text = seq % 97 === 0 ? 'z'.repeat(70_000) : `t${seq}é`.repeat(seq % 7);
+      const event = encoded({
+        event: 'token',
+        data: { text },
+        ...(seq % 5 === 0 ? { id: `op-${seq}` } : {}),
+      });
+      const stored = stream.append(
+        seq,
+        event.id ?? `ev_${seq}`,
+        seq * 10,
+        event,
+        seq % 11 === 0 ? 'node-1' : undefined,
+      );
+      expect(stored.payload).toBe(event.payload);
+      handed.push({ seq, copy: Buffer.from(stored.wire), view: stored.wire });
+      while (stream.length > 200) stream.dropOldest();
+    }
+    for (const { copy, view } of handed) expect(view.equals(copy)).toBe(true);
+    // Reads rebuild the same events, ids and waiting nodes included.
+    const read = stream.after(2900);
+    expect(read.map((event) => event.seq)).toEqual(Array.from({ length: 100 }, (_, i) => 2901 + i));
+    for (const event of read) {
+      const original = handed[event.seq - 1]!;
+      expect(event.wire.equals(original.copy)).toBe(true);
+      expect(event.id).toBe(event.seq % 5 === 0 ? `op-${event.seq}` : `ev_${event.seq}`);
+      expect(event.awaitedBy).toBe(event.seq % 11 === 0 ? 'node-1' : undefined);
+      expect(event.ts).toBe(event.seq * 10);
+      expect(event.event).toBe('token');
+    }
+    expect(stream.seqOfId('op-2995')).toBe(2995);
+    expect(stream.seqOfId('op-2000')).toBeUndefined();
+    expect(stream.firstSeq).toBe(2801);
+    expect(stream.oldestTs).toBe(28010);
+  });
+
+  it('counts payload bytes like the frame, and holds no slab once empty', () => {
+    const stream = new MemoryStream('e1', 0);
+    let live = 0;
+    for (let seq = 1; seq <= 500; seq++) {
+      const event = encoded({ event: 'token', data: { text: 'é'.repeat(seq) } });
+      const stored = stream.append(seq, `ev_${seq}`, seq, event, undefined);
+      expect(stored.payloadBytes).toBe(Buffer.byteLength(event.payload, 'utf8'));
+      expect(stored).toEqual(StoredEvent.of(seq, `ev_${seq}`, seq, event, undefined));
+      live += stored.wire.length;
+      while (stream.length > 50) {
+        const first = stream.after(stream.firstSeq - 1)[0]!;
+        live -= first.wire.length;
+        stream.dropOldest();
+      }
+      // The slab: at most twice the live frames (and at least the smallest slab).
+      expect(stream.slabBytes).toBeLessThanOrEqual(
+        Math.max(1024, 2 * live) + 2 * stored.wire.length,
+      );
+    }
+    expect(stream.bytes).toBe(stream.after(0).reduce((sum, event) => sum + event.payloadBytes, 0));
+    while (stream.length > 0) stream.dropOldest();
+    expect(stream.bytes).toBe(0);
+    expect(stream.slabBytes).toBe(0);
+  });
+});

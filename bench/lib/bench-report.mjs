@@ -69,26 +69,42 @@ function scenarioTable(results, scenario, systems, config) {
   return lines.join('\n');
 }
 
-/** Where agentsocket stands against each aim: `{aim, ratio, status}`. */
+/**
+ * Where agentsocket stands against each aim (see AIMS):
+ * `{aim, measured, compared, ratio, status}`.
+ */
 export function evaluateAims(results) {
   return AIMS.map((aim) => {
-    const ratio = results.ratio(aim.scenario, aim.metric, 'agentsocket', 'ws');
+    const system = aim.system ?? 'agentsocket';
+    const reference = aim.reference === undefined ? 'ws' : aim.reference;
+    const measured = results.summary(aim.scenario, aim.metric, system);
+    const compared =
+      reference === null
+        ? null
+        : results.summary(aim.scenario, aim.referenceMetric ?? aim.metric, reference);
+    const ratio =
+      measured && compared && compared.median !== 0 ? measured.median / compared.median : null;
     let status = 'not measured';
-    if (ratio !== null) {
+    if (aim.maxValue !== undefined && measured) {
+      status = measured.median <= aim.maxValue ? 'meets' : 'misses';
+    } else if (ratio !== null) {
       const ok = aim.maxRatio !== undefined ? ratio <= aim.maxRatio : ratio >= aim.minRatio;
       status = ok ? 'meets' : 'misses';
     }
-    return { ...aim, ratio, status };
+    return { ...aim, system, reference, measured, compared, ratio, status };
   });
 }
 
 function aimsTable(results) {
-  const lines = ['| aim | agentsocket | bare ws | ratio | status |', '|---|---:|---:|---:|---|'];
+  const lines = ['| aim | measured | compared with | ratio | status |', '|---|---:|---:|---:|---|'];
   for (const aim of evaluateAims(results)) {
-    const mine = results.summary(aim.scenario, aim.metric, 'agentsocket');
-    const floor = results.summary(aim.scenario, aim.metric, 'ws');
+    const measured = `${SYSTEM_LABELS[aim.system]}: ${cell(aim.measured)}`;
+    const compared =
+      aim.reference === null
+        ? `the aim: ${formatNumber(aim.maxValue)}`
+        : `${SYSTEM_LABELS[aim.reference]}: ${cell(aim.compared)}`;
     lines.push(
-      `| ${aim.text} | ${cell(mine)} | ${cell(floor)} | ${ratioCell(aim.ratio)} | ${aim.status} |`,
+      `| ${aim.text} | ${measured} | ${compared} | ${ratioCell(aim.ratio)} | ${aim.status} |`,
     );
   }
   return lines.join('\n');
@@ -201,7 +217,7 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
     '',
     '## Where agentsocket stands',
     '',
-    'Aims (targets to report against, not tests), for the memory engine:',
+    'Aims (targets to report against, not tests). Medians, with the range over the repetitions:',
     '',
     aimsTable(results),
     '',

@@ -36,6 +36,18 @@ export const targetedScenario = {
     { key: 'rateP50Ms', label: 'fixed rate: latency p50', unit: 'ms', better: 'lower' },
     { key: 'rateP99Ms', label: 'fixed rate: latency p99', unit: 'ms', better: 'lower' },
     { key: 'rateAchieved', label: 'fixed rate: delivered msg/s', unit: 'msg/s', better: 'higher' },
+    {
+      key: 'satRedisCpuUsPerMsg',
+      label: 'saturation: redis-server CPU per message (all shards)',
+      unit: 'µs',
+      better: 'lower',
+    },
+    {
+      key: 'rateRedisCpuUsPerMsg',
+      label: 'fixed rate: redis-server CPU per message (all shards)',
+      unit: 'µs',
+      better: 'lower',
+    },
   ],
   async run(ctx, system) {
     const { users, perUser, warmupPerUser, rateMs } = ctx.config.targeted;
@@ -72,6 +84,9 @@ export const targetedScenario = {
           rateP50Ms: rate.p50Ms,
           rateP99Ms: rate.p99Ms,
           rateAchieved: rate.throughput,
+          // null (left out of the table) for the systems without Redis.
+          satRedisCpuUsPerMsg: sat.redisCpuUsPerMsg,
+          rateRedisCpuUsPerMsg: rate.redisCpuUsPerMsg,
         },
         diagnostics: {
           ...deliveryDiagnostics('saturation', sat),

@@ -54,14 +54,10 @@ export interface PublisherParts {
 }
 
 export class Publisher {
-  /** The `kind="new"` child of the published counter, resolved once (labels hash per call otherwise). */
-  private readonly publishedNew: { inc(): void };
-
   /** The engine's options of a publish nobody waits for: made once. */
   private readonly publishOptions: PublishOptions;
 
   constructor(private readonly parts: PublisherParts) {
-    this.publishedNew = parts.metrics.eventsPublished.labels({ kind: 'new' });
     this.publishOptions = { runGrammar: parts.options.runGrammar };
   }
 
@@ -300,7 +296,7 @@ export class Publisher {
       return { seq, epoch, id, delivered: 0, duplicate: true };
     }
     parts.stats.events.published++;
-    this.publishedNew.inc();
+    parts.metrics.countPublishedNew();
     return null;
   }
 

@@ -202,9 +202,24 @@ export class Publisher {
     if (!accepted) lifecycle.assertAccepting();
     lifecycle.assertStarted();
     lifecycle.begin();
+    const { streams } = parts;
+    if (streams.publishNow !== undefined) {
+      // The memory engine: the step in this turn, one promise in all.
+      let outcome: PublishOutcome;
+      try {
+        outcome = streams.publishNow(userId, encodeEvent(valid), this.publishOptions);
+      } catch (error) {
+        lifecycle.settle();
+        return Promise.reject(this.refused(error, null));
+      }
+      lifecycle.settle();
+      return Promise.resolve(
+        this.answer(outcome, null) ?? this.result(outcome, outcome.connections),
+      );
+    }
     let pending: Promise<PublishOutcome>;
     try {
-      pending = parts.streams.publish(userId, encodeEvent(valid), this.publishOptions);
+      pending = streams.publish(userId, encodeEvent(valid), this.publishOptions);
     } catch (error) {
       lifecycle.settle();
       return Promise.reject(this.refused(error, null));

@@ -131,6 +131,10 @@ export class MemoryBroker implements Broker, BusMember {
     event: EncodedEvent,
     options: PublishOptions = {},
   ): Promise<PublishOutcome> {
+    return this.publishNow(userId, event, options);
+  }
+
+  publishNow(userId: string, event: EncodedEvent, options: PublishOptions = {}): PublishOutcome {
     this.assertOpen();
     return this.cluster.streams.publish(userId, event, options.awaitedBy, options.runGrammar);
   }

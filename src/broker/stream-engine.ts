@@ -131,6 +131,13 @@ export interface StreamHandlers {
 
 export interface StreamEngine {
   publish(userId: string, event: EncodedEvent, options?: PublishOptions): Promise<PublishOutcome>;
+  /**
+   * `publish` done in the caller's turn, for an engine that needs no I/O (the
+   * memory engine): the same step and outcome, with an error thrown instead
+   * of a rejected promise. The publisher uses it when present (no promise
+   * per publish), so an engine that has it must keep both in step.
+   */
+  publishNow?(userId: string, event: EncodedEvent, options?: PublishOptions): PublishOutcome;
   readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead>;
   /**
    * Moves the user's acked cursor to `seq` if it is ahead. With `epoch`, the

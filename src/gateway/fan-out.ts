@@ -35,7 +35,7 @@ export class FanOut implements StreamHandlers {
     if (listeners?.follows(userId)) listeners.deliver(userId, epoch, this.framer.text(event));
     if (written > 0) {
       this.stats.events.delivered += written;
-      this.metrics.eventsDelivered.inc(written);
+      this.metrics.countDelivered(written);
       this.metrics.deliveryLatency.observe(Math.max(0, Date.now() - event.ts) / 1000);
     }
   }

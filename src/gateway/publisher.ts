@@ -54,14 +54,10 @@ export interface PublisherParts {
 }
 
 export class Publisher {
-  /** The `kind="new"` child of the published counter, resolved once (labels hash per call otherwise). */
-  private readonly publishedNew: { inc(): void };
-
   /** The engine's options of a publish nobody waits for: made once. */
   private readonly publishOptions: PublishOptions;
 
   constructor(private readonly parts: PublisherParts) {
-    this.publishedNew = parts.metrics.eventsPublished.labels({ kind: 'new' });
     this.publishOptions = { runGrammar: parts.options.runGrammar };
   }
 
@@ -206,9 +202,24 @@ export class Publisher {
     if (!accepted) lifecycle.assertAccepting();
     lifecycle.assertStarted();
     lifecycle.begin();
+    const { streams } = parts;
+    if (streams.publishNow !== undefined) {
+      // The memory engine: the step in this turn, one promise in all.
+      let outcome: PublishOutcome;
+      try {
+        outcome = streams.publishNow(userId, encodeEvent(valid), this.publishOptions);
+      } catch (error) {
+        lifecycle.settle();
+        return Promise.reject(this.refused(error, null));
+      }
+      lifecycle.settle();
+      return Promise.resolve(
+        this.answer(outcome, null) ?? this.result(outcome, outcome.connections),
+      );
+    }
     let pending: Promise<PublishOutcome>;
     try {
-      pending = parts.streams.publish(userId, encodeEvent(valid), this.publishOptions);
+      pending = streams.publish(userId, encodeEvent(valid), this.publishOptions);
     } catch (error) {
       lifecycle.settle();
       return Promise.reject(this.refused(error, null));
@@ -300,7 +311,7 @@ export class Publisher {
       return { seq, epoch, id, delivered: 0, duplicate: true };
     }
     parts.stats.events.published++;
-    this.publishedNew.inc();
+    parts.metrics.countPublishedNew();
     return null;
   }
 

@@ -49,6 +49,15 @@ export class GatewayMetrics {
   readonly waitRefusals: Counter<'limit'>;
   readonly httpRequests: Counter<'route' | 'status'>;
 
+  /**
+   * Per-event counts of the hot path, kept as plain numbers and added to
+   * their prom-client counters when a reader collects them (`collect`):
+   * no label hashing per event. Read through the registry or `get()`, the
+   * values are the same as with an `inc` per event.
+   */
+  private deliveredPending = 0;
+  private publishedNewPending = 0;
+
   constructor(options: { registry?: Registry; defaultMetrics?: boolean; prefix?: string } = {}) {
     const registry = options.registry ?? new Registry();
     const p = options.prefix ?? 'agentsocket_';
@@ -75,11 +84,13 @@ export class GatewayMetrics {
       help: 'Events published through this node (kind: new or duplicate)',
       labelNames: ['kind'],
       registers,
+      collect: () => this.flushPublished(),
     });
     this.eventsDelivered = new Counter({
       name: `${p}events_delivered_total`,
       help: 'Event frames written to connections (live and replay)',
       registers,
+      collect: () => this.flushDelivered(),
     });
     this.eventsReplayed = new Counter({
       name: `${p}events_replayed_total`,
@@ -214,5 +225,29 @@ export class GatewayMetrics {
     });
     // Process metrics include event-loop lag (nodejs_eventloop_lag_*).
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  }
+
+  /** `count` live event frames written (hot path; `eventsDelivered` when collected). */
+  countDelivered(count: number): void {
+    this.deliveredPending += count;
+  }
+
+  /** One new event published (hot path; `eventsPublished{kind="new"}` when collected). */
+  countPublishedNew(): void {
+    this.publishedNewPending++;
+  }
+
+  private flushDelivered(): void {
+    const pending = this.deliveredPending;
+    if (pending === 0) return;
+    this.deliveredPending = 0;
+    this.eventsDelivered.inc(pending);
+  }
+
+  private flushPublished(): void {
+    const pending = this.publishedNewPending;
+    if (pending === 0) return;
+    this.publishedNewPending = 0;
+    this.eventsPublished.inc({ kind: 'new' }, pending);
   }
 }

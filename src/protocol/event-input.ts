@@ -73,6 +73,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** True when an array's item or an object's own value is an array or object. */
+function holdsContainer(container: object): boolean {
+  const children: unknown[] = Array.isArray(container) ? container : Object.values(container);
+  for (const child of children) if (typeof child === 'object' && child !== null) return true;
+  return false;
+}
+
 /**
  * Checks how deep `data` nests, without recursion: a recursive walk, like
  * `JSON.stringify` itself, overflows the stack on data nested some thousands
@@ -88,6 +95,8 @@ function checkDataNesting(
   maxDataBytes: number,
 ): ValidationFailure | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
+  // The common payload, one flat object or array (1 deep): no stacks for it.
+  if (maxDepth >= 1 && !holdsContainer(data)) return undefined;
   const maxContainers = Math.floor(maxDataBytes / 2);
   const containers: object[] = [data];
   const depths: number[] = [1];

@@ -26,7 +26,8 @@
  * caller drew at random, so old cursors are void and clients are told `gap`.
  *
  * The meta outlives the events (its TTL, `metaTtlMs`, is longer than
- * `historyTtlMs` and refreshed by publish, read and ack): a user who stays
+ * `historyTtlMs` and refreshed by publish (with the stream's TTL, see
+ * PUBLISH_SCRIPT), read and ack): a user who stays
  * connected but idle keeps the epoch, and expired events show as a `gap` in
  * the same stream instead of a new stream (as in the memory broker).
  */
@@ -104,6 +105,7 @@ end
 const PRELUDE = `${RUN_GUARD}
 local meta, hist, ids = KEYS[1], KEYS[2], KEYS[3]
 
+-- metaTtl false: the caller refreshes the meta's TTL itself (the publish).
 local function ensure(newEpoch, metaTtl)
   local epoch = redis.call('HGET', meta, 'epoch')
   if not epoch then
@@ -112,7 +114,7 @@ local function ensure(newEpoch, metaTtl)
     epoch = newEpoch
   end
   epoch = guardRun(epoch, newEpoch)
-  redis.call('PEXPIRE', meta, metaTtl)
+  if metaTtl then redis.call('PEXPIRE', meta, metaTtl) end
   return epoch
 end
 
@@ -121,21 +123,32 @@ local function drop(entry)
   redis.call('XDEL', hist, entry[1])
 end
 
-local function trim(maxLen, cutoff)
-  local excess = redis.call('XLEN', hist) - maxLen
+-- Drops the oldest entries past maxLen, given the stream's length.
+-- Returns the length left.
+local function trimCount(length, maxLen)
+  local excess = length - maxLen
   if excess > 0 then
     for _, entry in ipairs(redis.call('XRANGE', hist, '-', '+', 'COUNT', excess)) do
       drop(entry)
     end
+    return maxLen
   end
+  return length
+end
+
+-- Count, then age. Returns the length left.
+local function trim(maxLen, cutoff)
+  local length = trimCount(redis.call('XLEN', hist), maxLen)
   -- Age: look at the oldest entry only (the common case is that it is not
   -- expired, and reading a batch of entries with their frames on every
   -- publish was most of the script's cost).
-  while true do
+  while length > 0 do
     local oldest = redis.call('XRANGE', hist, '-', '+', 'COUNT', 1)
-    if #oldest == 0 or tonumber(oldest[1][2][8]) >= cutoff then return end
+    if #oldest == 0 or tonumber(oldest[1][2][8]) >= cutoff then return length end
     drop(oldest[1])
+    length = length - 1
   end
+  return 0
 end
 `;
 
@@ -169,11 +182,14 @@ export const PUBLISH_SCRIPT = `${PRELUDE}
 ${RUN_GRAMMAR_LUA}
 ${RUN_TRUST_LUA}
 local ttl = tonumber(ARGV[9])
-local epoch = ensure(ARGV[1], tonumber(ARGV[12]))
-trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
+local epoch = ensure(ARGV[1], false)
+local kept = trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
 local id = ARGV[2]
 local first = redis.call('HGET', ids, id)
-if first then return {tonumber(first), epoch, 1, 0, '', '', '', 0} end
+if first then
+  redis.call('PEXPIRE', meta, tonumber(ARGV[12]))
+  return {tonumber(first), epoch, 1, 0, '', '', '', 0}
+end
 local run_id = ARGV[14]
 local run_stamp, run_state, run_next, run_open, run_code, run_message = false, false, false, '', '', ''
 local run_new_stamp = epoch
@@ -187,7 +203,10 @@ if run_id ~= '' then
     if doubt == 1 or (doubt == 2 and run_state) then run_new_stamp = epoch .. '~' end
   else
     local doubted = run_grammar_doubted(doubt, a)
-    if ARGV[16] == 'strict' and not doubted then return {0, epoch, 2, 0, a, b} end
+    if ARGV[16] == 'strict' and not doubted then
+      redis.call('PEXPIRE', meta, tonumber(ARGV[12]))
+      return {0, epoch, 2, 0, a, b}
+    end
     if ARGV[16] ~= 'off' then run_code, run_message = a, b end
     if doubted then
       run_next, run_open = run_grammar_rebuild(run_state, ARGV[3], ARGV[15])
@@ -198,9 +217,20 @@ end
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
 redis.call('XADD', hist, seq .. '-0', 'i', id, 'e', ARGV[3], 'c', ARGV[4], 't', ARGV[5], 'a', ARGV[7], 'p', ARGV[6])
 redis.call('HSET', ids, id, seq)
-trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
-redis.call('PEXPIRE', hist, ttl)
-redis.call('PEXPIRE', ids, ttl)
+-- The new entry is younger than the cutoff, which the trim above applied to
+-- the others: only the count can be past its limit now.
+trimCount(kept + 1, tonumber(ARGV[8]))
+-- TTLs: set to their span, but not on every event: only when the stream's
+-- has lost more than \`slack\` (1 % of the span, at most 1 s), or when the
+-- stream was empty (an ids hash emptied by the trims was deleted and is made
+-- again without a TTL). A user's keys live their span after the last publish,
+-- less at most \`slack\`.
+local slack = math.min(1000, math.floor(ttl / 100))
+if kept == 0 or redis.call('PTTL', hist) < ttl - slack then
+  redis.call('PEXPIRE', hist, ttl)
+  redis.call('PEXPIRE', ids, ttl)
+  redis.call('PEXPIRE', meta, tonumber(ARGV[12]))
+end
 redis.call('PUBLISH', ARGV[11], epoch .. '\\n' .. seq .. '\\n' .. id .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[7] .. '\\n' .. ARGV[6])
 local now = tonumber(ARGV[13])
 local connections = 0

@@ -3,7 +3,9 @@
  * only when the stream's has lost more than a small slack (1 % of
  * `historyTtlMs`, at most 1 s), not on every event, and always when the
  * stream was empty before the event: an ids hash emptied by the age trim was
- * deleted, and the event's id makes it again without a TTL.
+ * deleted, and the event's id makes it again without a TTL. The age trim
+ * reads the stream only once its oldest entry, as last seen, is past the
+ * age limit (the meta's `o`): each event still leaves at its age.
  */
 import { describe, expect, it } from 'vitest';
 import { encodeEvent, type EncodedEvent } from '../../src/protocol/event-frame.js';
@@ -62,5 +64,27 @@ describe.skipIf(redisServerMissing)('RedisBroker TTL refresh', () => {
       expect(ttl, key).toBeLessThanOrEqual(TTL);
     }
     expect(await redis.admin.pttl('ttl2:{u:u}:meta')).toBeGreaterThan(24 * TTL - SLACK);
+  });
+
+  it('drops each event at its age, with the oldest ts kept between trims', async () => {
+    let now = 2_000_000;
+    const { broker } = await redis.node({ keyPrefix: 'ttl3', historyTtlMs: TTL, clock: () => now });
+    const seqsAfter = async (): Promise<number[]> =>
+      (await broker.readHistory('u', { kind: 'acked' })).events.map((event) => event.seq);
+    await broker.publish('u', note('one'));
+    now += TTL / 2;
+    await broker.publish('u', note('two'));
+    now += TTL / 2 - 1;
+    await broker.publish('u', note('three'));
+    expect(await seqsAfter()).toEqual([1, 2, 3]);
+    now += 2;
+    await broker.publish('u', note('four'));
+    expect(await seqsAfter()).toEqual([2, 3, 4]);
+    now += TTL / 2;
+    expect(await seqsAfter()).toEqual([3, 4]);
+    now += TTL;
+    expect(await seqsAfter()).toEqual([]);
+    await broker.publish('u', note('five'));
+    expect(await seqsAfter()).toEqual([5]);
   });
 });

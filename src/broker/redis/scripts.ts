@@ -7,6 +7,7 @@
  *
  * Keys of one user (all in one hash slot, see `redis-keys.ts`):
  * - KEYS[1] meta: hash `epoch`, `seq` (last assigned), `acked` (cursor);
+ *   `o`, the ts of the oldest entry when the age trim last looked (`trim`);
  *   `r`, `mv`, `mt` of RUN_GUARD (a Redis restart that may have lost writes)
  * - KEYS[2] hist: stream, entry id `<seq>-0`, fields in this fixed order:
  *   `i` event id, `e` event name, `c` critical (1/0), `t` ts (ms),
@@ -26,7 +27,8 @@
  * caller drew at random, so old cursors are void and clients are told `gap`.
  *
  * The meta outlives the events (its TTL, `metaTtlMs`, is longer than
- * `historyTtlMs` and refreshed by publish, read and ack): a user who stays
+ * `historyTtlMs` and refreshed by publish (with the stream's TTL, see
+ * PUBLISH_SCRIPT), read and ack): a user who stays
  * connected but idle keeps the epoch, and expired events show as a `gap` in
  * the same stream instead of a new stream (as in the memory broker).
  */
@@ -53,13 +55,13 @@ import { RUN_TRUST_LUA } from './run-trust-lua.js';
  * states it may have lost are judged by it (`run-trust-lua.ts`).
  */
 const RUN_GUARD = `
-local function guardRun(epoch, newEpoch)
+-- stamp: the meta's \`r\` as the caller read it (false when missing).
+local function guardRun(epoch, newEpoch, stamp)
   local runs, proven = ARGV[#ARGV - 1], ARGV[#ARGV]
   if not string.match(runs, '^%x+[%x,]*$') or (proven ~= '1' and proven ~= '0') then
     error('RUN_GUARD: the last two arguments must be the Redis run id and 1/0')
   end
   local run = string.match(runs, '^%x+')
-  local stamp = redis.call('HGET', KEYS[1], 'r')
   if stamp == run .. ':' .. proven then return epoch end
   -- Runs after the first (Redis Cluster) wrote what they hold losslessly
   -- to the current one: a stream stamped by one of them did not restart.
@@ -104,16 +106,20 @@ end
 const PRELUDE = `${RUN_GUARD}
 local meta, hist, ids = KEYS[1], KEYS[2], KEYS[3]
 
+-- metaTtl false: the caller refreshes the meta's TTL itself (the publish).
+-- Returns the epoch and the meta's \`o\` (a ts no stored entry is older than,
+-- as far as the age trim knows; nil when unknown).
 local function ensure(newEpoch, metaTtl)
-  local epoch = redis.call('HGET', meta, 'epoch')
+  local current = redis.call('HMGET', meta, 'epoch', 'r', 'o')
+  local epoch = current[1]
   if not epoch then
     redis.call('DEL', hist, ids)
     redis.call('HSET', meta, 'epoch', newEpoch, 'seq', 0, 'acked', 0)
     epoch = newEpoch
   end
-  epoch = guardRun(epoch, newEpoch)
-  redis.call('PEXPIRE', meta, metaTtl)
-  return epoch
+  epoch = guardRun(epoch, newEpoch, current[2])
+  if metaTtl then redis.call('PEXPIRE', meta, metaTtl) end
+  return epoch, current[3] and tonumber(current[3])
 end
 
 local function drop(entry)
@@ -121,21 +127,41 @@ local function drop(entry)
   redis.call('XDEL', hist, entry[1])
 end
 
-local function trim(maxLen, cutoff)
-  local excess = redis.call('XLEN', hist) - maxLen
+-- Drops the oldest entries past maxLen, given the stream's length.
+-- Returns the length left.
+local function trimCount(length, maxLen)
+  local excess = length - maxLen
   if excess > 0 then
     for _, entry in ipairs(redis.call('XRANGE', hist, '-', '+', 'COUNT', excess)) do
       drop(entry)
     end
+    return maxLen
   end
+  return length
+end
+
+-- Count, then age. Returns the length left. \`bound\` is the meta's \`o\`: the
+-- ts of the oldest entry when the age trim last looked, which the entries
+-- dropped since (the oldest first) cannot lower. While it is not past the
+-- cutoff, no entry is, and the age trim reads nothing.
+local function trim(maxLen, cutoff, bound)
+  local length = trimCount(redis.call('XLEN', hist), maxLen)
+  if bound and bound >= cutoff then return length end
   -- Age: look at the oldest entry only (the common case is that it is not
   -- expired, and reading a batch of entries with their frames on every
   -- publish was most of the script's cost).
-  while true do
+  while length > 0 do
     local oldest = redis.call('XRANGE', hist, '-', '+', 'COUNT', 1)
-    if #oldest == 0 or tonumber(oldest[1][2][8]) >= cutoff then return end
+    if #oldest == 0 then return 0 end
+    local ts = tonumber(oldest[1][2][8])
+    if ts >= cutoff then
+      redis.call('HSET', meta, 'o', ts)
+      return length
+    end
     drop(oldest[1])
+    length = length - 1
   end
+  return 0
 end
 `;
 
@@ -169,11 +195,14 @@ export const PUBLISH_SCRIPT = `${PRELUDE}
 ${RUN_GRAMMAR_LUA}
 ${RUN_TRUST_LUA}
 local ttl = tonumber(ARGV[9])
-local epoch = ensure(ARGV[1], tonumber(ARGV[12]))
-trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
+local epoch, bound = ensure(ARGV[1], false)
+local kept = trim(tonumber(ARGV[8]), tonumber(ARGV[10]), bound)
 local id = ARGV[2]
 local first = redis.call('HGET', ids, id)
-if first then return {tonumber(first), epoch, 1, 0, '', '', '', 0} end
+if first then
+  redis.call('PEXPIRE', meta, tonumber(ARGV[12]))
+  return {tonumber(first), epoch, 1, 0, '', '', '', 0}
+end
 local run_id = ARGV[14]
 local run_stamp, run_state, run_next, run_open, run_code, run_message = false, false, false, '', '', ''
 local run_new_stamp = epoch
@@ -187,7 +216,10 @@ if run_id ~= '' then
     if doubt == 1 or (doubt == 2 and run_state) then run_new_stamp = epoch .. '~' end
   else
     local doubted = run_grammar_doubted(doubt, a)
-    if ARGV[16] == 'strict' and not doubted then return {0, epoch, 2, 0, a, b} end
+    if ARGV[16] == 'strict' and not doubted then
+      redis.call('PEXPIRE', meta, tonumber(ARGV[12]))
+      return {0, epoch, 2, 0, a, b}
+    end
     if ARGV[16] ~= 'off' then run_code, run_message = a, b end
     if doubted then
       run_next, run_open = run_grammar_rebuild(run_state, ARGV[3], ARGV[15])
@@ -198,9 +230,22 @@ end
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
 redis.call('XADD', hist, seq .. '-0', 'i', id, 'e', ARGV[3], 'c', ARGV[4], 't', ARGV[5], 'a', ARGV[7], 'p', ARGV[6])
 redis.call('HSET', ids, id, seq)
-trim(tonumber(ARGV[8]), tonumber(ARGV[10]))
-redis.call('PEXPIRE', hist, ttl)
-redis.call('PEXPIRE', ids, ttl)
+-- The new entry is younger than the cutoff, which the trim above applied to
+-- the others: only the count can be past its limit now.
+trimCount(kept + 1, tonumber(ARGV[8]))
+-- The event is the stream's oldest: the age trim's bound is its ts.
+if kept == 0 then redis.call('HSET', meta, 'o', ARGV[5]) end
+-- TTLs: set to their span, but not on every event: only when the stream's
+-- has lost more than \`slack\` (1 % of the span, at most 1 s), or when the
+-- stream was empty (an ids hash emptied by the trims was deleted and is made
+-- again without a TTL). A user's keys live their span after the last publish,
+-- less at most \`slack\`.
+local slack = math.min(1000, math.floor(ttl / 100))
+if kept == 0 or redis.call('PTTL', hist) < ttl - slack then
+  redis.call('PEXPIRE', hist, ttl)
+  redis.call('PEXPIRE', ids, ttl)
+  redis.call('PEXPIRE', meta, tonumber(ARGV[12]))
+end
 redis.call('PUBLISH', ARGV[11], epoch .. '\\n' .. seq .. '\\n' .. id .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[7] .. '\\n' .. ARGV[6])
 local now = tonumber(ARGV[13])
 local connections = 0
@@ -276,8 +321,8 @@ return 1
  * {epoch, headSeq, ackedSeq, from, gap (1/0), entries}.
  */
 export const READ_SCRIPT = `${PRELUDE}
-local epoch = ensure(ARGV[1], tonumber(ARGV[6]))
-trim(tonumber(ARGV[5]), tonumber(ARGV[7]))
+local epoch, bound = ensure(ARGV[1], tonumber(ARGV[6]))
+trim(tonumber(ARGV[5]), tonumber(ARGV[7]), bound)
 local head = tonumber(redis.call('HGET', meta, 'seq'))
 local acked = tonumber(redis.call('HGET', meta, 'acked'))
 local mode = ARGV[2]

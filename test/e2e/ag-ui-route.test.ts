@@ -345,7 +345,9 @@ describe('streams the gateway cannot carry on', () => {
     const expiring = await startAguiGateway({ leewaySeconds: 0 });
     try {
       await expiring.publishRun('liam', 'run-long', [STARTED]);
-      const token = await expiring.token('liam', { expiresIn: 1 });
+      // `exp` is in whole seconds: 1 s could leave a few ms, and a loaded
+      // machine would then see the token expire before the request (401).
+      const token = await expiring.token('liam', { expiresIn: 3 });
       const answer = await post(expiring, { token, runId: 'run-long' });
       expect(answer.status).toBe(200);
       const events = eventsOf(await answer.text());

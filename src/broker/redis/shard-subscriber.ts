@@ -32,6 +32,12 @@ interface Connection {
   client: Redis;
   held: Set<string>;
   ended: boolean;
+  /**
+   * Settles when the link is ready (or never will be). One promise for every
+   * caller: a listener per waiting caller would pile up on the client while
+   * hundreds of users subscribe during the connect.
+   */
+  ready: Promise<void>;
 }
 
 export class ShardSubscriber {
@@ -197,7 +203,7 @@ export class ShardSubscriber {
   private async connection(address: string, host: string, port: number): Promise<Connection> {
     const existing = this.connections.get(address);
     if (existing !== undefined && !existing.ended) {
-      if (existing.client.status !== 'ready') await waitReady(existing.client);
+      await existing.ready;
       return existing;
     }
     const client = new Redis({
@@ -208,7 +214,18 @@ export class ShardSubscriber {
       autoResubscribe: false,
       retryStrategy: () => null,
     });
-    const connection: Connection = { address, client, held: new Set(), ended: false };
+    const connection: Connection = {
+      address,
+      client,
+      held: new Set(),
+      ended: false,
+      ready: client.connect().then(
+        () => undefined,
+        () => {
+          throw new BrokerUnavailableError('redis subscriber link ended');
+        },
+      ),
+    };
     this.connections.set(address, connection);
     client.on('smessage', (channel: string, message: string) => {
       if (!this.closed && this.heldBy.get(channel) === connection) {
@@ -231,14 +248,7 @@ export class ShardSubscriber {
         .catch(() => undefined)
         .then(() => this.reconcile());
     });
-    await client.connect();
+    await connection.ready;
     return connection;
   }
-}
-
-function waitReady(client: Redis): Promise<void> {
-  return new Promise((resolve, reject) => {
-    client.once('ready', () => resolve());
-    client.once('end', () => reject(new BrokerUnavailableError('redis subscriber link ended')));
-  });
 }

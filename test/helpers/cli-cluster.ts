@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { ApiKeys } from '../../src/auth/api-keys.js';
 import { mintDevToken } from '../../src/auth/dev-token.js';
 import { startCliServer, type CliServer } from './cli-process.js';
+import { nodeApi, waitReadyz, type NodeApi } from './node-api.js';
 import { RedisServer, type RedisServerOptions } from './redis-server.js';
-import { waitFor } from './wait-for.js';
 
 export interface ClusterOptions {
   /** Gateway nodes. Default 2. */
@@ -27,7 +27,7 @@ export interface Cluster {
   /** A user token (HS256, 10 min). */
   token(userId: string): Promise<string>;
   /** An API request to `node` with the API key; the body, when given, is JSON. */
-  api(node: CliServer, method: string, path: string, body?: unknown): Promise<Response>;
+  api: NodeApi;
   /** Resolves when `node` answers `/readyz` with `status` (default 200). */
   waitReady(node: CliServer, status?: number, timeoutMs?: number): Promise<void>;
   /** SIGKILL every node by pid and dispose of Redis. */
@@ -45,27 +45,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     secret,
     apiKey,
     token: (userId) => mintDevToken({ secret, userId, ttlSeconds: 600 }),
-    api: (node, method, path, body) =>
-      fetch(`${node.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${apiKey}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      }),
-    waitReady: async (node, status = 200, timeoutMs = 15_000) => {
-      await waitFor(
-        async () => {
-          try {
-            return (await fetch(`${node.url}/readyz`)).status === status;
-          } catch {
-            return false;
-          }
-        },
-        { timeoutMs, intervalMs: 50, what: `${node.url}/readyz to answer ${status}` },
-      );
-    },
+    api: nodeApi(apiKey),
+    waitReady: waitReadyz,
     stop: async () => {
       await Promise.all(nodes.map((node) => node.stop('SIGKILL')));
       await redis.dispose();

@@ -1,41 +1,17 @@
 /**
  * What the Redis Cluster tests share: users spread over every shard, events
- * with ids, and a publish retried (same id, so never applied twice) while a
- * shard fails over or a slot moves.
+ * with ids (a publish retried while a shard fails over or a slot moves is
+ * `publishRetrying`, test/helpers/publish-retrying.ts).
  */
-import { BrokerUnavailableError, type PublishOutcome } from '../../src/broker/broker.js';
 import { slotOf } from '../../src/broker/redis/cluster-slots.js';
-import type { RedisBroker } from '../../src/broker/redis/redis-broker.js';
 import { encodeEvent, type EncodedEvent } from '../../src/protocol/event-frame.js';
 import { validateEventInput } from '../../src/protocol/event-input.js';
 import type { RedisCluster } from '../helpers/redis-cluster.js';
-import { waitFor } from '../helpers/wait-for.js';
 
 export function note(n: number, id: string): EncodedEvent {
   const result = validateEventInput({ event: 'note', data: { n }, id }, 1024);
   if (!result.ok) throw new Error(result.failure.message);
   return encodeEvent(result.value);
-}
-
-/** Publishes, retrying while the engine is unavailable (deadline 15 s). */
-export async function publishRetrying(
-  broker: RedisBroker,
-  userId: string,
-  event: EncodedEvent,
-): Promise<PublishOutcome> {
-  let lastError = '';
-  return waitFor(
-    async () => {
-      try {
-        return await broker.publish(userId, event);
-      } catch (error) {
-        if (!(error instanceof BrokerUnavailableError)) throw error;
-        lastError = error.message;
-        return undefined;
-      }
-    },
-    { timeoutMs: 15_000, intervalMs: 20, what: `publish ${event.id ?? ''} (${lastError})` },
-  );
 }
 
 /** `perShard` user ids on each master of the cluster (named `<prefix>-<n>`). */

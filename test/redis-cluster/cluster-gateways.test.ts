@@ -13,6 +13,7 @@ import { mintDevToken } from '../../src/auth/dev-token.js';
 import type { ConnectionSnapshot } from '../../src/gateway/gateway-types.js';
 import type { BroadcastFrame, WelcomeFrame } from '../../src/protocol/frames.js';
 import { startCliServer, type CliServer } from '../helpers/cli-process.js';
+import { nodeApi, waitReadyz } from '../helpers/node-api.js';
 import { RedisCluster } from '../helpers/redis-cluster.js';
 import { redisServerMissing } from '../helpers/redis-server.js';
 import { TestClient } from '../helpers/test-client.js';
@@ -39,18 +40,7 @@ describe.skipIf(redisServerMissing)('gateway processes on a Redis Cluster', () =
       AGENTSOCKET_REDIS_CLUSTER: cluster.urls.slice(0, 2).join(','),
     };
     [a, b] = await Promise.all([startCliServer([], env), startCliServer([], env)]);
-    for (const node of [a, b]) {
-      await waitFor(
-        async () => {
-          try {
-            return (await fetch(`${node.url}/readyz`)).status === 200;
-          } catch {
-            return false;
-          }
-        },
-        { timeoutMs: 15_000, intervalMs: 50, what: `${node.url}/readyz 200` },
-      );
-    }
+    await Promise.all([a, b].map((node) => waitReadyz(node)));
   }, 60_000);
   afterEach(() => {
     for (const socket of sockets.splice(0)) socket.terminate();
@@ -60,15 +50,7 @@ describe.skipIf(redisServerMissing)('gateway processes on a Redis Cluster', () =
     await cluster?.dispose();
   });
 
-  const api = (node: CliServer, method: string, path: string, body?: unknown): Promise<Response> =>
-    fetch(`${node.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${apiKey}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+  const api = nodeApi(apiKey);
 
   const open = async (
     node: CliServer,

@@ -15,7 +15,8 @@ import { RedisCluster } from '../helpers/redis-cluster.js';
 import type { RedisServer } from '../helpers/redis-server.js';
 import { redisServerMissing } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { note, publishRetrying, usersOnEveryShard } from './cluster-fixtures.js';
+import { publishRetrying } from '../helpers/publish-retrying.js';
+import { note, usersOnEveryShard } from './cluster-fixtures.js';
 
 describe.skipIf(redisServerMissing)('RedisBroker on Redis Cluster: a live reshard', () => {
   let cluster: RedisCluster;

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { BrokerUnavailableError, type PublishOutcome } from '../../src/broker/broker.js';
+import type { PublishOutcome } from '../../src/broker/broker.js';
 import { RedisBroker } from '../../src/broker/redis/redis-broker.js';
 import { RunGrammarError } from '../../src/errors.js';
 import { encodeEvent, type EncodedEvent } from '../../src/protocol/event-frame.js';
@@ -18,6 +18,7 @@ import { validateEventInput } from '../../src/protocol/event-input.js';
 import type { JsonValue } from '../../src/protocol/frames.js';
 import { RecordingHandlers } from '../helpers/recording-handlers.js';
 import { RedisServer, redisServerMissing } from '../helpers/redis-server.js';
+import { publishRetrying } from '../helpers/publish-retrying.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 function runEvent(runId: string, id: string, event: string, data: JsonValue): EncodedEvent {
@@ -41,25 +42,6 @@ describe.skipIf(redisServerMissing)('RedisBroker: runs in flight across a Redis 
     return { broker, handlers };
   }
 
-  /** Publishes, retrying while the node has not reconnected (and probed the new run) yet. */
-  async function publish(
-    broker: RedisBroker,
-    userId: string,
-    event: EncodedEvent,
-  ): Promise<PublishOutcome> {
-    return waitFor(
-      async () => {
-        try {
-          return await broker.publish(userId, event);
-        } catch (error) {
-          if (!(error instanceof BrokerUnavailableError)) throw error;
-          return undefined;
-        }
-      },
-      { timeoutMs: 15_000, intervalMs: 20, what: `publish ${event.id}` },
-    );
-  }
-
   it('accepts the rest of runs the crash lost or rolled back, and still refuses runs started after it', async () => {
     const redis = await RedisServer.start({ appendOnly: false });
     cleanups.push(() => redis.dispose());
@@ -73,30 +55,30 @@ describe.skipIf(redisServerMissing)('RedisBroker: runs in flight across a Redis 
     await a.broker.subscribe(alice);
 
     // r2 starts before the snapshot with c1 open: the crash rolls its state back.
-    const before = await publish(
+    const before = await publishRetrying(
       b.broker,
       alice,
       runEvent('r2', 'r2-1', 'agent_started', { agent: 'a' }),
     );
-    await publish(
+    await publishRetrying(
       b.broker,
       alice,
       runEvent('r2', 'r2-2', 'tool_executing', { toolCallId: 'c1', tool: 't', args: {} }),
     );
     await control.save();
     // Acknowledged, then lost: r2 completes c1 and opens c2; r1 starts with c3 open.
-    await publish(
+    await publishRetrying(
       b.broker,
       alice,
       runEvent('r2', 'r2-3', 'tool_completed', { toolCallId: 'c1', tool: 't', result: 1 }),
     );
-    await publish(
+    await publishRetrying(
       b.broker,
       alice,
       runEvent('r2', 'r2-4', 'tool_executing', { toolCallId: 'c2', tool: 't', args: {} }),
     );
-    await publish(b.broker, alice, runEvent('r1', 'r1-1', 'agent_started', { agent: 'a' }));
-    await publish(
+    await publishRetrying(b.broker, alice, runEvent('r1', 'r1-1', 'agent_started', { agent: 'a' }));
+    await publishRetrying(
       b.broker,
       alice,
       runEvent('r1', 'r1-2', 'tool_executing', { toolCallId: 'c3', tool: 't', args: {} }),
@@ -112,7 +94,7 @@ describe.skipIf(redisServerMissing)('RedisBroker: runs in flight across a Redis 
       runEvent('r1', 'r1-5', 'agent_completed', { status: 'succeeded' }),
     ];
     const r1Outcomes: PublishOutcome[] = [];
-    for (const event of r1) r1Outcomes.push(await publish(b.broker, alice, event));
+    for (const event of r1) r1Outcomes.push(await publishRetrying(b.broker, alice, event));
     expect(r1Outcomes[0]!.epoch).not.toBe(before.epoch);
     expect(r1Outcomes.map((o) => o.duplicate)).toEqual([false, false, false]);
     // Reported as in warn mode: the run had no state to check against.
@@ -129,7 +111,7 @@ describe.skipIf(redisServerMissing)('RedisBroker: runs in flight across a Redis 
       runEvent('r2', 'r2-7', 'agent_completed', { status: 'succeeded' }),
     ];
     const r2Outcomes: PublishOutcome[] = [];
-    for (const event of r2) r2Outcomes.push(await publish(b.broker, alice, event));
+    for (const event of r2) r2Outcomes.push(await publishRetrying(b.broker, alice, event));
     expect(r2Outcomes.map((o) => o.runGrammarViolation?.code)).toEqual([
       'tool_call_unknown',
       undefined,
@@ -153,8 +135,8 @@ describe.skipIf(redisServerMissing)('RedisBroker: runs in flight across a Redis 
     expect(ids.filter((id) => /^r[12]-[3-9]$/.test(id))).toEqual([...r1, ...r2].map((e) => e.id));
 
     // A run started after the move is strict: a violation is refused (409).
-    await publish(b.broker, alice, runEvent('r3', 'r3-1', 'agent_started', { agent: 'a' }));
-    await publish(
+    await publishRetrying(b.broker, alice, runEvent('r3', 'r3-1', 'agent_started', { agent: 'a' }));
+    await publishRetrying(
       b.broker,
       alice,
       runEvent('r3', 'r3-2', 'tool_executing', { toolCallId: 'c4', tool: 't', args: {} }),

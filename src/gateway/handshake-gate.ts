@@ -41,6 +41,9 @@ export interface HandshakeParts {
 }
 
 /** A handshake that passed every check, holding a registry slot until it is attached or released. */
+/** The longest `User-Agent` a connection keeps: enough to tell clients apart, bounded. */
+const USER_AGENT_MAX = 256;
+
 export interface Admission {
   user: VerifiedUser;
   ip: string;
@@ -48,6 +51,8 @@ export interface Admission {
   /** `snapshots=1`: runs as `run_snapshot` frames on open. */
   snapshots: boolean;
   reservation: Reservation;
+  /** The client's `User-Agent`, cut to `USER_AGENT_MAX` characters (operator listings show it). */
+  userAgent: string | null;
 }
 
 export class HandshakeGate {
@@ -115,6 +120,7 @@ export class HandshakeGate {
       cursor: parsed.cursor,
       snapshots: parsed.snapshots,
       reservation: this.reserveSlot(user.userId, ip),
+      userAgent: req.headers['user-agent']?.slice(0, USER_AGENT_MAX) ?? null,
     };
   }
 

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { VerifiedUser } from '../auth/authenticator.js';
-import type { ReadCursor, StreamEngine } from '../broker/stream-engine.js';
+import type { StreamEngine } from '../broker/stream-engine.js';
 import type { RunStore } from '../broker/run-store.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -16,13 +16,14 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { ClusterDirectory } from './cluster-directory.js';
 import { Connection } from './connection.js';
 import type { ConnectionHost } from './connection-host.js';
+import type { Admission } from './handshake-gate.js';
 import type { ConnectionTransport } from './connection-transport.js';
 import type { DeliveryReports } from './delivery-reports.js';
 import type { EventFramer } from './event-framer.js';
 import type { NodeStats } from './node-stats.js';
 import type { OperatorApi } from './operator-api.js';
 import type { ResolvedOptions } from './options.js';
-import type { ConnectionRegistry, Reservation } from './registry.js';
+import type { ConnectionRegistry } from './registry.js';
 import type { Subscriptions } from './subscriptions.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
@@ -44,18 +45,11 @@ export interface NodeConnectionsParts {
 }
 
 /** A handshake that passed, as `open` takes it. */
-export interface Arrival {
+export interface Arrival extends Admission {
   /** A WebSocket (`SocketWriter`, built with this node's `coalescer`) or an SSE response. */
   transport: ConnectionTransport;
   /** The connection id; default: a new one. */
   id?: string;
-  reservation: Reservation;
-  user: VerifiedUser;
-  ip: string;
-  userAgent: string | null;
-  cursor: ReadCursor;
-  /** `snapshots=1`: runs as `run_snapshot` frames on open. */
-  snapshots: boolean;
   /** The raw socket under the transport was corked by the handshake. */
   corked: boolean;
 }

@@ -69,7 +69,7 @@ export class SseEndpoint {
       throw error;
     }
     if (admission === null) return;
-    const { reservation, user, ip, cursor, snapshots } = admission;
+    const { reservation, user } = admission;
     if (res.destroyed || req.socket.destroyed) {
       this.registry.release(reservation);
       return;
@@ -82,16 +82,10 @@ export class SseEndpoint {
     // An idle stream is not an idle request: no server timeout may cut it.
     req.socket.setTimeout(0);
     res.writeHead(200, SSE_HEADERS);
-    const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
     await this.connections.open({
+      ...admission,
       transport: new SseWriter(res, ackKey, this.connections.coalescer),
       id,
-      reservation,
-      user,
-      ip,
-      userAgent,
-      cursor,
-      snapshots,
       corked: false,
     });
   }

@@ -123,7 +123,7 @@ export class WebSocketEndpoint {
   private async admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const admission = await this.gate.admit(req, socket);
     if (!admission) return;
-    const { reservation, user, ip, cursor, snapshots } = admission;
+    const { reservation } = admission;
     // ws may refuse the upgrade itself (bad Sec-WebSocket-Key…); the slot comes back then.
     const release = (): void => this.registry.release(reservation);
     socket.once('close', release);
@@ -134,15 +134,9 @@ export class WebSocketEndpoint {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.removeListener('close', release);
       this.stats.countHandshake('accepted');
-      const userAgent = req.headers['user-agent']?.slice(0, 256) ?? null;
       void this.connections.open({
+        ...admission,
         transport: new SocketWriter(ws, socket, this.connections.coalescer),
-        reservation,
-        user,
-        ip,
-        userAgent,
-        cursor,
-        snapshots,
         corked: true,
       });
     });

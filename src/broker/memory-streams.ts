@@ -23,7 +23,7 @@
  * Runs (grammar state and snapshots) live beside the streams in `MemoryRuns`,
  * with bounds of their own: they outlive the events and the streams.
  */
-import { randomBytes } from 'node:crypto';
+import { IdSource } from './id-source.js';
 import { RunGrammarError } from '../errors.js';
 import type { EncodedEvent } from '../protocol/event-frame.js';
 import type { RunGrammarState } from '../runs/run-grammar.js';
@@ -55,19 +55,13 @@ export interface MemoryStreamsStats {
   evictedStreams: number;
 }
 
-function randomToken(bytes: number): string {
-  return randomBytes(bytes).toString('base64url');
-}
-
 export class MemoryStreams {
   private readonly streams = new Map<string, MemoryStream>();
   /** The streams no node subscribes to, least recently used first: the eviction order. */
   private readonly evictable = new Map<string, MemoryStream>();
   /** The nodes subscribed to each user (usually one), in subscription order. */
   private readonly subscribers = new Map<string, StreamHandlers[]>();
-  private readonly idPrefix = `${randomToken(6)}_`;
-  private idCounter = 0;
-  private epochCounter = 0;
+  private readonly ids = new IdSource();
   private totalBytes = 0;
   private totalEvents = 0;
   private evictedStreams = 0;
@@ -123,7 +117,7 @@ export class MemoryStreams {
     // Generated ids start with `ev_`, which validation refuses in a
     // publisher's id, so they never collide with one. A counter behind a
     // random per-process prefix: unique, and far cheaper than random bytes.
-    const id = event.id ?? `ev_${this.idPrefix}${(++this.idCounter).toString(36)}`;
+    const id = event.id ?? this.ids.eventId();
     // Framed once, here: every node writes these bytes, live and on replay.
     const stored = stream.append(seq, id, now, event, awaitedBy);
     const bytes = stored.payloadBytes;
@@ -253,7 +247,7 @@ export class MemoryStreams {
     // Epochs only need to differ from every earlier epoch of any stream: a
     // random per-process prefix and a counter do that without a syscall per
     // new user (random bytes were a tenth of a first handshake's cost).
-    const stream = new MemoryStream(`e_${this.idPrefix}${(++this.epochCounter).toString(36)}`, now);
+    const stream = new MemoryStream(this.ids.epoch(), now);
     this.streams.set(userId, stream);
     if (!this.subscribers.has(userId)) this.evictable.set(userId, stream);
     return stream;

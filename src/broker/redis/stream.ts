@@ -10,10 +10,11 @@
  * fill any gap (a cut subscriber link, a message that arrived early), or
  * raises `onResync` when history cannot prove continuity (data lost, new epoch).
  */
-import { randomBytes } from 'node:crypto';
+
 import type { Logger } from 'pino';
 import type { EncodedEvent } from '../../protocol/event-frame.js';
 import { BrokerUnavailableError } from '../broker.js';
+import { IdSource } from '../id-source.js';
 import type {
   HistoryRead,
   PublishOptions,
@@ -52,12 +53,9 @@ interface Feed {
   follower: StreamFollower;
 }
 
-function newEpoch(): string {
-  return `e_${randomBytes(8).toString('hex')}`;
-}
-
 export class RedisStream implements StreamEngine {
   private readonly feeds = new Map<string, Feed>();
+  private readonly ids = new IdSource();
   private handlers: StreamHandlers | undefined;
   private closed = false;
 
@@ -84,7 +82,7 @@ export class RedisStream implements StreamEngine {
     if (awaitedBy !== '' && !NODE_ID_PATTERN.test(awaitedBy)) {
       throw new TypeError('RedisBroker: awaitedBy must be a node id');
     }
-    const id = event.id ?? `ev_${randomBytes(12).toString('hex')}`;
+    const id = event.id ?? this.ids.eventId();
     const ts = this.options.clock();
     const [meta, hist, ids] = this.keys.user(userId);
     const { run } = event;
@@ -97,7 +95,7 @@ export class RedisStream implements StreamEngine {
           ids,
           this.keys.connections(userId),
           ...this.keys.run(userId, run?.runId ?? ''),
-          newEpoch(),
+          this.ids.epoch(),
           id,
           event.event,
           event.critical ? '1' : '0',
@@ -287,7 +285,7 @@ export class RedisStream implements StreamEngine {
       return await this.links.userStep(userId, (command, guard) =>
         command.agentsocketRead(
           ...this.keys.user(userId),
-          newEpoch(),
+          this.ids.epoch(),
           mode,
           position?.seq ?? 0,
           position?.epoch ?? '',

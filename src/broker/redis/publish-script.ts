@@ -47,11 +47,13 @@ export const PUBLISH_ARGS_PER_EVENT = 13;
  * Returns one reply per event, in order: {seq, epoch, 0 new | 1 duplicate,
  * connections, open tool calls (JSON list or ''), violation code or '',
  * violation message or '', run log length (0 outside a run)}, or
- * {0, epoch, 2, 0, code, message} when strict mode refused the event.
- * A Lua error (a command refused, RUN_GUARD's arguments) fails the whole
- * call; the events before it in the batch were applied (Redis does not roll
- * a script back), as an event whose reply was lost: a retry with the same id
- * is answered as a duplicate.
+ * {0, epoch, 2, 0, code, message} when strict mode refused the event, or
+ * {-1, error message} when the event raised an error (a command refused on
+ * its keys, OOM before the call's first write, RUN_GUARD's arguments): the
+ * error is that event's alone, and its writes before the error stay, as they
+ * did when an event was a call of its own (Redis does not roll a script
+ * back). Errors of the call itself (NOSCRIPT, BUSY, a redirect, a timeout,
+ * a link that drops) fail every event of the batch.
  * Publishes `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\npayload` per event.
  */
 export const PUBLISH_SCRIPT = `${PRELUDE}
@@ -185,7 +187,14 @@ end
 
 local replies = {}
 for i = 1, count do
-  replies[i] = publish_one((i - 1) * ${PUBLISH_KEYS_PER_EVENT}, 8 + (i - 1) * ${PUBLISH_ARGS_PER_EVENT})
+  -- An error in one event (a command refused on its user's keys) is that
+  -- event's reply: the others of the batch, often other users', go on.
+  local ok, reply = pcall(publish_one, (i - 1) * ${PUBLISH_KEYS_PER_EVENT}, 8 + (i - 1) * ${PUBLISH_ARGS_PER_EVENT})
+  if ok then
+    replies[i] = reply
+  else
+    replies[i] = {-1, type(reply) == 'table' and reply.err or tostring(reply)}
+  end
 end
 return replies
 `;

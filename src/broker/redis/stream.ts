@@ -148,7 +148,14 @@ export class RedisStream implements StreamEngine {
     } catch (error) {
       throw toBrokerError(error);
     }
-    const outcome = decodePublishReply(result, id);
+    let outcome: PublishOutcome;
+    try {
+      outcome = decodePublishReply(result, id);
+    } catch (error) {
+      // An event's own Redis error reads as the call's would; a refusal of
+      // the run grammar, or a malformed reply, as it is.
+      throw error instanceof Error && error.name === 'ReplyError' ? toBrokerError(error) : error;
+    }
     const logLength = Array.isArray(result) ? result[7] : 0;
     if (run !== undefined && typeof logLength === 'number' && logLength > 0) {
       this.onLongRunLog?.(userId, run.runId, logLength);

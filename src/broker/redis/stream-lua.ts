@@ -23,14 +23,20 @@
  * states it may have lost are judged by it (`run-trust-lua.ts`).
  */
 const RUN_GUARD = `
+-- The stamp of this call's run, \`<run id>:<1|0>\`: its arguments are the
+-- call's, checked once (a publish steps many events in one call).
+local guard_stamp = false
+
 -- stamp: the meta's \`r\` as the caller read it (false when missing).
 local function guardRun(epoch, newEpoch, stamp)
   local runs, proven = ARGV[#ARGV - 1], ARGV[#ARGV]
-  if not string.match(runs, '^%x+[%x,]*$') or (proven ~= '1' and proven ~= '0') then
-    error('RUN_GUARD: the last two arguments must be the Redis run id and 1/0')
+  if not guard_stamp then
+    if not string.match(runs, '^%x+[%x,]*$') or (proven ~= '1' and proven ~= '0') then
+      error('RUN_GUARD: the last two arguments must be the Redis run id and 1/0')
+    end
+    guard_stamp = string.match(runs, '^%x+') .. ':' .. proven
   end
-  local run = string.match(runs, '^%x+')
-  if stamp == run .. ':' .. proven then return epoch end
+  if stamp == guard_stamp then return epoch end
   -- Runs after the first (Redis Cluster) wrote what they hold losslessly
   -- to the current one: a stream stamped by one of them did not restart.
   local restarted = stamp and not string.find(',' .. runs .. ',',
@@ -49,7 +55,7 @@ local function guardRun(epoch, newEpoch, stamp)
       'mt', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
     epoch = newEpoch
   end
-  redis.call('HSET', meta, 'r', run .. ':' .. proven)
+  redis.call('HSET', meta, 'r', guard_stamp)
   return epoch
 end
 

@@ -59,8 +59,19 @@ interface Feed {
   follower: StreamFollower;
 }
 
-function newEpoch(): string {
-  return `e_${randomBytes(8).toString('hex')}`;
+/**
+ * Unique tokens for new epochs and generated event ids: a counter behind a
+ * random prefix drawn once per process (as the memory engine's ids). Two
+ * random draws per publish were a fifth of the node's CPU on this path;
+ * what matters is that no token repeats, on any node, ever.
+ */
+class TokenSource {
+  private readonly prefix = randomBytes(9).toString('base64url');
+  private counter = 0;
+
+  next(kind: 'e' | 'ev'): string {
+    return `${kind}_${this.prefix}${(++this.counter).toString(36)}`;
+  }
 }
 
 export class RedisStream implements StreamEngine {
@@ -68,6 +79,7 @@ export class RedisStream implements StreamEngine {
   private handlers: StreamHandlers | undefined;
   private closed = false;
   private readonly batcher: PublishBatcher;
+  private readonly tokens = new TokenSource();
 
   constructor(
     private readonly links: EngineLinks,
@@ -111,7 +123,9 @@ export class RedisStream implements StreamEngine {
     if (awaitedBy !== '' && !NODE_ID_PATTERN.test(awaitedBy)) {
       throw new TypeError('RedisBroker: awaitedBy must be a node id');
     }
-    const id = event.id ?? `ev_${randomBytes(12).toString('hex')}`;
+    // Generated ids start with `ev_`, which validation refuses in a
+    // publisher's id, so they never collide with one.
+    const id = event.id ?? this.tokens.next('ev');
     const ts = this.options.clock();
     const { run } = event;
     const runId = run?.runId ?? '';
@@ -123,7 +137,7 @@ export class RedisStream implements StreamEngine {
         userId,
         keys: [meta, hist, ids, this.keys.connections(userId), ...this.keys.run(userId, runId)],
         args: [
-          newEpoch(),
+          this.tokens.next('e'),
           id,
           event.event,
           event.critical ? '1' : '0',
@@ -319,7 +333,7 @@ export class RedisStream implements StreamEngine {
       return await this.links.userStep(userId, (command, guard) =>
         command.agentsocketRead(
           ...this.keys.user(userId),
-          newEpoch(),
+          this.tokens.next('e'),
           mode,
           position?.seq ?? 0,
           position?.epoch ?? '',

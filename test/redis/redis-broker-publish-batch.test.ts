@@ -185,6 +185,42 @@ describe.skipIf(redisServerMissing)('RedisBroker: batched publishes', () => {
     }
   });
 
+  it('trims, dedupes and sets the TTLs of one user whose events fill a call', async () => {
+    const ttl = 60_000;
+    let now = 5_000_000;
+    const { broker } = await redis.node({
+      keyPrefix: 'b8',
+      historySize: 5,
+      historyTtlMs: ttl,
+      clock: () => now,
+    });
+    const calls = await watchCalls(broker, 'w');
+    for (const id of ['old1', 'old2', 'old3']) await broker.publish('u', note(id));
+    // Past the age limit: the call's first event finds every entry expired,
+    // the ids hash emptied (and deleted by Redis), and starts it again.
+    now += ttl + 1;
+    const ids = Array.from({ length: 9 }, (_, i) => `n${i}`);
+    const publishes = ids.map((id) => broker.publish('u', note(id)));
+    publishes.push(broker.publish('u', note('n8')), broker.publish('u', note('n2')));
+    const outcomes = (await settleAll(publishes)).map(outcomeOf);
+    await waitFor(() => calls.reduce((sum, n) => sum + n, 0) === 3 + 11, {
+      what: 'the calls',
+    });
+    expect(calls).toEqual([1, 1, 1, 11]);
+    expect(outcomes.map((o) => o.seq)).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12, 12, 13]);
+    expect(outcomes.map((o) => o.duplicate)).toEqual([...ids.map(() => false), true, false]);
+    // n8 is a repeat of an event of the same call; n2 was trimmed by count
+    // within the call, its id left with it: a new event, as across calls.
+    const history = await broker.readHistory('u', { kind: 'acked' });
+    expect(history.events.map((event) => event.id)).toEqual(['n5', 'n6', 'n7', 'n8', 'n2']);
+    expect(Object.keys(await redis.admin.hgetall('b8:{u:u}:ids')).sort()).toEqual(
+      ['n2', 'n5', 'n6', 'n7', 'n8'].sort(),
+    );
+    for (const key of ['ids', 'hist']) {
+      expect(await redis.admin.pttl(`b8:{u:u}:${key}`), key).toBeGreaterThan(ttl - 600);
+    }
+  });
+
   it('fails every event of a call that times out with the error a single publish gets', async () => {
     const { broker } = await redis.node({ keyPrefix: 'b5', commandTimeoutMs: 300 });
     await broker.publish('w', note('warm'));

@@ -79,6 +79,12 @@ local slack = math.min(1000, math.floor(ttl / 100))
 -- Presence counts by directory key: nothing else runs during the call, so a
 -- user's count is the same for each of its events in the batch.
 local counted = {}
+-- What the call knows of a user's stream after one of its events, by meta
+-- key: {epoch, age bound, length, TTLs set}. Nothing else writes these keys
+-- during the call (and Redis does not expire keys while a script runs), so
+-- the user's next events skip the reads (HMGET, XLEN, PTTL). Forgotten when
+-- an event of the user fails halfway.
+local streams = {}
 
 local function count_connections(key)
   local known = counted[key]
@@ -125,11 +131,21 @@ local function publish_one(k, a)
   meta, hist, ids = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local id, event, critical, ts = ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local payload, awaited_by = ARGV[a + 6], ARGV[a + 7]
-  local epoch, bound = ensure(ARGV[a + 1], false)
-  local kept = trim(history_size, cutoff, bound)
+  local known = streams[meta]
+  -- Until this event is done, the call knows nothing sure of the stream.
+  streams[meta] = nil
+  local epoch, bound, kept
+  if known then
+    epoch = known.epoch
+    kept, bound = trim(history_size, cutoff, known.bound, known.length)
+  else
+    epoch, bound = ensure(ARGV[a + 1], false)
+    kept, bound = trim(history_size, cutoff, bound)
+  end
   local first = redis.call('HGET', ids, id)
   if first then
     redis.call('PEXPIRE', meta, meta_ttl)
+    streams[meta] = {epoch = epoch, bound = bound, length = kept, fresh = known and known.fresh}
     return {tonumber(first), epoch, 1, 0, '', '', '', 0}
   end
   local run_id, grammar_arg, mode = ARGV[a + 9], ARGV[a + 10], ARGV[a + 11]
@@ -147,6 +163,7 @@ local function publish_one(k, a)
       local doubted = run_grammar_doubted(doubt, x)
       if mode == 'strict' and not doubted then
         redis.call('PEXPIRE', meta, meta_ttl)
+        streams[meta] = {epoch = epoch, bound = bound, length = kept, fresh = known and known.fresh}
         return {0, epoch, 2, 0, x, y}
       end
       if mode ~= 'off' then run_code, run_message = x, y end
@@ -161,10 +178,14 @@ local function publish_one(k, a)
   redis.call('HSET', ids, id, seq)
   -- The new entry is younger than the cutoff, which the trim above applied to
   -- the others: only the count can be past its limit now.
-  trimCount(kept + 1, history_size)
+  local length = trimCount(kept + 1, history_size)
   -- The event is the stream's oldest: the age trim's bound is its ts.
-  if kept == 0 then redis.call('HSET', meta, 'o', ts) end
-  if kept == 0 or redis.call('PTTL', hist) < ttl - slack then
+  if kept == 0 then
+    redis.call('HSET', meta, 'o', ts)
+    bound = tonumber(ts)
+  end
+  -- An earlier event of the call left the TTLs within the slack (\`fresh\`).
+  if kept == 0 or (not (known and known.fresh) and redis.call('PTTL', hist) < ttl - slack) then
     redis.call('PEXPIRE', hist, ttl)
     redis.call('PEXPIRE', ids, ttl)
     redis.call('PEXPIRE', meta, meta_ttl)
@@ -182,6 +203,7 @@ local function publish_one(k, a)
     redis.call('PEXPIRE', KEYS[k + 6], run_ttl)
     index_run(KEYS[k + 7], run_id, tonumber(ts), log_length, ARGV[a + 13])
   end
+  streams[meta] = {epoch = epoch, bound = bound, length = length, fresh = true}
   return {seq, epoch, 0, connections, run_open, run_code, run_message, log_length}
 end
 

@@ -119,27 +119,29 @@ local function trimCount(length, maxLen)
   return length
 end
 
--- Count, then age. Returns the length left. \`bound\` is the meta's \`o\`: the
--- ts of the oldest entry when the age trim last looked, which the entries
--- dropped since (the oldest first) cannot lower. While it is not past the
--- cutoff, no entry is, and the age trim reads nothing.
-local function trim(maxLen, cutoff, bound)
-  local length = trimCount(redis.call('XLEN', hist), maxLen)
-  if bound and bound >= cutoff then return length end
+-- Count, then age. Returns the length left and the bound after the trim.
+-- \`bound\` is the meta's \`o\`: the ts of the oldest entry when the age trim
+-- last looked, which the entries dropped since (the oldest first) cannot
+-- lower. While it is not past the cutoff, no entry is, and the age trim
+-- reads nothing. \`known\`: the stream's length when the caller knows it
+-- (nil: XLEN).
+local function trim(maxLen, cutoff, bound, known)
+  local length = trimCount(known or redis.call('XLEN', hist), maxLen)
+  if bound and bound >= cutoff then return length, bound end
   -- Age: look at the oldest entry only (the common case is that it is not
   -- expired, and reading a batch of entries with their frames on every
   -- publish was most of the script's cost).
   while length > 0 do
     local oldest = redis.call('XRANGE', hist, '-', '+', 'COUNT', 1)
-    if #oldest == 0 then return 0 end
+    if #oldest == 0 then return 0, bound end
     local ts = tonumber(oldest[1][2][8])
     if ts >= cutoff then
       redis.call('HSET', meta, 'o', ts)
-      return length
+      return length, ts
     end
     drop(oldest[1])
     length = length - 1
   end
-  return 0
+  return 0, bound
 end
 `;

@@ -216,6 +216,11 @@ export class ClusterLinks implements EngineLinks {
     return this.watch.step(slotOf(`{u:${userId}}`), step);
   }
 
+  /** A script's keys must share a slot: users of one slot may share a call. */
+  stepGroup(userId: string): string {
+    return String(slotOf(`{u:${userId}}`));
+  }
+
   follow(channel: string): Promise<void> {
     if (this.closed) throw new BrokerUnavailableError('redis broker closed');
     return this.subscriber.follow(channel);

@@ -21,6 +21,11 @@ export interface EngineLinks {
    * Redis that holds the user, with RUN_GUARD's two arguments for that Redis.
    */
   userStep<T>(userId: string, step: UserStep<T>): Promise<T>;
+  /**
+   * Users with the same group can share one step (a batch of publishes):
+   * one group for one Redis, the user's hash slot on a cluster.
+   */
+  stepGroup(userId: string): string;
   /** Subscribes a user's channel (SUBSCRIBE, or SSUBSCRIBE on its shard). */
   follow(channel: string): Promise<void>;
   /** Unsubscribes it; best effort when the link is down. */

@@ -181,6 +181,11 @@ export class RedisLinks implements EngineLinks {
     return step(command, [runId, persistence.proven ? '1' : '0']);
   }
 
+  /** One Redis: every user's step may share a call. */
+  stepGroup(_userId: string): string {
+    return '';
+  }
+
   async follow(channel: string): Promise<void> {
     await this.subscriber.subscribe(channel);
   }

@@ -39,6 +39,7 @@ import type { ShardStats } from './shard-watch.js';
 import type { RedisRun } from './persistence.js';
 import { RedisPresence } from './presence.js';
 import { RedisRuns } from './runs.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from './publish-batch.js';
 import { NODE_ID_PATTERN, RedisStream } from './stream.js';
 
 export { reconnectDelay } from './links.js';
@@ -178,6 +179,7 @@ export class RedisBroker implements Broker, LinkListener {
       maxPendingPerUser,
       clock,
       logger: this.logger,
+      batch: { maxEvents: MAX_BATCH_EVENTS, maxBytes: MAX_BATCH_BYTES },
     });
     this.runs = new RedisRuns(this.links, keys, {
       runTtlMs,

@@ -28,8 +28,8 @@
  */
 
 /**
- * Lua definitions to embed after RUN_GRAMMAR_LUA (locals only; they read
- * KEYS[1], the meta):
+ * Lua definitions to embed after RUN_GRAMMAR_LUA and the prelude (locals only;
+ * they read the prelude's `meta`, the meta key of the user being stepped):
  *
  * - `run_state_split(stored)` -> `stamp, state_json` (`false` for what is missing);
  * - `run_state_doubt(stamp, state_json, epoch, run_ttl)` -> 0, 1 or 2 (above);
@@ -53,9 +53,9 @@ end
 local function run_state_doubt(stamp, state_json, epoch, run_ttl)
   if stamp == epoch then return 0 end
   if stamp == epoch .. '~' then return 1 end
-  if redis.call('HGET', KEYS[1], 'mv') then
+  if redis.call('HGET', meta, 'mv') then
     if state_json then return 2 end
-    local moved_at = tonumber(redis.call('HGET', KEYS[1], 'mt') or '0')
+    local moved_at = tonumber(redis.call('HGET', meta, 'mt') or '0')
     local now = redis.call('TIME')
     if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - moved_at < run_ttl then
       return 2

@@ -2,7 +2,8 @@
  * The stream engine on Redis: one Redis stream per user (entry id `<seq>-0`),
  * a meta hash (epoch, last seq, acked cursor) and an idempotency hash, all
  * under the user's hash tag; publish, read and ack are one Lua script each
- * (`scripts.ts`), so "assign seq, append, trim, fan out" is one step.
+ * (`scripts.ts`), so "assign seq, append, trim, fan out" is one step. The
+ * publishes of one event-loop turn share a script call (`publish-batch.ts`).
  *
  * Fan-out: a node SUBSCRIBEs a user's channel only while it holds a
  * connection of that user; a `StreamFollower` per user turns the live
@@ -26,6 +27,7 @@ import type {
 import type { RedisKeys } from './keys.js';
 import type { EngineLinks } from './engine-links.js';
 import { errorMessage, reconnectDelay, toBrokerError } from './links.js';
+import { PublishBatcher, type BatchLimits } from './publish-batch.js';
 import { StreamFollower } from './stream-follower.js';
 import { decodeEntry, decodeLive, decodePublishReply, runLogRecordTail } from './wire.js';
 
@@ -43,7 +45,12 @@ export interface RedisStreamOptions {
   maxPendingPerUser: number;
   clock: () => number;
   logger: Logger | undefined;
+  /** Bounds of one publish script call (`publish-batch.ts`). */
+  batch: BatchLimits;
 }
+
+/** Bytes counted per event on top of its payload, name, id and run log record (keys, epoch, …). */
+const BATCH_ENTRY_OVERHEAD = 256;
 
 interface Feed {
   /** Connections of the user on this node that asked for its events. */
@@ -58,12 +65,32 @@ export class RedisStream implements StreamEngine {
   private readonly ids = new IdSource();
   private handlers: StreamHandlers | undefined;
   private closed = false;
+  private readonly batcher: PublishBatcher;
 
   constructor(
     private readonly links: EngineLinks,
     private readonly keys: RedisKeys,
     private readonly options: RedisStreamOptions,
-  ) {}
+  ) {
+    const { historySize, historyTtlMs, metaTtlMs, runTtlMs, maxRunsPerUser, clock } = options;
+    // The publish script's constant arguments (`publish-script.ts`): the age
+    // cutoff from the batch's oldest event, so that every event of the batch
+    // is younger than it (as a single publish's own event is).
+    this.batcher = new PublishBatcher(
+      links,
+      (oldestTs, count) => [
+        historySize,
+        historyTtlMs,
+        oldestTs - historyTtlMs,
+        metaTtlMs,
+        clock(),
+        runTtlMs,
+        maxRunsPerUser,
+        count,
+      ],
+      options.batch,
+    );
+  }
 
   /** Called after a publish whose run log grew past the compaction threshold (`runs.ts`). */
   onLongRunLog: ((userId: string, runId: string, length: number) => void) | undefined;
@@ -82,19 +109,20 @@ export class RedisStream implements StreamEngine {
     if (awaitedBy !== '' && !NODE_ID_PATTERN.test(awaitedBy)) {
       throw new TypeError('RedisBroker: awaitedBy must be a node id');
     }
+    // Generated ids start with `ev_`, which validation refuses in a
+    // publisher's id, so they never collide with one.
     const id = event.id ?? this.ids.eventId();
     const ts = this.options.clock();
-    const [meta, hist, ids] = this.keys.user(userId);
     const { run } = event;
+    const runId = run?.runId ?? '';
+    const logTail = run === undefined ? '' : runLogRecordTail(event.event, run);
+    const [meta, hist, ids] = this.keys.user(userId);
     let result: unknown;
     try {
-      result = await this.links.userStep(userId, (command, guard) =>
-        command.agentsocketPublish(
-          meta,
-          hist,
-          ids,
-          this.keys.connections(userId),
-          ...this.keys.run(userId, run?.runId ?? ''),
+      result = await this.batcher.add({
+        userId,
+        keys: [meta, hist, ids, this.keys.connections(userId), ...this.keys.run(userId, runId)],
+        args: [
           this.ids.epoch(),
           id,
           event.event,
@@ -102,26 +130,32 @@ export class RedisStream implements StreamEngine {
           ts,
           event.payload,
           awaitedBy,
-          this.options.historySize,
-          this.options.historyTtlMs,
-          ts - this.options.historyTtlMs,
           this.keys.userChannel(userId),
-          this.options.metaTtlMs,
-          ts,
-          run?.runId ?? '',
+          runId,
           run?.grammarArg ?? '',
           options.runGrammar ?? 'strict',
-          run === undefined ? '' : runLogRecordTail(event.event, run),
-          this.options.runTtlMs,
-          this.options.maxRunsPerUser,
+          logTail,
           this.keys.runKeyBase(userId),
-          ...guard,
-        ),
-      );
+        ],
+        ts,
+        bytes:
+          Buffer.byteLength(event.payload) +
+          Buffer.byteLength(logTail) +
+          event.event.length +
+          id.length +
+          BATCH_ENTRY_OVERHEAD,
+      });
     } catch (error) {
       throw toBrokerError(error);
     }
-    const outcome = decodePublishReply(result, id);
+    let outcome: PublishOutcome;
+    try {
+      outcome = decodePublishReply(result, id);
+    } catch (error) {
+      // An event's own Redis error reads as the call's would; a refusal of
+      // the run grammar, or a malformed reply, as it is.
+      throw error instanceof Error && error.name === 'ReplyError' ? toBrokerError(error) : error;
+    }
     const logLength = Array.isArray(result) ? result[7] : 0;
     if (run !== undefined && typeof logLength === 'number' && logLength > 0) {
       this.onLongRunLog?.(userId, run.runId, logLength);

@@ -159,6 +159,13 @@ function isRunGrammarCode(code: unknown): code is RunGrammarCode {
  * refusal throws `RunGrammarError`.
  */
 export function decodePublishReply(result: unknown, id: string): PublishOutcome {
+  if (Array.isArray(result) && result[0] === -1 && typeof result[1] === 'string') {
+    // The event's own error (publish-script.ts): the reply error a call of
+    // its own would have got, without Redis's "script: <sha>…" suffix.
+    const error = new Error(result[1]);
+    error.name = 'ReplyError';
+    throw error;
+  }
   if (
     !Array.isArray(result) ||
     typeof result[0] !== 'number' ||

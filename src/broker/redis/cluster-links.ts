@@ -22,7 +22,7 @@ import { Cluster, type Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { BrokerUnavailableError, type BrokerHealth } from '../broker.js';
 import { slotOf } from './cluster-slots.js';
-import type { EngineLinks } from './engine-links.js';
+import { HealthReporter, type EngineLinks } from './engine-links.js';
 import { errorMessage, reconnectDelay, type LinkListener } from './links.js';
 import { DEFINITIONS, type ScriptedRedis } from './scripts.js';
 import { ClusterBusLink } from './cluster-bus-link.js';
@@ -97,7 +97,7 @@ export class ClusterLinks implements EngineLinks {
   private bus: ClusterBusLink | undefined;
   private listener: LinkListener | undefined;
   private clusterState = 'connecting';
-  private lastHealthy = false;
+  private readonly healthReporter = new HealthReporter(() => this.health());
   private closed = false;
 
   constructor(private readonly options: ClusterLinksOptions) {
@@ -272,10 +272,7 @@ export class ClusterLinks implements EngineLinks {
   }
 
   private reportHealth(): void {
-    const health = this.health();
-    if (health.healthy === this.lastHealthy) return;
-    this.lastHealthy = health.healthy;
-    this.listener?.healthChanged(health);
+    this.healthReporter.report(this.listener);
   }
 }
 

@@ -36,3 +36,20 @@ export interface EngineLinks {
   start(listener: LinkListener): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Tells the listener of a change of health only, not of every link event
+ * that leaves it as it was (both link classes report through one).
+ */
+export class HealthReporter {
+  private lastHealthy = false;
+
+  constructor(private readonly read: () => BrokerHealth) {}
+
+  report(listener: LinkListener | undefined): void {
+    const health = this.read();
+    if (health.healthy === this.lastHealthy) return;
+    this.lastHealthy = health.healthy;
+    listener?.healthChanged(health);
+  }
+}

@@ -14,7 +14,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { BrokerUnavailableError, type BrokerHealth } from '../broker.js';
 import { probeRun, type RedisRun } from './persistence.js';
-import type { EngineLinks } from './engine-links.js';
+import { HealthReporter, type EngineLinks } from './engine-links.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
 import type { UserStep } from './shard-watch.js';
 
@@ -98,7 +98,7 @@ export class RedisLinks implements EngineLinks {
     command: undefined,
     subscriber: undefined,
   };
-  private lastHealthy = false;
+  private readonly healthReporter = new HealthReporter(() => this.health());
   private closed = false;
   private listener: LinkListener | undefined;
 
@@ -367,9 +367,6 @@ export class RedisLinks implements EngineLinks {
   }
 
   private reportHealth(): void {
-    const health = this.health();
-    if (health.healthy === this.lastHealthy) return;
-    this.lastHealthy = health.healthy;
-    this.listener?.healthChanged(health);
+    this.healthReporter.report(this.listener);
   }
 }

@@ -11,14 +11,19 @@
 import type { ConnectionRecord } from './presence-store.js';
 
 interface StoredRecord {
+  connectionId: string;
   node: string;
   deadline: number;
   snapshot: string;
 }
 
 export class MemoryPresence {
-  /** userId → connectionId → record. */
-  private readonly records = new Map<string, Map<string, StoredRecord>>();
+  /**
+   * userId → the user's records, one per connection id. An array, not a map:
+   * a user has a few connections, and a map per user was about 250 bytes of
+   * every idle connection's heap. Replaced, never changed in place.
+   */
+  private readonly records = new Map<string, StoredRecord[]>();
   private readonly loads = new Map<string, { deadline: number; count: number }>();
 
   /** Replaces `node`'s records of the user, and drops the user's expired ones. */
@@ -29,28 +34,36 @@ export class MemoryPresence {
     deadline: number,
     now: number,
   ): void {
-    const current = this.records.get(userId);
-    if (current !== undefined) {
-      for (const [connectionId, record] of current) {
-        if (record.node === node || record.deadline <= now) current.delete(connectionId);
-      }
-    }
-    if (records.length === 0) {
-      if (current !== undefined && current.size === 0) this.records.delete(userId);
-      return;
-    }
-    const target = current ?? new Map<string, StoredRecord>();
-    for (const record of records) {
-      target.set(record.connectionId, { node, deadline, snapshot: record.snapshot });
-    }
-    this.records.set(userId, target);
+    // Arrays of their exact size (`map`, `filter`, `concat`): one grown by
+    // `push` reserves room for 17 records.
+    const fresh = records.map(({ connectionId, snapshot }): StoredRecord => ({
+      connectionId,
+      node,
+      deadline,
+      snapshot,
+    }));
+    const others = (this.records.get(userId) ?? []).filter(
+      (record) =>
+        record.node !== node &&
+        record.deadline > now &&
+        // One record per connection id, the last written (as a map would keep it).
+        !fresh.some((stored) => stored.connectionId === record.connectionId),
+    );
+    const kept = others.length === 0 ? fresh : others.concat(fresh);
+    if (kept.length === 0) this.records.delete(userId);
+    else this.records.set(userId, kept);
   }
 
   list(userId: string, now: number): ConnectionRecord[] {
     const list: ConnectionRecord[] = [];
-    for (const [connectionId, record] of this.records.get(userId) ?? []) {
-      if (record.deadline > now)
-        list.push({ node: record.node, connectionId, snapshot: record.snapshot });
+    for (const record of this.records.get(userId) ?? []) {
+      if (record.deadline > now) {
+        list.push({
+          node: record.node,
+          connectionId: record.connectionId,
+          snapshot: record.snapshot,
+        });
+      }
     }
     return list;
   }
@@ -60,13 +73,13 @@ export class MemoryPresence {
     const current = this.records.get(userId);
     if (current === undefined) return 0;
     let count = 0;
-    for (const record of current.values()) if (record.deadline > now) count++;
+    for (const record of current) if (record.deadline > now) count++;
     return count;
   }
 
   /** Records held for the user, expired ones included (for bounds tests). */
   storedOf(userId: string): number {
-    return this.records.get(userId)?.size ?? 0;
+    return this.records.get(userId)?.length ?? 0;
   }
 
   putLoad(node: string, count: number, deadline: number): void {
@@ -86,10 +99,9 @@ export class MemoryPresence {
   forget(node: string): void {
     this.loads.delete(node);
     for (const [userId, current] of this.records) {
-      for (const [connectionId, record] of current) {
-        if (record.node === node) current.delete(connectionId);
-      }
-      if (current.size === 0) this.records.delete(userId);
+      const kept = current.filter((record) => record.node !== node);
+      if (kept.length === 0) this.records.delete(userId);
+      else if (kept.length !== current.length) this.records.set(userId, kept);
     }
   }
 

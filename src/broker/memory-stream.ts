@@ -3,42 +3,42 @@
  * the idempotency index. It keeps no limits of its own; `MemoryStreams` trims it.
  *
  * The history holds no object per event: the events' frames sit one after
- * another in a byte slab, and each event is five numbers in one array of
- * doubles (where its frame starts, its size, where its payload starts, its
- * time, its flag). An array of doubles is nothing for the garbage collector
- * to trace, so a long history no longer fills the old generation with small
- * objects (the fixed-rate p99 of docs/benchmarks.md). The rare strings (a publisher's id,
+ * another in a byte slab, and each event is five numbers in a ring of
+ * doubles outside the V8 heap (where its frame starts, its size, where its
+ * payload starts, its time, its flag). Nothing in either is for the garbage
+ * collector to trace or copy, so a long history neither fills the old
+ * generation with small objects nor makes scavenges copy it while it grows
+ * (the fixed-rate p99 of docs/benchmarks.md). The rare strings (a publisher's id,
  * a waiting publisher's node) sit in a map by seq. `StoredEvent` views are
  * made when a publish hands an event on and when a read returns events.
  *
  * Invariant: the stored seqs are contiguous and end at `headSeq` (events only
- * leave from the oldest end), so the event of `seq` sits at index
- * `start + seq - firstSeq`.
+ * leave from the oldest end), so the event of `seq` is the ring's
+ * `seq - firstSeq`-th from its oldest slot.
  *
- * The slab is append-only: bytes once written never change, because views of
- * them may still wait in a socket's queue. When it is full, the live frames
- * are copied to a new slab twice their size (amortized O(1) per byte), so a
- * slab holds at most about twice the stream's live frames.
+ * The slab (`memory-slab.ts`) is append-only: bytes once written never
+ * change, because views of them may still wait in a socket's queue. It is a
+ * queue of chunks, let go once their frames are dropped: nothing is copied
+ * when it grows, and it holds at most about twice the stream's live frames.
  */
 import type { EncodedEvent } from '../protocol/event-frame.js';
+import { FrameSlab } from './memory-slab.js';
 import { EventFrameWriter, StoredEvent } from './stored-event.js';
 
-/** Compact the backing array once this many dropped events make up half of it. */
-const COMPACT_AT = 64;
+/** Events the smallest ring holds (a new ring holds up to twice as many). */
+const MIN_RING = 8;
 /**
- * Numbers per event in `meta`: where its frame starts (a position in the
- * slab's logical bytes), the frame's size, where its payload starts in the
+ * Numbers per event in `meta`: the serial of its slab chunk, where its frame
+ * starts in that chunk, the frame's size, where its payload starts in the
  * frame, its time stamp, 1 when critical.
  */
-const STRIDE = 5;
-const FRAME_AT = 0;
-const FRAME_SIZE = 1;
-const PAYLOAD_AT = 2;
-const TS = 3;
-const CRITICAL = 4;
-/** The smallest slab: a few small frames. */
-const MIN_SLAB_BYTES = 1024;
-const EMPTY = Buffer.alloc(0);
+const STRIDE = 6;
+const CHUNK = 0;
+const FRAME_AT = 1;
+const FRAME_SIZE = 2;
+const PAYLOAD_AT = 3;
+const TS = 4;
+const CRITICAL = 5;
 
 /** What a few events carry beside their frame: kept by seq, only for those events. */
 interface EventExtras {
@@ -54,15 +54,17 @@ export class MemoryStream {
   /** Last publish, read or ack, for idle sweeps. */
   usedAt: number;
 
-  private slab: Buffer = EMPTY;
-  /** The logical byte position of `slab[0]`; positions only grow. */
-  private slabBase = 0;
-  /** The logical position after the last frame. */
-  private end = 0;
-  // A queue of events as `STRIDE` numbers each, and the index of the oldest:
-  // O(1) append and drop. One array of doubles: nothing in it to trace.
-  private meta: number[] = [];
-  private start = 0;
+  private readonly slab = new FrameSlab();
+  /** Bytes of the stored frames (headers included): what sizes a new slab chunk. */
+  private frameBytes = 0;
+  // A ring of events as `STRIDE` numbers each, the slot of the oldest and
+  // the count: O(1) append and drop. A Float64Array: its numbers live outside
+  // the V8 heap, so a growing history is never copied by a scavenge nor
+  // promoted (a growing `number[]` was: its new backing store was born young
+  // each time it grew). Null while the stream holds nothing.
+  private meta: Float64Array | null = null;
+  private oldest = 0;
+  private count = 0;
   private extras: Map<number, EventExtras> | null = null;
   /** id → seq of the stored events only: an id leaves with its event. */
   // Created with the first publisher-chosen id: most streams never have one.
@@ -76,7 +78,7 @@ export class MemoryStream {
   }
 
   get length(): number {
-    return this.meta.length / STRIDE - this.start;
+    return this.count;
   }
 
   /** The first stored seq, or `headSeq + 1` when nothing is stored. */
@@ -86,12 +88,12 @@ export class MemoryStream {
 
   /** The oldest stored event's timestamp, if any. */
   get oldestTs(): number | undefined {
-    return this.length > 0 ? this.meta[this.start * STRIDE + TS] : undefined;
+    return this.meta !== null && this.count > 0 ? this.meta[this.at(0) + TS] : undefined;
   }
 
   /** Bytes the slab holds, live frames and spent ones: at most about twice the live frames. */
   get slabBytes(): number {
-    return this.slab.length;
+    return this.slab.bytes;
   }
 
   seqOfId(id: string): number | undefined {
@@ -112,12 +114,21 @@ export class MemoryStream {
     awaitedBy: string | undefined,
   ): StoredEvent {
     const frame = new EventFrameWriter(seq, id, ts, encoded);
-    const at = this.reserve(frame.size);
-    frame.writeTo(this.slab, at);
-    const wire = this.slab.subarray(at, at + frame.size);
+    const at = this.slab.reserve(frame.size, this.frameBytes);
+    const chunk = this.slab.tailSerial;
+    const wire = this.slab.frame(chunk, at, frame.size);
+    frame.writeTo(wire, 0);
     this.headSeq = seq;
-    this.meta.push(this.end, frame.size, frame.payloadOffset, ts, encoded.critical ? 1 : 0);
-    this.end += frame.size;
+    const meta = this.roomForOne();
+    const slot = this.at(this.count);
+    meta[slot + CHUNK] = chunk;
+    meta[slot + FRAME_AT] = at;
+    meta[slot + FRAME_SIZE] = frame.size;
+    meta[slot + PAYLOAD_AT] = frame.payloadOffset;
+    meta[slot + TS] = ts;
+    meta[slot + CRITICAL] = encoded.critical ? 1 : 0;
+    this.count++;
+    this.frameBytes += frame.size;
     if (encoded.id !== undefined || awaitedBy !== undefined) {
       const extras: EventExtras = {};
       if (encoded.id !== undefined) {
@@ -134,9 +145,11 @@ export class MemoryStream {
 
   /** Drops the oldest stored event; returns its payload bytes (0 when empty). */
   dropOldest(): number {
-    if (this.length === 0) return 0;
-    const at = this.start * STRIDE;
-    const bytes = (this.meta[at + FRAME_SIZE] as number) - (this.meta[at + PAYLOAD_AT] as number);
+    const meta = this.meta;
+    if (meta === null || this.count === 0) return 0;
+    const at = this.at(0);
+    const size = meta[at + FRAME_SIZE] as number;
+    const bytes = size - (meta[at + PAYLOAD_AT] as number);
     if (this.extras !== null && this.extras.size > 0) {
       const seq = this.firstSeq;
       const id = this.extras.get(seq)?.id;
@@ -144,15 +157,20 @@ export class MemoryStream {
       this.extras.delete(seq);
     }
     this.bytes -= bytes;
-    this.start++;
-    if (this.length === 0) {
-      // Nothing live: let the slab go (an idle stream holds no bytes).
-      this.slab = EMPTY;
-      this.slabBase = this.end;
+    this.frameBytes -= size;
+    this.oldest = this.oldest + 1 === this.capacity ? 0 : this.oldest + 1;
+    this.count--;
+    if (this.count === 0) {
+      // Nothing live: let the slab and the ring go (an idle stream holds no bytes).
+      this.slab.clear();
+      this.meta = null;
+      this.oldest = 0;
+      return bytes;
     }
-    if (this.start >= COMPACT_AT && this.start * STRIDE * 2 >= this.meta.length) {
-      this.meta = this.meta.slice(this.start * STRIDE);
-      this.start = 0;
+    this.slab.dropBefore(meta[this.at(0) + CHUNK] as number);
+    if (this.capacity > MIN_RING && this.count * 4 <= this.capacity) {
+      // A history that shrank (TTL, a lower bound) gives back its ring's slack.
+      this.resize(Math.ceil(this.capacity / 2));
     }
     return bytes;
   }
@@ -163,17 +181,21 @@ export class MemoryStream {
     const skip = Math.max(0, seq + 1 - first);
     const events: StoredEvent[] = [];
     const { meta } = this;
-    for (let i = this.start + skip; i * STRIDE < meta.length; i++) {
-      const at = i * STRIDE;
-      const eventSeq = first + (i - this.start);
-      const from = (meta[at + FRAME_AT] as number) - this.slabBase;
+    if (meta === null) return events;
+    for (let i = skip; i < this.count; i++) {
+      const at = this.at(i);
+      const eventSeq = first + i;
       const extras = this.extras?.get(eventSeq);
       events.push(
         new StoredEvent(
           eventSeq,
           meta[at + TS] as number,
           meta[at + CRITICAL] === 1,
-          this.slab.subarray(from, from + (meta[at + FRAME_SIZE] as number)),
+          this.slab.frame(
+            meta[at + CHUNK] as number,
+            meta[at + FRAME_AT] as number,
+            meta[at + FRAME_SIZE] as number,
+          ),
           meta[at + PAYLOAD_AT] as number,
           extras?.id,
           extras?.awaitedBy,
@@ -183,21 +205,39 @@ export class MemoryStream {
     return events;
   }
 
-  /**
-   * Room for `size` more bytes at the end; returns where to write in the
-   * slab. A full slab is replaced, never written over: the live frames move
-   * to a new one, twice as large as they need.
-   */
-  private reserve(size: number): number {
-    const used = this.end - this.slabBase;
-    if (used + size <= this.slab.length) return used;
-    const liveFrom =
-      this.length > 0 ? (this.meta[this.start * STRIDE + FRAME_AT] as number) : this.end;
-    const live = this.end - liveFrom;
-    const next = Buffer.allocUnsafe(Math.max(MIN_SLAB_BYTES, 2 * (live + size)));
-    this.slab.copy(next, 0, liveFrom - this.slabBase, used);
-    this.slab = next;
-    this.slabBase = liveFrom;
-    return live;
+  /** Events the ring can hold (0 without a ring). */
+  private get capacity(): number {
+    return this.meta === null ? 0 : this.meta.length / STRIDE;
+  }
+
+  /** Where the `index`-th oldest event's numbers start in the ring. */
+  private at(index: number): number {
+    return ((this.oldest + index) % this.capacity) * STRIDE;
+  }
+
+  /** The ring, with room for one more event (doubled when full). */
+  private roomForOne(): Float64Array {
+    if (this.meta === null) {
+      // A first size between 8 and 15 events, at random: streams fed in step
+      // (a round-robin publisher) would otherwise all grow their rings in the
+      // same round, and 2,000 allocations in one turn showed as a stall in
+      // the CPU profile. Doubling keeps them apart.
+      this.meta = new Float64Array((MIN_RING + Math.floor(Math.random() * MIN_RING)) * STRIDE);
+      this.oldest = 0;
+    } else if (this.count === this.capacity) {
+      this.resize(this.capacity * 2);
+    }
+    return this.meta as Float64Array;
+  }
+
+  /** Moves the live events, oldest first, to a ring of `events` slots. */
+  private resize(events: number): void {
+    const old = this.meta as Float64Array;
+    const next = new Float64Array(events * STRIDE);
+    const fromOldest = Math.min(this.count, this.capacity - this.oldest);
+    next.set(old.subarray(this.oldest * STRIDE, (this.oldest + fromOldest) * STRIDE), 0);
+    next.set(old.subarray(0, (this.count - fromOldest) * STRIDE), fromOldest * STRIDE);
+    this.meta = next;
+    this.oldest = 0;
   }
 }

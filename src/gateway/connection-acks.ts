@@ -19,7 +19,8 @@ export class ConnectionAcks {
    * Critical events waiting in the lag queue: their deadlines start when they
    * are written. Bounded by the queue (critical events never merge).
    */
-  private queued: number[] = [];
+  // Null until a critical event waits: an idle connection holds no array.
+  private queued: number[] | null = null;
 
   constructor(
     private readonly connection: Connection,
@@ -36,7 +37,7 @@ export class ConnectionAcks {
    * client never saw it as an event).
    */
   handed(event: StreamEvent, how: 'written' | 'queued' | 'covered'): void {
-    if (event.critical && how === 'queued') this.queued.push(event.seq);
+    if (event.critical && how === 'queued') (this.queued ??= []).push(event.seq);
     if (event.critical && how === 'written' && !this.track(event.seq)) this.timedOut(event.seq);
     if (event.awaitedBy === undefined) return;
     this.reports.written(this.connection, event);
@@ -57,12 +58,13 @@ export class ConnectionAcks {
   /** What waited in the lag queue was written: the deadlines of its critical events start. */
   flushed(): void {
     const queued = this.queued;
-    this.queued = [];
+    if (queued === null) return;
+    this.queued = null;
     for (const seq of queued) if (!this.track(seq)) this.timedOut(seq);
   }
 
   stop(): void {
-    this.queued = [];
+    this.queued = null;
     this.critical?.stop();
   }
 

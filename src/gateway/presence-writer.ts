@@ -23,6 +23,11 @@ export interface PresenceWriterOptions {
   concurrency?: number;
 }
 
+/** Resolves after the event loop has served I/O once. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export class PresenceWriter {
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
@@ -57,12 +62,20 @@ export class PresenceWriter {
     return done;
   }
 
-  /** Rewrites the records of every user in `users`, `concurrency` at a time. */
+  /**
+   * Rewrites the records of every user in `users`, `concurrency` at a time,
+   * one batch per turn of the event loop. On the memory engine a write
+   * settles at once, so without the turn the whole refresh (2,000 users:
+   * 30–50 ms of snapshots) ran as one task and stalled every socket.
+   */
   async refresh(users: Iterable<string>): Promise<void> {
     const batch: Promise<void>[] = [];
     for (const userId of users) {
       batch.push(this.touch(userId));
-      if (batch.length >= this.concurrency) await Promise.all(batch.splice(0));
+      if (batch.length >= this.concurrency) {
+        await Promise.all(batch.splice(0));
+        await nextTurn();
+      }
     }
     await Promise.all(batch);
   }

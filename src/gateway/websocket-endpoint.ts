@@ -87,7 +87,10 @@ export class WebSocketEndpoint {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    // A function of no closure: this listener stays for the socket's life, and
+    // a closure here would keep this handshake's scope (the request, its
+    // headers and token, the deadline timer) alive with every idle connection.
+    socket.on('error', destroySocket);
     const deadline = setTimeout(() => {
       this.stats.countHandshake('error');
       socket.destroy();
@@ -141,4 +144,9 @@ export class WebSocketEndpoint {
       });
     });
   }
+}
+
+/** The socket's `error` listener: `this` is the socket. */
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }

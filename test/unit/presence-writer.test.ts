@@ -77,4 +77,21 @@ describe('PresenceWriter', () => {
     expect(writes.started).toEqual(users);
     expect(writes.peak()).toBe(3);
   });
+
+  it('lets I/O run between the batches of a refresh, even when writes settle at once', async () => {
+    const written: string[] = [];
+    const writer = new PresenceWriter({
+      write: async (userId) => void written.push(userId),
+      onError: () => undefined,
+      concurrency: 4,
+    });
+    const users = Array.from({ length: 10 }, (_, i) => `u${i}`);
+    const done = writer.refresh(users);
+    // What one turn of the event loop saw: the first batch only.
+    await turn();
+    expect(written.length).toBeGreaterThanOrEqual(4);
+    expect(written.length).toBeLessThan(users.length);
+    await done;
+    expect(written).toEqual(users);
+  });
 });

@@ -177,7 +177,8 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
     '',
     '- Every server is its own process (`node --expose-gc`), started fresh for each measurement and ' +
       'killed by pid after it, listening on 127.0.0.1 only. The load generators are separate processes ' +
-      'with raw `ws` sockets (agentsocket, bare ws) that find `"bt":` and `"seq":` by `indexOf` in the ' +
+      '(`node --max-semi-space-size=32`, so that their own young-generation collections do not read ' +
+      'as server latency; servers keep V8 defaults) with raw `ws` sockets (agentsocket, bare ws) that find `"bt":` and `"seq":` by `indexOf` in the ' +
       'received Buffer instead of parsing JSON, or `socket.io-client` (websocket transport only).',
     '- Publishing happens inside each server process, driven over IPC: the same loop for every system ' +
       "(one round = one event per user, then `setImmediate`; agentsocket's publish promises are awaited " +
@@ -195,8 +196,9 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
     '- **agentsocket (Redis)**: the same gateway on the Redis engine, `new RedisBroker({ url })` ' +
       'with its defaults (history 1000 per user), against a redis-server the harness starts on a ' +
       'free port of 127.0.0.1 (no persistence: `--save "" --appendonly no`) and empties with ' +
-      '`FLUSHALL` before and after every measurement. What it adds per event: one Lua script in Redis ' +
-      "per publish (seq, stream append, trim, TTLs, `PUBLISH` on the user's channel), and the event " +
+      '`FLUSHALL` before and after every measurement. What it adds per event: its step of a Lua script ' +
+      "in Redis (seq, stream append, trim, TTLs, `PUBLISH` on the user's channel; the publishes of " +
+      'one event-loop turn share one script call), and the event ' +
       'comes back to the node through pub/sub (one subscription per connected user) before it is ' +
       'written to the socket; resume reads history from the Redis stream. Server CPU counts the ' +
       "node process only; the redis-server's own CPU per message is under Diagnostics " +
@@ -206,9 +208,9 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
       '(one `writev` for many frames), larger ones are written at once. At saturation the small ' +
       "frames of a round therefore leave together after the round's publish calls, where the bare " +
       'ws server writes inside each call: latency includes up to one round of server CPU time.',
-    '- agentsocket keeps every event in its per-user history (the recovery queue): with 2000 users ' +
-      'that is hundreds of thousands of live objects, and the old-generation garbage collections ' +
-      'they cost show in its p99 latency at a fixed rate. The peers keep nothing.',
+    '- agentsocket keeps every event in its per-user history (the recovery queue), as frame bytes ' +
+      'in chunks outside the V8 heap (memory engine; docs/performance.md), and Redis keeps it on the ' +
+      'Redis engine. The peers keep nothing.',
     "- Server CPU per message = the server process's `process.cpuUsage()` (user + system) over the " +
       'measurement window ÷ messages delivered to clients.',
     '- On a 2-core machine the server and the load generator share the CPU: throughput figures are ' +

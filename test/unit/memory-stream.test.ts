@@ -17,6 +17,17 @@ function encoded(input: EventInput) {
   return encodeEvent(result.value);
 }
 
+/** Appends a `token` event of seq `seq` with `text`; returns its frame's size. */
+function appendToken(stream: MemoryStream, seq: number, text: string): number {
+  return stream.append(
+    seq,
+    `ev_${seq}`,
+    seq,
+    encoded({ event: 'token', data: { text } }),
+    undefined,
+  ).wire.length;
+}
+
 describe('MemoryStream', () => {
   it('keeps every frame handed out intact while the slab grows, moves and drops', () => {
     const stream = new MemoryStream('e1', 0);
@@ -142,13 +153,7 @@ describe('MemoryStream', () => {
     while (stream.slabBytes < 6 * MAX_CHUNK_BYTES) {
       seq++;
       const text = 'y'.repeat(seq % 300);
-      live += stream.append(
-        seq,
-        `ev_${seq}`,
-        seq,
-        encoded({ event: 'token', data: { text } }),
-        undefined,
-      ).wire.length;
+      live += appendToken(stream, seq, text);
     }
     const read = stream.after(0)[0]!;
     expect(read.wire.buffer).toBe(first.wire.buffer);
@@ -158,13 +163,7 @@ describe('MemoryStream', () => {
     for (let i = 0; i < 5000; i++) {
       seq++;
       const text = 'z'.repeat((seq * 7) % 400);
-      live += stream.append(
-        seq,
-        `ev_${seq}`,
-        seq,
-        encoded({ event: 'token', data: { text } }),
-        undefined,
-      ).wire.length;
+      live += appendToken(stream, seq, text);
       while (stream.length > 600) {
         live -= stream.after(stream.firstSeq - 1)[0]!.wire.length;
         stream.dropOldest();

@@ -14,11 +14,20 @@
  * closes the batch (sent at once) and opens the next.
  */
 import type { EngineLinks } from './engine-links.js';
+import { InFlightGate } from './in-flight-gate.js';
 
 /** Events per call at most: a call blocks Redis while it runs. */
 export const MAX_BATCH_EVENTS = 128;
-/** Bytes of events (payloads, names, ids, run log records) per call at most. */
-export const MAX_BATCH_BYTES = 256 * 1024;
+/**
+ * Bytes of events (payloads, names, ids, run log records) per call at most.
+ * Small events are what batching is for; a 64 KiB event goes alone (at
+ * 256 KiB, calls of four such events timed out under the bench's 64 KiB load).
+ */
+export const MAX_BATCH_BYTES = 64 * 1024;
+/** Publish calls in flight on a node at most; later ones wait (`in-flight-gate.ts`). */
+export const MAX_CALLS_IN_FLIGHT = 64;
+/** Publish calls waiting for a slot at most; past it a publish is refused (503, retry). */
+export const MAX_CALLS_WAITING = 4_096;
 
 export interface BatchLimits {
   maxEvents: number;
@@ -55,6 +64,7 @@ export class PublishBatcher {
   /** The batch being filled per step group, in the order they were opened. */
   private readonly open = new Map<string, Batch>();
   private scheduled = false;
+  private readonly gate = new InFlightGate('publish calls', MAX_CALLS_IN_FLIGHT, MAX_CALLS_WAITING);
   private readonly flushAll = (): void => {
     this.scheduled = false;
     const batches = [...this.open.values()];
@@ -109,14 +119,13 @@ export class PublishBatcher {
     }
     keys[0] = keys.length - 1;
     const head = keys.concat(this.batchArguments(oldest, items.length), args);
-    let call: Promise<unknown>;
-    try {
-      call = this.links.userStep(items[0]!.entry.userId, (command, guard) =>
+    // Through the gate: a call that finds a slot is written now, in this
+    // turn; the others in the order they were closed (the gate is FIFO).
+    const call = this.gate.run(() =>
+      this.links.userStep(items[0]!.entry.userId, (command, guard) =>
         command.agentsocketPublish(...head, ...guard),
-      );
-    } catch (error) {
-      call = Promise.reject(error);
-    }
+      ),
+    );
     call.then(
       (replies) => {
         if (!Array.isArray(replies) || replies.length !== items.length) {

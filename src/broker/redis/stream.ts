@@ -27,6 +27,7 @@ import type {
 import type { RedisKeys } from './keys.js';
 import type { EngineLinks } from './engine-links.js';
 import { errorMessage, reconnectDelay, toBrokerError } from './links.js';
+import { InFlightGate } from './in-flight-gate.js';
 import { PublishBatcher, type BatchLimits } from './publish-batch.js';
 import { StreamFollower } from './stream-follower.js';
 import { decodeEntry, decodeLive, decodePublishReply, runLogRecordTail } from './wire.js';
@@ -49,6 +50,13 @@ export interface RedisStreamOptions {
   batch: BatchLimits;
 }
 
+/**
+ * History reads in flight on a node at most (a resume storm's reads, catch-ups);
+ * later ones wait, at most `MAX_READS_WAITING` (`in-flight-gate.ts`).
+ */
+const MAX_READS_IN_FLIGHT = 32;
+const MAX_READS_WAITING = 20_000;
+
 /** Bytes counted per event on top of its payload, name, id and run log record (keys, epoch, …). */
 const BATCH_ENTRY_OVERHEAD = 256;
 
@@ -66,6 +74,11 @@ export class RedisStream implements StreamEngine {
   private handlers: StreamHandlers | undefined;
   private closed = false;
   private readonly batcher: PublishBatcher;
+  private readonly reads = new InFlightGate(
+    'history reads',
+    MAX_READS_IN_FLIGHT,
+    MAX_READS_WAITING,
+  );
 
   constructor(
     private readonly links: EngineLinks,
@@ -316,17 +329,19 @@ export class RedisStream implements StreamEngine {
     const now = this.options.clock();
     const position = cursor?.kind === 'position' ? cursor : undefined;
     try {
-      return await this.links.userStep(userId, (command, guard) =>
-        command.agentsocketRead(
-          ...this.keys.user(userId),
-          this.ids.epoch(),
-          mode,
-          position?.seq ?? 0,
-          position?.epoch ?? '',
-          this.options.historySize,
-          this.options.metaTtlMs,
-          now - this.options.historyTtlMs,
-          ...guard,
+      return await this.reads.run(() =>
+        this.links.userStep(userId, (command, guard) =>
+          command.agentsocketRead(
+            ...this.keys.user(userId),
+            this.ids.epoch(),
+            mode,
+            position?.seq ?? 0,
+            position?.epoch ?? '',
+            this.options.historySize,
+            this.options.metaTtlMs,
+            now - this.options.historyTtlMs,
+            ...guard,
+          ),
         ),
       );
     } catch (error) {

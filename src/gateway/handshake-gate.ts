@@ -40,10 +40,10 @@ export interface HandshakeParts {
   readonly ready: Promise<void>;
 }
 
-/** A handshake that passed every check, holding a registry slot until it is attached or released. */
 /** The longest `User-Agent` a connection keeps: enough to tell clients apart, bounded. */
 const USER_AGENT_MAX = 256;
 
+/** A handshake that passed every check, holding a registry slot until it is attached or released. */
 export interface Admission {
   user: VerifiedUser;
   ip: string;

@@ -72,4 +72,16 @@ describe('InFlightGate', () => {
     expect(await gate.run(() => Promise.resolve('ok'))).toBe('ok');
     expect(gate.inFlight).toBe(0);
   });
+
+  it('with no bound (Infinity) starts every step at once', async () => {
+    const gate = new InFlightGate('publish calls', Infinity, 0);
+    const started: number[] = [];
+    const steps = Array.from({ length: 100 }, (_, n) => controlled(started, n));
+    const results = steps.map((s) => gate.run(s.step));
+    expect(started).toHaveLength(100);
+    expect(gate.queued).toBe(0);
+    for (const s of steps) s.finish();
+    expect(await Promise.all(results)).toHaveLength(100);
+    expect(() => new InFlightGate('x', 1.5, 0)).toThrow(RangeError);
+  });
 });

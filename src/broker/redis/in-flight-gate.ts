@@ -25,7 +25,11 @@ export class InFlightGate {
     private readonly limit: number,
     private readonly maxWaiting: number,
   ) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be >= 1');
+    // `Infinity`: no bound (every step starts at once), for links where one
+    // node-wide gate would be wrong (Redis Cluster: see RedisStreamOptions).
+    if (!(Number.isInteger(limit) || limit === Infinity) || limit < 1) {
+      throw new RangeError('limit must be an integer >= 1 or Infinity');
+    }
     if (!Number.isInteger(maxWaiting) || maxWaiting < 0) {
       throw new RangeError('maxWaiting must be >= 0');
     }

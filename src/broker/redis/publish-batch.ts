@@ -64,7 +64,7 @@ export class PublishBatcher {
   /** The batch being filled per step group, in the order they were opened. */
   private readonly open = new Map<string, Batch>();
   private scheduled = false;
-  private readonly gate = new InFlightGate('publish calls', MAX_CALLS_IN_FLIGHT, MAX_CALLS_WAITING);
+  private readonly gate: InFlightGate;
   private readonly flushAll = (): void => {
     this.scheduled = false;
     const batches = [...this.open.values()];
@@ -76,7 +76,15 @@ export class PublishBatcher {
     private readonly links: EngineLinks,
     private readonly batchArguments: BatchArguments,
     private readonly limits: BatchLimits,
-  ) {}
+    /** Bound the calls in flight (`MAX_CALLS_IN_FLIGHT`); false: every call leaves at once. */
+    boundInFlight: boolean,
+  ) {
+    this.gate = new InFlightGate(
+      'publish calls',
+      boundInFlight ? MAX_CALLS_IN_FLIGHT : Infinity,
+      MAX_CALLS_WAITING,
+    );
+  }
 
   /** Queues one event for this turn's call; resolves with its own reply. */
   add(entry: BatchEntry): Promise<unknown> {

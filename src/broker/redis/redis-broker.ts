@@ -180,6 +180,7 @@ export class RedisBroker implements Broker, LinkListener {
       clock,
       logger: this.logger,
       batch: { maxEvents: MAX_BATCH_EVENTS, maxBytes: MAX_BATCH_BYTES },
+      boundInFlight: cluster === undefined,
     });
     this.runs = new RedisRuns(this.links, keys, {
       runTtlMs,

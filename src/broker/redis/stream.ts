@@ -48,6 +48,13 @@ export interface RedisStreamOptions {
   logger: Logger | undefined;
   /** Bounds of one publish script call (`publish-batch.ts`). */
   batch: BatchLimits;
+  /**
+   * Bound the publish calls and history reads in flight (one Redis). Not on
+   * Redis Cluster: a node-wide gate would let one shard that stops answering
+   * hold every slot (each for its command timeout), and so stall the users
+   * of the healthy shards too.
+   */
+  boundInFlight: boolean;
 }
 
 /**
@@ -57,8 +64,8 @@ export interface RedisStreamOptions {
 const MAX_READS_IN_FLIGHT = 32;
 const MAX_READS_WAITING = 20_000;
 
-/** Bytes counted per event on top of its payload, name, id and run log record (keys, epoch, …). */
-const BATCH_ENTRY_OVERHEAD = 256;
+/** Bytes counted per event on top of its payload, name, id, run log record and key names (epoch, flags, numbers). */
+const BATCH_ENTRY_OVERHEAD = 64;
 
 interface Feed {
   /** Connections of the user on this node that asked for its events. */
@@ -74,11 +81,7 @@ export class RedisStream implements StreamEngine {
   private handlers: StreamHandlers | undefined;
   private closed = false;
   private readonly batcher: PublishBatcher;
-  private readonly reads = new InFlightGate(
-    'history reads',
-    MAX_READS_IN_FLIGHT,
-    MAX_READS_WAITING,
-  );
+  private readonly reads: InFlightGate;
 
   constructor(
     private readonly links: EngineLinks,
@@ -102,6 +105,12 @@ export class RedisStream implements StreamEngine {
         count,
       ],
       options.batch,
+      options.boundInFlight,
+    );
+    this.reads = new InFlightGate(
+      'history reads',
+      options.boundInFlight ? MAX_READS_IN_FLIGHT : Infinity,
+      MAX_READS_WAITING,
     );
   }
 
@@ -130,11 +139,17 @@ export class RedisStream implements StreamEngine {
     const runId = run?.runId ?? '';
     const logTail = run === undefined ? '' : runLogRecordTail(event.event, run);
     const [meta, hist, ids] = this.keys.user(userId);
+    const keys = [meta, hist, ids, this.keys.connections(userId), ...this.keys.run(userId, runId)];
+    const channel = this.keys.userChannel(userId);
+    const runKeyBase = this.keys.runKeyBase(userId);
+    // Keys and names grow with the user id (up to 128 characters): counted, not guessed.
+    let nameBytes = channel.length + runKeyBase.length;
+    for (const key of keys) nameBytes += key.length;
     let result: unknown;
     try {
       result = await this.batcher.add({
         userId,
-        keys: [meta, hist, ids, this.keys.connections(userId), ...this.keys.run(userId, runId)],
+        keys,
         args: [
           this.ids.epoch(),
           id,
@@ -143,12 +158,12 @@ export class RedisStream implements StreamEngine {
           ts,
           event.payload,
           awaitedBy,
-          this.keys.userChannel(userId),
+          channel,
           runId,
           run?.grammarArg ?? '',
           options.runGrammar ?? 'strict',
           logTail,
-          this.keys.runKeyBase(userId),
+          runKeyBase,
         ],
         ts,
         bytes:
@@ -156,6 +171,7 @@ export class RedisStream implements StreamEngine {
           Buffer.byteLength(logTail) +
           event.event.length +
           id.length +
+          nameBytes +
           BATCH_ENTRY_OVERHEAD,
       });
     } catch (error) {

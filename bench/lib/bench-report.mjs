@@ -204,10 +204,9 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
       "node process only; the redis-server's own CPU per message is under Diagnostics " +
       '(`redisCpuUsPerMsg`), and it shares the same 2 cores.',
     '- agentsocket frames each event once and writes the same bytes to every socket of its ' +
-      'fan-out; frames under 16 KiB are coalesced per socket until the end of the event-loop turn ' +
-      '(one `writev` for many frames), larger ones are written at once. At saturation the small ' +
-      "frames of a round therefore leave together after the round's publish calls, where the bare " +
-      'ws server writes inside each call: latency includes up to one round of server CPU time.',
+      "fan-out. A socket's first frame of an event-loop turn is written at once, as the bare ws " +
+      'server writes; further frames under 16 KiB in the same turn are coalesced until the end of ' +
+      'the turn (one `writev` for many frames), larger ones are written at once.',
     '- agentsocket keeps every event in its per-user history (the recovery queue), as frame bytes ' +
       'in chunks outside the V8 heap (memory engine; docs/performance.md), and Redis keeps it on the ' +
       'Redis engine. The peers keep nothing.',

@@ -15,6 +15,12 @@ const SERVER_FILES = {
   ws: new URL('../servers/ws-server.mjs', import.meta.url),
   socketio: new URL('../servers/socketio-server.mjs', import.meta.url),
 };
+/**
+ * Extra Node flags for the servers, from `BENCH_SERVER_FLAGS` (space-separated),
+ * to look inside a run: `--trace-gc-nvp`, `--heap-prof`. Not for figures to publish.
+ */
+const SERVER_EXTRA_FLAGS = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
+
 const LOADER_FILE = new URL('../load/loader.mjs', import.meta.url);
 /**
  * The load generators are the measuring instrument: with V8's default young
@@ -99,7 +105,7 @@ export class BenchSession {
       : [];
     const server = processes.fork(SERVER_FILES[system], {
       name: `${system} server`,
-      execArgv: ['--expose-gc', ...profile],
+      execArgv: ['--expose-gc', ...profile, ...SERVER_EXTRA_FLAGS],
       env: { BENCH_AUTH: auth, BENCH_JWT_SECRET: secret, ...engineEnv },
     });
     const loaders = Array.from({ length: loaderCount }, (_, i) =>

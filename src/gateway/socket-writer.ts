@@ -1,9 +1,9 @@
 /**
  * The WebSocket transport of a connection (`connection-transport.ts`).
  * Writes to one connection's socket. Frames encoded once for many sockets
- * (`wire-frame.ts`) go straight to the raw socket under ws, corked until the
- * end of the turn so a turn's writes leave in one system call
- * (`WriteCoalescer`); a socket adopted without its raw stream goes through
+ * (`wire-frame.ts`) go straight to the raw socket under ws: a turn's first
+ * at once, the rest corked until the end of the turn so that they leave in
+ * one system call (`WriteCoalescer`); a socket adopted without its raw stream goes through
  * ws with the frame's text instead.
  */
 import type { Duplex } from 'node:stream';
@@ -29,6 +29,8 @@ export class SocketWriter implements Corkable, ConnectionTransport {
   private holding = false;
   /** The coalescer will call `release` at the end of this turn. */
   private scheduled = false;
+  /** The coalescer's turn of this socket's last small frame written at once. */
+  private wroteInTurn = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -78,8 +80,13 @@ export class SocketWriter implements Corkable, ConnectionTransport {
     // Nothing after a close frame, ours or the peer's.
     if (this.socket.destroyed || this.ws.readyState !== this.ws.OPEN) return;
     // Coalescing pays for small frames (one syscall for many); a large frame
-    // already fills a syscall, and holding it only adds latency.
-    if (frame.length < COALESCE_BELOW_BYTES) this.hold();
+    // already fills a syscall, and holding it only adds latency. A turn's
+    // first small frame goes at once (`write-coalescer.ts` says why).
+    if (frame.length < COALESCE_BELOW_BYTES && !this.holding) {
+      const turn = this.coalescer.turn;
+      if (this.wroteInTurn === turn) this.hold();
+      else this.wroteInTurn = turn;
+    }
     this.socket.write(frame, written);
     if (this.holding && this.socket.writableLength >= COALESCE_BELOW_BYTES) {
       this.holding = false;

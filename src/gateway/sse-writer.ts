@@ -7,7 +7,8 @@
  *
  * What the response holds unsent (`writableLength`: its buffer and the
  * socket's) is the lag measure, as `bufferedAmount` is for a WebSocket. A
- * turn's writes are corked and leave together (`WriteCoalescer`).
+ * turn's first write goes at once; the rest are corked and leave together
+ * (`WriteCoalescer`).
  */
 import type { ServerResponse } from 'node:http';
 import { encodeSseFrame, formatEventId, SSE_KEEP_ALIVE_COMMENT } from '../protocol/sse.js';
@@ -32,6 +33,8 @@ export class SseWriter implements ConnectionTransport, Corkable {
   private epoch = '';
   private ended = false;
   private holding = false;
+  /** The coalescer's turn of this response's last write made at once. */
+  private wroteInTurn = 0;
 
   constructor(
     private readonly res: ServerResponse,
@@ -105,10 +108,14 @@ export class SseWriter implements ConnectionTransport, Corkable {
   }
 
   private write(chunk: string, written?: () => void): void {
+    // A turn's first write goes at once, the rest leave together (`write-coalescer.ts`).
     if (!this.holding) {
-      this.holding = true;
-      this.res.cork();
-      this.coalescer.hold(this);
+      const turn = this.coalescer.turn;
+      if (this.wroteInTurn === turn) {
+        this.holding = true;
+        this.res.cork();
+        this.coalescer.hold(this);
+      } else this.wroteInTurn = turn;
     }
     this.res.write(chunk, written);
   }

@@ -1,0 +1,83 @@
+import { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+import { describe, expect, it } from 'vitest';
+import { COALESCE_BELOW_BYTES, SocketWriter } from '../../src/gateway/socket-writer.js';
+import { WriteCoalescer } from '../../src/gateway/write-coalescer.js';
+
+/** A raw socket that records each write it is handed: one entry per system call it would make. */
+class RecordingSocket extends Duplex {
+  readonly calls: string[][] = [];
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
+    this.calls.push([chunk.toString()]);
+    done();
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], done: () => void): void {
+    this.calls.push(chunks.map(({ chunk }) => chunk.toString()));
+    done();
+  }
+}
+
+/** What `SocketWriter.writeFrame` reads of the ws socket: that it is open. */
+const OPEN_WS = { readyState: 1, OPEN: 1 } as unknown as WebSocket;
+
+function writer() {
+  const socket = new RecordingSocket();
+  const coalescer = new WriteCoalescer();
+  return { socket, writer: new SocketWriter(OPEN_WS, socket, coalescer) };
+}
+
+const endOfTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('WriteCoalescer with SocketWriter', () => {
+  it("writes a turn's first small frame at once and the rest of the turn together", async () => {
+    const { socket, writer: w } = writer();
+    w.writeFrame(Buffer.from('a'), '');
+    // Not held to the end of the turn: a steady stream (one frame per turn) waits for nothing.
+    expect(socket.calls).toEqual([['a']]);
+    w.writeFrame(Buffer.from('b'), '');
+    w.writeFrame(Buffer.from('c'), '');
+    expect(socket.calls).toEqual([['a']]);
+    await endOfTurn();
+    expect(socket.calls).toEqual([['a'], ['b', 'c']]);
+  });
+
+  it('starts over in the next turn', async () => {
+    const { socket, writer: w } = writer();
+    w.writeFrame(Buffer.from('a'), '');
+    w.writeFrame(Buffer.from('b'), '');
+    await endOfTurn();
+    w.writeFrame(Buffer.from('c'), '');
+    expect(socket.calls).toEqual([['a'], ['b'], ['c']]);
+    w.writeFrame(Buffer.from('d'), '');
+    await endOfTurn();
+    expect(socket.calls).toEqual([['a'], ['b'], ['c'], ['d']]);
+  });
+
+  it('keeps a turn of many sockets apart: each writes its own first frame at once', async () => {
+    const first = writer();
+    const second = writer();
+    first.writer.writeFrame(Buffer.from('1a'), '');
+    second.writer.writeFrame(Buffer.from('2a'), '');
+    first.writer.writeFrame(Buffer.from('1b'), '');
+    expect(first.socket.calls).toEqual([['1a']]);
+    expect(second.socket.calls).toEqual([['2a']]);
+    await endOfTurn();
+    expect(first.socket.calls).toEqual([['1a'], ['1b']]);
+  });
+
+  it('writes a large frame at once, even after a held one, and keeps the order', async () => {
+    const { socket, writer: w } = writer();
+    const large = Buffer.alloc(COALESCE_BELOW_BYTES, 'x');
+    w.writeFrame(Buffer.from('a'), '');
+    w.writeFrame(Buffer.from('b'), '');
+    w.writeFrame(large, '');
+    // What the turn held now fills a system call: it leaves at once, in order.
+    expect(socket.calls.flat().map((chunk) => chunk.length)).toEqual([1, 1, large.length]);
+    await endOfTurn();
+    expect(socket.calls.flat()).toHaveLength(3);
+  });
+});

@@ -83,7 +83,9 @@ export class ClusterDirectory {
    */
   async broadcastReach(): Promise<number> {
     let reach = 0;
-    for (const connection of this.ctx.registry.all()) if (connection.state === 'open') reach++;
+    this.ctx.registry.forEach((connection) => {
+      if (connection.state === 'open') reach++;
+    });
     let loads: Map<string, number>;
     try {
       loads = await this.ctx.presence.nodeLoads();

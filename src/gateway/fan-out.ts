@@ -27,8 +27,10 @@ export class FanOut implements StreamHandlers {
   onEvent(userId: string, epoch: string, event: StreamEvent): void {
     let written = 0;
     const frame = this.framer.wire(event);
-    for (const connection of this.registry.connectionsOf(userId)) {
-      if (connection.deliverLive(event, frame, epoch)) written++;
+    // Indexed: no iterator per event.
+    const connections = this.registry.connectionsOf(userId);
+    for (let i = 0; i < connections.length; i++) {
+      if ((connections[i] as Connection).deliverLive(event, frame, epoch)) written++;
     }
     // No closure per event: the text is framed only for a user some stream follows.
     const listeners = this.runListeners;
@@ -48,6 +50,6 @@ export class FanOut implements StreamHandlers {
   /** A broadcast frame (text) for every open connection of this node: encoded once. */
   onBroadcast(frame: string): void {
     const wire = encodeTextFrame(frame);
-    for (const connection of this.registry.all()) connection.sendShared(wire, frame);
+    this.registry.forEach((connection) => connection.sendShared(wire, frame));
   }
 }

@@ -26,7 +26,7 @@ export function addNodeTasks(
     critical: true,
     run: () => {
       const now = Date.now();
-      for (const connection of registry.all()) connection.sweep(now);
+      registry.forEach((connection) => connection.sweep(now));
     },
   });
   supervisor.add({

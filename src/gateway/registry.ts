@@ -110,7 +110,7 @@ export class ConnectionRegistry<C extends RegisteredConnection> {
   }
 
   /** The user's connections as they are now: a change of the registry makes a new list. */
-  connectionsOf(userId: string): Iterable<C> {
+  connectionsOf(userId: string): readonly C[] {
     return this.users.get(userId)?.connections ?? NONE;
   }
 
@@ -126,6 +126,17 @@ export class ConnectionRegistry<C extends RegisteredConnection> {
   /** Every registered connection. */
   *all(): IterableIterator<C> {
     for (const entry of this.users.values()) yield* entry.connections;
+  }
+
+  /**
+   * Calls `visit` with every registered connection: what `all` yields, without
+   * a generator step per connection (a broadcast visits every one).
+   */
+  forEach(visit: (connection: C) => void): void {
+    for (const entry of this.users.values()) {
+      const { connections } = entry;
+      for (let i = 0; i < connections.length; i++) visit(connections[i] as C);
+    }
   }
 
   /** Registered (open) connections. */

@@ -75,8 +75,20 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** True when an array's item or an object's own value is an array or object. */
 function holdsContainer(container: object): boolean {
-  const children: unknown[] = Array.isArray(container) ? container : Object.values(container);
-  for (const child of children) if (typeof child === 'object' && child !== null) return true;
+  // Indexed and `for...in` loops: no array of the values per publish. `for...in`
+  // also visits inherited enumerable keys; one of those only sends the data
+  // to the full walk, which decides.
+  if (Array.isArray(container)) {
+    for (let i = 0; i < container.length; i++) {
+      const child: unknown = container[i];
+      if (typeof child === 'object' && child !== null) return true;
+    }
+    return false;
+  }
+  for (const key in container) {
+    const child: unknown = (container as Record<string, unknown>)[key];
+    if (typeof child === 'object' && child !== null) return true;
+  }
   return false;
 }
 
@@ -155,6 +167,13 @@ export function validateEventData(
     return fail('data', `data is ${bytes} bytes serialized; the limit is ${maxDataBytes}`, true);
   }
   return { ok: true, value: { data: value, dataJson } };
+}
+
+/** A reference field (`runId`, `threadId`, `id`) that is present and malformed. */
+function refFailure(field: string, value: unknown): Validated<never> | undefined {
+  if (value === undefined || (typeof value === 'string' && REF_PATTERN.test(value)))
+    return undefined;
+  return fail(field, `${field} must be 1-128 characters of [A-Za-z0-9._:@/+=-]`);
 }
 
 const ALLOWED_FIELDS = new Set(['event', 'data', 'runId', 'threadId', 'critical', 'id']);
@@ -236,15 +255,9 @@ export function validateEventInput(
   if (typeof event !== 'string' || !EVENT_NAME_PATTERN.test(event)) {
     return fail('event', 'event must match ^[a-z][a-z0-9_.:-]{0,63}$');
   }
-  for (const [field, value] of [
-    ['runId', runId],
-    ['threadId', threadId],
-    ['id', id],
-  ] as const) {
-    if (value !== undefined && (typeof value !== 'string' || !REF_PATTERN.test(value))) {
-      return fail(field, `${field} must be 1-128 characters of [A-Za-z0-9._:@/+=-]`);
-    }
-  }
+  const badRef =
+    refFailure('runId', runId) ?? refFailure('threadId', threadId) ?? refFailure('id', id);
+  if (badRef) return badRef;
   if (typeof id === 'string' && id.startsWith('ev_')) {
     return fail('id', 'ids starting with "ev_" are reserved for generated ids');
   }

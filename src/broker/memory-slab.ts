@@ -16,12 +16,19 @@
  * Bound: a new chunk holds half to nine sixteenths of the live frames (between
  * `MIN_CHUNK_BYTES` and `MAX_CHUNK_BYTES`), or one larger frame alone. So the
  * chunks hold the live frames plus the spent head of the oldest chunk and the
- * unused tail of the newest: at most about 2.25 times the live frames, and
- * never more than the live frames plus two `MAX_CHUNK_BYTES`.
+ * unused tail of the newest: at most about 2.25 times the live frames or the
+ * live frames plus two `MIN_CHUNK_BYTES`, whichever is more, and never more
+ * than the live frames plus two `MAX_CHUNK_BYTES`.
  */
 
-/** The smallest chunk: a few small frames. */
-export const MIN_CHUNK_BYTES = 1024;
+/**
+ * The smallest chunk: a few dozen small frames. Each chunk is an allocation
+ * V8 tracks as external memory, which costs microseconds; with 1 KiB chunks
+ * a growing history of small events allocated one every 6 events, and the
+ * allocations were a sixth of a publish's time (docs/performance.md, "Fifth
+ * pass"). A stream that holds anything holds at least this much.
+ */
+export const MIN_CHUNK_BYTES = 4 * 1024;
 /** The largest chunk made for small frames (a larger frame gets a chunk of its size). */
 export const MAX_CHUNK_BYTES = 64 * 1024;
 

@@ -27,6 +27,8 @@ import { EventFrameWriter, StoredEvent } from './stored-event.js';
 
 /** Events the smallest ring holds (a new ring holds up to twice as many). */
 const MIN_RING = 8;
+/** Rings smaller than this grow fourfold, larger ones double. */
+const RING_FAST_GROWTH_BELOW = 256;
 /**
  * Numbers per event in `meta`: the serial of its slab chunk, where its frame
  * starts in that chunk, the frame's size, where its payload starts in the
@@ -225,7 +227,9 @@ export class MemoryStream {
       this.meta = new Float64Array((MIN_RING + Math.floor(Math.random() * MIN_RING)) * STRIDE);
       this.oldest = 0;
     } else if (this.count === this.capacity) {
-      this.resize(this.capacity * 2);
+      // Fourfold while small: a growing history reallocates its ring half as
+      // often (each is an external allocation); doubling past that bounds the slack.
+      this.resize(this.capacity * (this.capacity < RING_FAST_GROWTH_BELOW ? 4 : 2));
     }
     return this.meta as Float64Array;
   }

@@ -2,10 +2,11 @@
  * The memory engine's stream keeps its events as frames in a byte slab and
  * numbers (`memory-stream.ts`). A frame handed out (to a socket queue) must
  * never change when the slab moves on; reads must return the events as the
- * publish made them; and the slab stays within about twice the live frames (2.25 times at most).
+ * publish made them; and the slab stays within about twice the live frames (2.25 times at most,
+ * or two of the smallest chunks more).
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_CHUNK_BYTES } from '../../src/broker/memory-slab.js';
+import { MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } from '../../src/broker/memory-slab.js';
 import { MemoryStream } from '../../src/broker/memory-stream.js';
 import { StoredEvent } from '../../src/broker/stored-event.js';
 import { encodeEvent } from '../../src/protocol/event-frame.js';
@@ -82,9 +83,9 @@ describe('MemoryStream', () => {
         live -= first.wire.length;
         stream.dropOldest();
       }
-      // The slab: at most about twice the live frames (and at least the smallest chunk).
+      // The slab: at most about twice the live frames, or two of the smallest chunks more.
       expect(stream.slabBytes).toBeLessThanOrEqual(
-        Math.max(1024, 2.25 * live) + 2 * stored.wire.length,
+        Math.max(2.25 * live, live + 2 * MIN_CHUNK_BYTES) + 2 * stored.wire.length,
       );
     }
     expect(stream.bytes).toBe(stream.after(0).reduce((sum, event) => sum + event.payloadBytes, 0));
@@ -169,7 +170,8 @@ describe('MemoryStream', () => {
         stream.dropOldest();
       }
       expect(stream.slabBytes).toBeLessThanOrEqual(
-        Math.min(2.25 * live, live + 2 * MAX_CHUNK_BYTES) + 1024,
+        Math.min(Math.max(2.25 * live, live + 2 * MIN_CHUNK_BYTES), live + 2 * MAX_CHUNK_BYTES) +
+          MIN_CHUNK_BYTES,
       );
     }
   });

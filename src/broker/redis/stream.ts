@@ -22,6 +22,7 @@ import type {
   PublishOutcome,
   ReadCursor,
   StreamEngine,
+  StreamEvent,
   StreamHandlers,
 } from '../stream-engine.js';
 import type { RedisKeys } from './keys.js';
@@ -256,7 +257,7 @@ export class RedisStream implements StreamEngine {
     const follower = new StreamFollower({
       maxPending: this.options.maxPendingPerUser,
       readAfter: async (seq, epoch) => this.readHistory(userId, { kind: 'position', seq, epoch }),
-      onEvent: (epoch, event) => this.deliver(() => this.handlers?.onEvent(userId, epoch, event)),
+      onEvent: (epoch, event) => this.deliverEvent(userId, epoch, event),
       onResync: () => this.deliver(() => this.handlers?.onResync(userId)),
       onCatchUpError: (error) =>
         logger?.warn({ err: errorMessage(error) }, 'redis broker: catch-up failed, retrying'),
@@ -376,6 +377,16 @@ export class RedisStream implements StreamEngine {
       );
     } catch (error) {
       throw toBrokerError(error);
+    }
+  }
+
+  /** `deliver` for a live event, without a closure per event. */
+  private deliverEvent(userId: string, epoch: string, event: StreamEvent): void {
+    if (this.closed) return;
+    try {
+      this.handlers?.onEvent(userId, epoch, event);
+    } catch (error) {
+      this.options.logger?.error({ err: errorMessage(error) }, 'redis broker: a handler threw');
     }
   }
 

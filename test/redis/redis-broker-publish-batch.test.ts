@@ -10,7 +10,11 @@ import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerUnavailableError, type PublishOutcome } from '../../src/broker/broker.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '../../src/broker/redis/publish-batch.js';
-import { PUBLISH_KEYS_PER_EVENT } from '../../src/broker/redis/publish-script.js';
+import {
+  PUBLISH_ARGS_PER_EVENT,
+  PUBLISH_CONSTANT_ARGS,
+  PUBLISH_KEYS_PER_EVENT,
+} from '../../src/broker/redis/publish-script.js';
 import type { RedisBroker } from '../../src/broker/redis/redis-broker.js';
 import { RunGrammarError } from '../../src/errors.js';
 import { encodeEvent, type EncodedEvent } from '../../src/protocol/event-frame.js';
@@ -67,10 +71,11 @@ describe.skipIf(redisServerMissing)('RedisBroker: batched publishes', () => {
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (args[0]?.toLowerCase() !== 'evalsha' || args.length < 3) return;
       const keys = Number(args[2]);
-      // Only the publish script has 7 keys per event; the read script has 3.
-      if (keys % PUBLISH_KEYS_PER_EVENT === 0 && keys !== 0) {
-        calls.push(keys / PUBLISH_KEYS_PER_EVENT);
-      }
+      // The publish script's call is the one whose arguments match its
+      // event count: EVALSHA, sha, numkeys, keys, constants, events', RUN_GUARD's two.
+      const events = keys / PUBLISH_KEYS_PER_EVENT;
+      const length = 3 + keys + PUBLISH_CONSTANT_ARGS + events * PUBLISH_ARGS_PER_EVENT + 2;
+      if (keys !== 0 && Number.isInteger(events) && args.length === length) calls.push(events);
     });
     return calls;
   }

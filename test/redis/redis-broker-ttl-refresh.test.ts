@@ -5,7 +5,11 @@
  * stream was empty before the event: an ids hash emptied by the age trim was
  * deleted, and the event's id makes it again without a TTL. The age trim
  * reads the stream only once its oldest entry, as last seen, is past the
- * age limit (the meta's `o`): each event still leaves at its age.
+ * age limit (the meta's `o`): each event still leaves at its age. When the
+ * TTLs were last set is the meta's `x`, in Redis's clock (no per-event PTTL).
+ * An event whose id the engine generated is not kept in the ids hash (it
+ * cannot repeat), so the hash can be made again while the stream is not
+ * empty: it gets its TTL when it is written.
  */
 import { describe, expect, it } from 'vitest';
 import { encodeEvent, type EncodedEvent } from '../../src/protocol/event-frame.js';
@@ -17,8 +21,10 @@ import { waitFor } from '../helpers/wait-for.js';
 const TTL = 60_000;
 const SLACK = 600;
 
-function note(id: string): EncodedEvent {
-  const result = validateEventInput({ event: 'note', id, data: { id } }, 1024);
+function note(id: string | undefined): EncodedEvent {
+  const input =
+    id === undefined ? { event: 'note', data: {} } : { event: 'note', id, data: { id } };
+  const result = validateEventInput(input, 1024);
   if (!result.ok) throw new Error(result.failure.message);
   return encodeEvent(result.value);
 }
@@ -86,5 +92,33 @@ describe.skipIf(redisServerMissing)('RedisBroker TTL refresh', () => {
     expect(await seqsAfter()).toEqual([]);
     await broker.publish('u', note('five'));
     expect(await seqsAfter()).toEqual([5]);
+  });
+
+  it('keeps no idempotency entry for a generated id, and gives a new ids hash its TTL', async () => {
+    const { broker } = await redis.node({ keyPrefix: 'ttl4', historyTtlMs: TTL });
+    const first = await broker.publish('u', note(undefined));
+    expect(first.id).toMatch(/^ev_/);
+    expect(await redis.admin.exists('ttl4:{u:u}:ids')).toBe(0);
+    // The stream is not empty and its TTLs are fresh: the hash made now
+    // still gets its TTL.
+    await broker.publish('u', note('mine'));
+    expect(await redis.admin.hgetall('ttl4:{u:u}:ids')).toEqual({ mine: '2' });
+    const ttl = await redis.admin.pttl('ttl4:{u:u}:ids');
+    expect(ttl).toBeGreaterThan(TTL - SLACK);
+    expect(ttl).toBeLessThanOrEqual(TTL);
+    expect(await broker.publish('u', note('mine'))).toMatchObject({ seq: 2, duplicate: true });
+  });
+
+  it('refreshes the TTLs when the stamp is ahead of Redis time (a clock stepped back)', async () => {
+    const { broker } = await redis.node({ keyPrefix: 'ttl5', historyTtlMs: TTL });
+    await broker.publish('u', note('one'));
+    const [seconds] = await redis.admin.time();
+    await redis.admin.hset('ttl5:{u:u}:meta', 'x', (Number(seconds) + 3_600) * 1000);
+    await waitFor(
+      async () => ((await redis.admin.pttl('ttl5:{u:u}:hist')) < TTL - SLACK ? true : undefined),
+      { timeoutMs: 5_000, what: 'the TTL to lose more than the slack' },
+    );
+    await broker.publish('u', note('two'));
+    expect(await redis.admin.pttl('ttl5:{u:u}:hist')).toBeGreaterThan(TTL - SLACK);
   });
 });

@@ -116,6 +116,26 @@ describe('StreamFollower', () => {
     expect(h.follower.position).toEqual({ epoch: 'e2', lastSeq: 2 });
   });
 
+  it('hands the next message over at once, and keeps one behind a catch-up in flight until it ends', async () => {
+    const h = harness();
+    h.follower.start('e1', 0);
+    h.follower.live('e1', ev(1));
+    // Nothing waited: handed over in the call itself, no read.
+    expect(h.seqs).toEqual([1]);
+    let open!: () => void;
+    h.gate = new Promise((resolve) => (open = resolve));
+    h.history.head = 3;
+    h.follower.catchUp();
+    h.follower.live('e1', ev(4));
+    h.follower.live('e1', ev(2));
+    expect(h.seqs).toEqual([1]);
+    expect(h.follower.pending).toBe(3);
+    open();
+    await waitFor(() => h.seqs.length >= 4);
+    expect(h.seqs).toEqual([1, 2, 3, 4]);
+    expect(h.follower.pending).toBe(0);
+  });
+
   it('catches up on demand (after a link cut) without a resync when history has it all', async () => {
     const h = harness();
     h.follower.start('e1', 3);

@@ -4,6 +4,23 @@
  * a user's keys share one slot and one Lua script can touch them all. User ids
  * are `[A-Za-z0-9._:@-]`: they never contain `{` or `}`, so the tag is exact.
  */
+
+/**
+ * What each key (and the channel) of a user adds to `<prefix>:{u:<userId>}`.
+ * The publish script is given only the meta key of each event and derives
+ * the others from it with these (`publish-script.ts`).
+ */
+export const USER_KEY_SUFFIX = {
+  meta: ':meta',
+  hist: ':hist',
+  ids: ':ids',
+  conns: ':conns',
+  events: ':events',
+  runs: ':runs',
+  /** A run's keys: `<base>:run:<runId>:state` and `…:log`. */
+  run: ':run:',
+} as const;
+
 export class RedisKeys {
   /** Broadcast frames, for every node. */
   readonly broadcast: string;
@@ -12,7 +29,7 @@ export class RedisKeys {
   /** Each node's connection count (a hash: node id -> `deadline\ncount`). */
   readonly nodeLoads: string;
   private readonly userChannelPrefix: string;
-  private readonly userChannelSuffix = '}:events';
+  private readonly userChannelSuffix = `}${USER_KEY_SUFFIX.events}`;
 
   constructor(readonly prefix: string) {
     this.broadcast = `${prefix}:broadcast`;
@@ -21,10 +38,15 @@ export class RedisKeys {
     this.userChannelPrefix = `${prefix}:{u:`;
   }
 
+  /** The user's meta key (the publish script's one key per event). */
+  meta(userId: string): string {
+    return `${this.userBase(userId)}${USER_KEY_SUFFIX.meta}`;
+  }
+
   /** meta, hist, ids: the KEYS of the user's scripts, in that order. */
   user(userId: string): [meta: string, hist: string, ids: string] {
-    const base = `${this.prefix}:{u:${userId}}`;
-    return [`${base}:meta`, `${base}:hist`, `${base}:ids`];
+    const base = this.userBase(userId);
+    return [this.meta(userId), `${base}${USER_KEY_SUFFIX.hist}`, `${base}${USER_KEY_SUFFIX.ids}`];
   }
 
   /**
@@ -35,17 +57,21 @@ export class RedisKeys {
    */
   run(userId: string, runId: string): [state: string, log: string, runs: string] {
     const base = this.runKeyBase(userId);
-    return [`${base}${runId}:state`, `${base}${runId}:log`, `${this.prefix}:{u:${userId}}:runs`];
+    return [
+      `${base}${runId}:state`,
+      `${base}${runId}:log`,
+      `${this.userBase(userId)}${USER_KEY_SUFFIX.runs}`,
+    ];
   }
 
   /** What a run's keys start with (the script deletes evicted runs' keys by name). */
   runKeyBase(userId: string): string {
-    return `${this.prefix}:{u:${userId}}:run:`;
+    return `${this.userBase(userId)}${USER_KEY_SUFFIX.run}`;
   }
 
   /** The directory of the user's connections on every node (a hash: connection id -> record). */
   connections(userId: string): string {
-    return `${this.prefix}:{u:${userId}}:conns`;
+    return `${this.userBase(userId)}${USER_KEY_SUFFIX.conns}`;
   }
 
   /** The channel a user's live events are published on. */
@@ -59,6 +85,11 @@ export class RedisKeys {
       return undefined;
     }
     return channel.slice(this.userChannelPrefix.length, -this.userChannelSuffix.length);
+  }
+
+  /** What every key of the user starts with: `<prefix>:{u:<userId>}`. */
+  private userBase(userId: string): string {
+    return `${this.prefix}:{u:${userId}}`;
   }
 
   /** The channel delivery reports addressed to `nodeId` arrive on. */

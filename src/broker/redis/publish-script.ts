@@ -11,28 +11,44 @@
  * not per event. A batch pays it once.
  */
 import { RUN_GRAMMAR_LUA } from '../../runs/run-grammar-lua.js';
+import { USER_KEY_SUFFIX } from './keys.js';
 import { RUN_TRUST_LUA } from './run-trust-lua.js';
 import { PRELUDE } from './stream-lua.js';
 
-/** Keys per event in the publish script. */
-export const PUBLISH_KEYS_PER_EVENT = 7;
+/** Keys per event in the publish script on one Redis: the meta key. */
+export const PUBLISH_KEYS_PER_EVENT = 1;
+/**
+ * Keys per event on Redis Cluster: every key the event may touch, declared
+ * (meta, hist, ids, conns, the run's state and log, the user's runs). During
+ * a slot migration Redis checks a script's declared keys before it runs
+ * (and redirects the call); an undeclared key of the migrating slot fails
+ * inside the script instead ("Script attempted to access a non local key").
+ */
+export const PUBLISH_CLUSTER_KEYS_PER_EVENT = 7;
 /** Arguments per event in the publish script. */
-export const PUBLISH_ARGS_PER_EVENT = 13;
+export const PUBLISH_ARGS_PER_EVENT = 12;
+/** The batch's constant arguments, before the events'. */
+export const PUBLISH_CONSTANT_ARGS = 9;
 
 /**
- * KEYS, 7 per event (event i from `7 * (i - 1)`): 1-3 meta, hist, ids of its
- * user, 4 the user's connections, 5-7 the run's state, log and the user's
- * runs (`RedisKeys.run`; untouched without a run id).
+ * KEYS, per event: on one Redis its user's meta key (`RedisKeys.meta`); on
+ * Redis Cluster that key first, then the six others it may touch
+ * (`PUBLISH_CLUSTER_KEYS_PER_EVENT`), for the slot checks only. The script
+ * derives the user's other keys and channel from the meta key
+ * (`USER_KEY_SUFFIX`): they share its hash tag, so its slot. On one Redis a
+ * call so carries one key name per event instead of seven, and no channel
+ * or run key base (their names were most of a small event's bytes).
  * ARGV: the batch's constants first: 1 historySize, 2 historyTtlMs, 3 cutoff
  * ts (older entries are dropped), 4 metaTtlMs, 5 now (ms: presence records
  * past it are not counted), 6 runTtlMs, 7 maxRunsPerUser, 8 the number of
- * events; then 13 per event (event i from `8 + 13 * (i - 1)`): 1 new epoch,
+ * events, 9 keys per event (1 or 7); then 12 per event (event i from
+ * `9 + 12 * (i - 1)`): 1 new epoch,
  * 2 event id, 3 event name, 4 critical (1/0), 5 ts, 6 payload, 7 awaitedBy
- * or '', 8 the user's channel, 9 run id ('' for an event outside a run),
- * 10 the grammar's argument (`runGrammarArg`), 11 grammar mode (`strict`,
- * `warn`, `off`), 12 the run log record after its `{"seq":…,"epoch":…,"ts":…`
- * head, 13 what the user's run keys start with (`RedisKeys.runKeyBase`);
- * then the two of RUN_GUARD (always last).
+ * or '', 8 1 when the engine generated the event id (it cannot repeat
+ * anything: no idempotency read or entry), else 0, 9 run id ('' for an
+ * event outside a run), 10 the grammar's argument (`runGrammarArg`),
+ * 11 grammar mode (`strict`, `warn`, `off`), 12 the run log record after its
+ * `{"seq":…,"epoch":…,"ts":…` head; then the two of RUN_GUARD (always last).
  *
  * Events run in the order given, each as a whole before the next: the events
  * of one user keep their publish order and each draws its seq in turn.
@@ -45,15 +61,15 @@ export const PUBLISH_ARGS_PER_EVENT = 13;
  * and index.
  *
  * Returns one reply per event, in order: {seq, epoch, 0 new | 1 duplicate,
- * connections, open tool calls (JSON list or ''), violation code or '',
- * violation message or '', run log length (0 outside a run)}, or
- * {0, epoch, 2, 0, code, message} when strict mode refused the event, or
- * {-1, error message} when the event raised an error (a command refused on
- * its keys, OOM before the call's first write, RUN_GUARD's arguments): the
- * error is that event's alone, and its writes before the error stay, as they
- * did when an event was a call of its own (Redis does not roll a script
- * back). Errors of the call itself (NOSCRIPT, BUSY, a redirect, a timeout,
- * a link that drops) fail every event of the batch.
+ * connections}, followed for an event of a run by {open tool calls (JSON
+ * list or ''), violation code or '', violation message or '', run log
+ * length}, or {0, epoch, 2, 0, code, message} when strict mode refused the
+ * event, or {-1, error message} when the event raised an error (a command
+ * refused on its keys, OOM before the call's first write, RUN_GUARD's
+ * arguments): the error is that event's alone, and its writes before the
+ * error stay, as they did when an event was a call of its own (Redis does
+ * not roll a script back). Errors of the call itself (NOSCRIPT, BUSY, a
+ * redirect, a timeout, a link that drops) fail every event of the batch.
  * Publishes `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\npayload` per event.
  */
 export const PUBLISH_SCRIPT = `${PRELUDE}
@@ -67,23 +83,36 @@ local now = tonumber(ARGV[5])
 local run_ttl = tonumber(ARGV[6])
 local max_runs = tonumber(ARGV[7])
 local count = tonumber(ARGV[8])
-if count == nil or #KEYS ~= count * ${PUBLISH_KEYS_PER_EVENT} or #ARGV ~= 8 + count * ${PUBLISH_ARGS_PER_EVENT} + 2 then
+local keys_per_event = tonumber(ARGV[9])
+if count == nil or (keys_per_event ~= ${PUBLISH_KEYS_PER_EVENT} and keys_per_event ~= ${PUBLISH_CLUSTER_KEYS_PER_EVENT})
+  or #KEYS ~= count * keys_per_event or #ARGV ~= ${PUBLISH_CONSTANT_ARGS} + count * ${PUBLISH_ARGS_PER_EVENT} + 2 then
   error('PUBLISH: the keys and arguments do not match the number of events')
 end
--- TTLs: set to their span, but not on every event: only when the stream's
--- has lost more than \`slack\` (1 % of the span, at most 1 s), or when the
--- stream was empty (an ids hash emptied by the trims was deleted and is made
--- again without a TTL). A user's keys live their span after the last publish,
--- less at most \`slack\`.
+-- TTLs: set to their span, but not on every event: only when the meta's
+-- \`x\` (Redis time, ms, when the stream's TTLs were last set) is more than
+-- \`slack\` (1 % of the span, at most 1 s) old, or when the stream was empty
+-- (a stream emptied by the trims was deleted and is made again without a
+-- TTL). A user's keys live their span after the last publish, less at most
+-- \`slack\`. The stamp comes with the meta's other fields (one HMGET): no
+-- per-event PTTL. Redis's clock, not the node's: nodes' clocks differ.
 local slack = math.min(1000, math.floor(ttl / 100))
+-- Redis TIME in ms, read once per call when a stamp is first needed.
+local clock = false
+local function redis_now()
+  if not clock then
+    local t = redis.call('TIME')
+    clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return clock
+end
 -- Presence counts by directory key: nothing else runs during the call, so a
 -- user's count is the same for each of its events in the batch.
 local counted = {}
 -- What the call knows of a user's stream after one of its events, by meta
--- key: {epoch, age bound, length, TTLs set}. Nothing else writes these keys
--- during the call (and Redis does not expire keys while a script runs), so
--- the user's next events skip the reads (HMGET, XLEN, PTTL). Forgotten when
--- an event of the user fails halfway.
+-- key: {epoch, age bound, length, TTLs set, stamp}. Nothing else writes these
+-- keys during the call (and Redis does not expire keys while a script runs),
+-- so the user's next events skip the reads (HMGET, XLEN). Forgotten when an
+-- event of the user fails halfway.
 local streams = {}
 
 local function count_connections(key)
@@ -127,32 +156,44 @@ local function index_run(runs, run_id, ts, log_length, base)
   end
 end
 
+-- The meta key ends with its suffix; the user's other keys share the rest.
+local meta_suffix_length = ${USER_KEY_SUFFIX.meta.length}
+
 local function publish_one(k, a)
-  meta, hist, ids = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  meta = KEYS[k + 1]
+  local base = string.sub(meta, 1, -meta_suffix_length - 1)
+  hist, ids = base .. '${USER_KEY_SUFFIX.hist}', base .. '${USER_KEY_SUFFIX.ids}'
   local id, event, critical, ts = ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  local payload, awaited_by = ARGV[a + 6], ARGV[a + 7]
+  local payload, awaited_by, generated = ARGV[a + 6], ARGV[a + 7], ARGV[a + 8] == '1'
   local known = streams[meta]
   -- Until this event is done, the call knows nothing sure of the stream.
   streams[meta] = nil
-  local epoch, bound, kept
+  local epoch, bound, kept, stamp
   if known then
-    epoch = known.epoch
+    epoch, stamp = known.epoch, known.stamp
     kept, bound = trim(history_size, cutoff, known.bound, known.length)
   else
-    epoch, bound = ensure(ARGV[a + 1], false)
+    epoch, bound, stamp = ensure(ARGV[a + 1], false)
     kept, bound = trim(history_size, cutoff, bound)
   end
-  local first = redis.call('HGET', ids, id)
-  if first then
-    redis.call('PEXPIRE', meta, meta_ttl)
-    streams[meta] = {epoch = epoch, bound = bound, length = kept, fresh = known and known.fresh}
-    return {tonumber(first), epoch, 1, 0, '', '', '', 0}
+  -- A generated id is new by construction (publishers cannot use its form):
+  -- nothing to look up, and nothing to remember it by.
+  if not generated then
+    local first = redis.call('HGET', ids, id)
+    if first then
+      redis.call('PEXPIRE', meta, meta_ttl)
+      streams[meta] = {epoch = epoch, bound = bound, length = kept, fresh = known and known.fresh, stamp = stamp}
+      return {tonumber(first), epoch, 1, 0}
+    end
   end
   local run_id, grammar_arg, mode = ARGV[a + 9], ARGV[a + 10], ARGV[a + 11]
+  local run_base, run_state_key
   local run_stamp, run_state, run_next, run_open, run_code, run_message = false, false, false, '', '', ''
   local run_new_stamp = epoch
   if run_id ~= '' then
-    run_stamp, run_state = run_state_split(redis.call('GET', KEYS[k + 5]))
+    run_base = base .. '${USER_KEY_SUFFIX.run}'
+    run_state_key = run_base .. run_id .. ':state'
+    run_stamp, run_state = run_state_split(redis.call('GET', run_state_key))
     local doubt = run_state_doubt(run_stamp, run_state, epoch, run_ttl)
     local ok, x, y = run_grammar_check(run_state, event, grammar_arg)
     if ok == 1 then
@@ -163,7 +204,7 @@ local function publish_one(k, a)
       local doubted = run_grammar_doubted(doubt, x)
       if mode == 'strict' and not doubted then
         redis.call('PEXPIRE', meta, meta_ttl)
-        streams[meta] = {epoch = epoch, bound = bound, length = kept, fresh = known and known.fresh}
+        streams[meta] = {epoch = epoch, bound = bound, length = kept, fresh = known and known.fresh, stamp = stamp}
         return {0, epoch, 2, 0, x, y}
       end
       if mode ~= 'off' then run_code, run_message = x, y end
@@ -175,7 +216,12 @@ local function publish_one(k, a)
   end
   local seq = redis.call('HINCRBY', meta, 'seq', 1)
   redis.call('XADD', hist, seq .. '-0', 'i', id, 'e', event, 'c', critical, 't', ts, 'a', awaited_by, 'p', payload)
-  redis.call('HSET', ids, id, seq)
+  if not generated then
+    redis.call('HSET', ids, id, seq)
+    -- The hash may be new (the trims emptied it, or the stream held only
+    -- generated ids): it gets its TTL now, whatever the stamp says.
+    redis.call('PEXPIRE', ids, ttl)
+  end
   -- The new entry is younger than the cutoff, which the trim above applied to
   -- the others: only the count can be past its limit now.
   local length = trimCount(kept + 1, history_size)
@@ -184,26 +230,31 @@ local function publish_one(k, a)
     redis.call('HSET', meta, 'o', ts)
     bound = tonumber(ts)
   end
-  -- An earlier event of the call left the TTLs within the slack (\`fresh\`).
-  if kept == 0 or (not (known and known.fresh) and redis.call('PTTL', hist) < ttl - slack) then
-    redis.call('PEXPIRE', hist, ttl)
-    redis.call('PEXPIRE', ids, ttl)
-    redis.call('PEXPIRE', meta, meta_ttl)
-  end
-  redis.call('PUBLISH', ARGV[a + 8], epoch .. '\\n' .. seq .. '\\n' .. id .. '\\n' .. event .. '\\n' .. critical .. '\\n' .. ts .. '\\n' .. awaited_by .. '\\n' .. payload)
-  local connections = count_connections(KEYS[k + 4])
-  local log_length = 0
-  if run_id ~= '' then
-    if run_next and (run_next ~= run_state or run_stamp ~= run_new_stamp) then
-      redis.call('SET', KEYS[k + 5], run_new_stamp .. ' ' .. run_next, 'PX', run_ttl)
-    elseif run_state then
-      redis.call('PEXPIRE', KEYS[k + 5], run_ttl)
+  -- An earlier event of the call left the TTLs fresh (\`fresh\`). A stamp
+  -- ahead of Redis's clock (the clock stepped back) counts as stale.
+  if kept == 0 or not (known and known.fresh) then
+    local age = stamp and redis_now() - stamp
+    if kept == 0 or not age or age > slack or age < 0 then
+      stamp = redis_now()
+      redis.call('PEXPIRE', hist, ttl)
+      redis.call('PEXPIRE', ids, ttl)
+      redis.call('PEXPIRE', meta, meta_ttl)
+      redis.call('HSET', meta, 'x', stamp)
     end
-    log_length = redis.call('RPUSH', KEYS[k + 6], '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '","ts":' .. ts .. ARGV[a + 12])
-    redis.call('PEXPIRE', KEYS[k + 6], run_ttl)
-    index_run(KEYS[k + 7], run_id, tonumber(ts), log_length, ARGV[a + 13])
   end
-  streams[meta] = {epoch = epoch, bound = bound, length = length, fresh = true}
+  redis.call('PUBLISH', base .. '${USER_KEY_SUFFIX.events}', epoch .. '\\n' .. seq .. '\\n' .. id .. '\\n' .. event .. '\\n' .. critical .. '\\n' .. ts .. '\\n' .. awaited_by .. '\\n' .. payload)
+  local connections = count_connections(base .. '${USER_KEY_SUFFIX.conns}')
+  streams[meta] = {epoch = epoch, bound = bound, length = length, fresh = true, stamp = stamp}
+  if run_id == '' then return {seq, epoch, 0, connections} end
+  if run_next and (run_next ~= run_state or run_stamp ~= run_new_stamp) then
+    redis.call('SET', run_state_key, run_new_stamp .. ' ' .. run_next, 'PX', run_ttl)
+  elseif run_state then
+    redis.call('PEXPIRE', run_state_key, run_ttl)
+  end
+  local run_log = run_base .. run_id .. ':log'
+  local log_length = redis.call('RPUSH', run_log, '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '","ts":' .. ts .. ARGV[a + 12])
+  redis.call('PEXPIRE', run_log, run_ttl)
+  index_run(base .. '${USER_KEY_SUFFIX.runs}', run_id, tonumber(ts), log_length, run_base)
   return {seq, epoch, 0, connections, run_open, run_code, run_message, log_length}
 end
 
@@ -211,7 +262,7 @@ local replies = {}
 for i = 1, count do
   -- An error in one event (a command refused on its user's keys) is that
   -- event's reply: the others of the batch, often other users', go on.
-  local ok, reply = pcall(publish_one, (i - 1) * ${PUBLISH_KEYS_PER_EVENT}, 8 + (i - 1) * ${PUBLISH_ARGS_PER_EVENT})
+  local ok, reply = pcall(publish_one, (i - 1) * keys_per_event, ${PUBLISH_CONSTANT_ARGS} + (i - 1) * ${PUBLISH_ARGS_PER_EVENT})
   if ok then
     replies[i] = reply
   else

@@ -181,6 +181,7 @@ export class RedisBroker implements Broker, LinkListener {
       logger: this.logger,
       batch: { maxEvents: MAX_BATCH_EVENTS, maxBytes: MAX_BATCH_BYTES },
       boundInFlight: cluster === undefined,
+      declareEveryKey: cluster !== undefined,
     });
     this.runs = new RedisRuns(this.links, keys, {
       runTtlMs,

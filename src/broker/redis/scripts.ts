@@ -5,17 +5,20 @@
  * owns the user's hash slot, so "assign seq, append, trim, fan out" is one
  * step per user stream (Broker contract, point 1), even with many nodes.
  *
- * Keys of one user (all in one hash slot, see `redis-keys.ts`; the publish
- * script takes these seven for each event of its batch, `publish-script.ts`):
+ * Keys of one user (all in one hash slot, see `keys.ts`; the publish script
+ * is given the meta key of each event of its batch and derives the others,
+ * or on Redis Cluster is given all seven, `publish-script.ts`):
  * - KEYS[1] meta: hash `epoch`, `seq` (last assigned), `acked` (cursor);
  *   `o`, the ts of the oldest entry when the age trim last looked (`trim`);
+ *   `x`, when a publish last set the stream's TTLs (Redis time, ms);
  *   `r`, `mv`, `mt` of RUN_GUARD (a Redis restart that may have lost writes)
  * - KEYS[2] hist: stream, entry id `<seq>-0`, fields in this fixed order:
  *   `i` event id, `e` event name, `c` critical (1/0), `t` ts (ms),
  *   `a` awaitedBy ('' if none), `p` the event's payload (opaque: the
  *   gateway builds the frame from it, `protocol/event-frame.ts`)
- * - KEYS[3] ids: hash event id -> seq, one entry per stored event (an entry
- *   leaves with its event, so the hash is bounded by `historySize`)
+ * - KEYS[3] ids: hash event id -> seq, one entry per stored event whose id
+ *   the publisher gave (an entry leaves with its event, so the hash is
+ *   bounded by `historySize`; a generated id cannot repeat and is not kept)
  * - KEYS[4] conns (publish only): the user's presence directory, counted for
  *   `PublishOutcome.connections` in the same step
  * - KEYS[5..7] (publish only) the run of the event: its grammar state, its

@@ -96,6 +96,23 @@ export class StreamFollower {
 
   /** A live message from the user's channel. */
   live(epoch: string, event: StreamEvent): void {
+    // The common case, handed over at once: the next seq of the followed
+    // epoch while nothing waits (the queue would hand it over the same way,
+    // at the cost of a queue item and a drain's promise per event).
+    if (
+      this.positioned &&
+      !this.closed &&
+      !this.draining &&
+      !this.stalled &&
+      this.queue.length === 0 &&
+      epoch === this.epoch &&
+      event.seq === this.lastSeq + 1 &&
+      !this.leftEpochs.includes(epoch)
+    ) {
+      this.lastSeq = event.seq;
+      this.options.onEvent(epoch, event);
+      return;
+    }
     this.enqueue({ kind: 'live', epoch, event });
   }
 

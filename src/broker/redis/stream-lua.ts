@@ -86,10 +86,11 @@ export const PRELUDE = `
 local meta, hist, ids = KEYS[1], KEYS[2], KEYS[3]
 ${RUN_GUARD}
 -- metaTtl false: the caller refreshes the meta's TTL itself (the publish).
--- Returns the epoch and the meta's \`o\` (a ts no stored entry is older than,
--- as far as the age trim knows; nil when unknown).
+-- Returns the epoch, the meta's \`o\` (a ts no stored entry is older than,
+-- as far as the age trim knows; nil when unknown) and its \`x\` (when the
+-- publish last set the stream's TTLs, Redis time in ms; nil when unknown).
 local function ensure(newEpoch, metaTtl)
-  local current = redis.call('HMGET', meta, 'epoch', 'r', 'o')
+  local current = redis.call('HMGET', meta, 'epoch', 'r', 'o', 'x')
   local epoch = current[1]
   if not epoch then
     redis.call('DEL', hist, ids)
@@ -98,7 +99,7 @@ local function ensure(newEpoch, metaTtl)
   end
   epoch = guardRun(epoch, newEpoch, current[2])
   if metaTtl then redis.call('PEXPIRE', meta, metaTtl) end
-  return epoch, current[3] and tonumber(current[3])
+  return epoch, current[3] and tonumber(current[3]), current[4] and tonumber(current[4])
 end
 
 local function drop(entry)

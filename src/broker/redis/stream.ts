@@ -22,6 +22,7 @@ import type {
   PublishOutcome,
   ReadCursor,
   StreamEngine,
+  StreamEvent,
   StreamHandlers,
 } from '../stream-engine.js';
 import type { RedisKeys } from './keys.js';
@@ -29,6 +30,7 @@ import type { EngineLinks } from './engine-links.js';
 import { errorMessage, reconnectDelay, toBrokerError } from './links.js';
 import { InFlightGate } from './in-flight-gate.js';
 import { PublishBatcher, type BatchLimits } from './publish-batch.js';
+import { PUBLISH_CLUSTER_KEYS_PER_EVENT, PUBLISH_KEYS_PER_EVENT } from './publish-script.js';
 import { StreamFollower } from './stream-follower.js';
 import { decodeEntry, decodeLive, decodePublishReply, runLogRecordTail } from './wire.js';
 
@@ -55,6 +57,11 @@ export interface RedisStreamOptions {
    * of the healthy shards too.
    */
   boundInFlight: boolean;
+  /**
+   * Give the publish script every key of an event, not only its meta key
+   * (Redis Cluster: `PUBLISH_CLUSTER_KEYS_PER_EVENT`).
+   */
+  declareEveryKey: boolean;
 }
 
 /**
@@ -64,7 +71,7 @@ export interface RedisStreamOptions {
 const MAX_READS_IN_FLIGHT = 32;
 const MAX_READS_WAITING = 20_000;
 
-/** Bytes counted per event on top of its payload, name, id, run log record and key names (epoch, flags, numbers). */
+/** Bytes counted per event on top of its payload, name, id, run id, run log record and key name (epoch, flags, numbers). */
 const BATCH_ENTRY_OVERHEAD = 64;
 
 interface Feed {
@@ -103,6 +110,7 @@ export class RedisStream implements StreamEngine {
         runTtlMs,
         maxRunsPerUser,
         count,
+        options.declareEveryKey ? PUBLISH_CLUSTER_KEYS_PER_EVENT : PUBLISH_KEYS_PER_EVENT,
       ],
       options.batch,
       options.boundInFlight,
@@ -132,19 +140,25 @@ export class RedisStream implements StreamEngine {
       throw new TypeError('RedisBroker: awaitedBy must be a node id');
     }
     // Generated ids start with `ev_`, which validation refuses in a
-    // publisher's id, so they never collide with one.
+    // publisher's id, so they never collide with one (nor repeat: the
+    // script neither looks them up nor keeps them for idempotency).
+    const generated = event.id === undefined;
     const id = event.id ?? this.ids.eventId();
     const ts = this.options.clock();
     const { run } = event;
     const runId = run?.runId ?? '';
     const logTail = run === undefined ? '' : runLogRecordTail(event.event, run);
-    const [meta, hist, ids] = this.keys.user(userId);
-    const keys = [meta, hist, ids, this.keys.connections(userId), ...this.keys.run(userId, runId)];
-    const channel = this.keys.userChannel(userId);
-    const runKeyBase = this.keys.runKeyBase(userId);
-    // Keys and names grow with the user id (up to 128 characters): counted, not guessed.
-    let nameBytes = channel.length + runKeyBase.length;
-    for (const key of keys) nameBytes += key.length;
+    // On one Redis the meta key only: the script derives the user's other
+    // keys and channel from it (`publish-script.ts`).
+    const meta = this.keys.meta(userId);
+    let keys: string[] = [meta];
+    let keyBytes = meta.length;
+    if (this.options.declareEveryKey) {
+      const [, hist, ids] = this.keys.user(userId);
+      keys = [meta, hist, ids, this.keys.connections(userId), ...this.keys.run(userId, runId)];
+      keyBytes = 0;
+      for (const key of keys) keyBytes += key.length;
+    }
     let result: unknown;
     try {
       result = await this.batcher.add({
@@ -158,20 +172,21 @@ export class RedisStream implements StreamEngine {
           ts,
           event.payload,
           awaitedBy,
-          channel,
+          generated ? '1' : '0',
           runId,
           run?.grammarArg ?? '',
           options.runGrammar ?? 'strict',
           logTail,
-          runKeyBase,
         ],
         ts,
+        // Key names grow with the user id (up to 128 characters): counted, not guessed.
         bytes:
           Buffer.byteLength(event.payload) +
           Buffer.byteLength(logTail) +
           event.event.length +
           id.length +
-          nameBytes +
+          keyBytes +
+          runId.length +
           BATCH_ENTRY_OVERHEAD,
       });
     } catch (error) {
@@ -242,7 +257,7 @@ export class RedisStream implements StreamEngine {
     const follower = new StreamFollower({
       maxPending: this.options.maxPendingPerUser,
       readAfter: async (seq, epoch) => this.readHistory(userId, { kind: 'position', seq, epoch }),
-      onEvent: (epoch, event) => this.deliver(() => this.handlers?.onEvent(userId, epoch, event)),
+      onEvent: (epoch, event) => this.deliverEvent(userId, epoch, event),
       onResync: () => this.deliver(() => this.handlers?.onResync(userId)),
       onCatchUpError: (error) =>
         logger?.warn({ err: errorMessage(error) }, 'redis broker: catch-up failed, retrying'),
@@ -362,6 +377,16 @@ export class RedisStream implements StreamEngine {
       );
     } catch (error) {
       throw toBrokerError(error);
+    }
+  }
+
+  /** `deliver` for a live event, without a closure per event. */
+  private deliverEvent(userId: string, epoch: string, event: StreamEvent): void {
+    if (this.closed) return;
+    try {
+      this.handlers?.onEvent(userId, epoch, event);
+    } catch (error) {
+      this.options.logger?.error({ err: errorMessage(error) }, 'redis broker: a handler threw');
     }
   }
 

@@ -38,35 +38,28 @@ export function decodeEntry(entry: unknown): StreamEvent {
 
 /** A live message: `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\npayload` (the payload last). */
 export function decodeLive(message: string): { epoch: string; event: StreamEvent } | undefined {
-  const parts: string[] = [];
-  let start = 0;
-  for (let i = 0; i < 7; i++) {
-    const end = message.indexOf('\n', start);
-    if (end < 0) return undefined;
-    parts.push(message.slice(start, end));
-    start = end + 1;
-  }
-  const [epoch, seq, id, event, critical, ts, awaitedBy] = parts as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  return {
-    epoch,
-    event: {
-      seq: Number.parseInt(seq, 10),
-      id,
-      event,
-      critical: critical === '1',
-      ts: Number(ts),
-      payload: message.slice(start),
-      ...(awaitedBy !== '' ? { awaitedBy } : {}),
-    },
-  };
+  // Seven fields before the payload, found one after the other (no array
+  // of parts per message: this runs once per live event).
+  const e1 = message.indexOf('\n');
+  const e2 = e1 < 0 ? -1 : message.indexOf('\n', e1 + 1);
+  const e3 = e2 < 0 ? -1 : message.indexOf('\n', e2 + 1);
+  const e4 = e3 < 0 ? -1 : message.indexOf('\n', e3 + 1);
+  const e5 = e4 < 0 ? -1 : message.indexOf('\n', e4 + 1);
+  const e6 = e5 < 0 ? -1 : message.indexOf('\n', e5 + 1);
+  const e7 = e6 < 0 ? -1 : message.indexOf('\n', e6 + 1);
+  if (e7 < 0) return undefined;
+  const awaitedBy = message.slice(e6 + 1, e7);
+  const seq = Number.parseInt(message.slice(e1 + 1, e2), 10);
+  const id = message.slice(e2 + 1, e3);
+  const name = message.slice(e3 + 1, e4);
+  const critical = message.slice(e4 + 1, e5) === '1';
+  const ts = Number(message.slice(e5 + 1, e6));
+  const payload = message.slice(e7 + 1);
+  const event: StreamEvent =
+    awaitedBy === ''
+      ? { seq, id, event: name, critical, ts, payload }
+      : { seq, id, event: name, critical, ts, payload, awaitedBy };
+  return { epoch: message.slice(0, e1), event };
 }
 
 /** A pub/sub message as a JSON object, or undefined. */

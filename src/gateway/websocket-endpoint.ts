@@ -91,31 +91,37 @@ export class WebSocketEndpoint {
     // a closure here would keep this handshake's scope (the request, its
     // headers and token, the deadline timer) alive with every idle connection.
     socket.on('error', destroySocket);
-    const deadline = setTimeout(() => {
-      this.stats.countHandshake('error');
-      socket.destroy();
-    }, this.options.limits.handshakeTimeoutMs);
+    // Cleared when the checks settle, whatever they decided. A client that
+    // leaves first is seen by the timer (`destroyed`): no `close` listener
+    // to add and take off again on every handshake.
+    const deadline = setTimeout(
+      handshakeDeadline,
+      this.options.limits.handshakeTimeoutMs,
+      this.stats,
+      socket,
+    );
     deadline.unref();
-    const clear = (): void => clearTimeout(deadline);
-    socket.once('close', clear);
-    this.admit(req, socket, head)
-      .catch((error: unknown) => {
-        const refusal =
-          error instanceof GatewayError ? error : new GatewayError('internal', 'handshake failed');
-        if (!(error instanceof GatewayError)) {
-          this.logger.error(
-            { err: (error as Error).message, url: redactUrl(req.url) },
-            'handshake error',
-          );
-        }
-        this.stats.countHandshake(outcomeOf(refusal));
-        refuseHandshake(socket, refusal);
-      })
-      .finally(() => {
-        // Nothing per handshake stays on a socket that lives on as a connection.
-        clear();
-        socket.removeListener('close', clear);
-      });
+    this.admit(req, socket, head).then(
+      () => clearTimeout(deadline),
+      (error: unknown) => {
+        clearTimeout(deadline);
+        this.refuse(req, socket, error);
+      },
+    );
+  }
+
+  /** Refuses a handshake whose checks threw (a `GatewayError`, or anything else as a 500). */
+  private refuse(req: IncomingMessage, socket: Duplex, error: unknown): void {
+    const refusal =
+      error instanceof GatewayError ? error : new GatewayError('internal', 'handshake failed');
+    if (!(error instanceof GatewayError)) {
+      this.logger.error(
+        { err: (error as Error).message, url: redactUrl(req.url) },
+        'handshake error',
+      );
+    }
+    this.stats.countHandshake(outcomeOf(refusal));
+    refuseHandshake(socket, refusal);
   }
 
   close(): void {
@@ -144,6 +150,13 @@ export class WebSocketEndpoint {
       });
     });
   }
+}
+
+/** The handshake deadline passed with the checks still running: cut the client off. */
+function handshakeDeadline(stats: NodeStats, socket: Duplex): void {
+  if (socket.destroyed) return;
+  stats.countHandshake('error');
+  socket.destroy();
 }
 
 /** The socket's `error` listener: `this` is the socket. */

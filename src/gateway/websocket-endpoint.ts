@@ -132,23 +132,28 @@ export class WebSocketEndpoint {
   private async admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const admission = await this.gate.admit(req, socket);
     if (!admission) return;
-    const { reservation } = admission;
-    // ws may refuse the upgrade itself (bad Sec-WebSocket-Key…); the slot comes back then.
-    const release = (): void => this.registry.release(reservation);
-    socket.once('close', release);
     // Held from here to the end of the turn, so the 101 answer, the welcome
     // and a replay read from memory leave in one write. If ws refuses the
     // upgrade instead, its `end()` uncorks.
     socket.cork();
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      socket.removeListener('close', release);
-      this.stats.countHandshake('accepted');
-      void this.connections.open({
-        ...admission,
-        transport: new SocketWriter(ws, socket, this.connections.coalescer),
-        corked: true,
+    let upgraded = false;
+    try {
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        upgraded = true;
+        this.stats.countHandshake('accepted');
+        void this.connections.open({
+          ...admission,
+          transport: new SocketWriter(ws, socket, this.connections.coalescer),
+          corked: true,
+        });
       });
-    });
+    } finally {
+      // ws decides within the call (there is no `verifyClient`): no callback
+      // means it refused the upgrade (bad Sec-WebSocket-Key…) or the client
+      // had gone, and the slot comes back now. No `close` listener to add
+      // and remove on every handshake.
+      if (!upgraded) this.registry.release(admission.reservation);
+    }
   }
 }
 

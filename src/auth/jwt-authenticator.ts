@@ -1,6 +1,8 @@
 /**
  * User tokens as JWTs (PROTOCOL.md section 1): HS256 with a shared secret, or
- * RS256/ES256/EdDSA with a public key or a JWKS URL, through `jose`.
+ * RS256/ES256/EdDSA with a public key or a JWKS URL, through `jose` (a plain
+ * HMAC token's signature is checked by `node:crypto`, its claims still by
+ * jose: `hmac-jwt.ts`).
  *
  * Contract of `verify(token)`:
  * - resolves with the token's `sub` and its expiry (exp + leeway, in ms);
@@ -25,9 +27,11 @@ import {
   jwtVerify,
   type JWTPayload,
   type JWTVerifyOptions,
+  type ProtectedHeaderParameters,
 } from 'jose';
 import { isValidUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import { AuthError, type UserAuthenticator, type VerifiedUser } from './authenticator.js';
+import { createHmacVerifier } from './hmac-jwt.js';
 
 /** The shortest HS256 secret accepted: 256 bits, the size of the HMAC-SHA-256 output (RFC 7518 3.2). */
 export const MIN_SECRET_BYTES = 32;
@@ -195,10 +199,20 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): UserAu
       return cryptoKey;
     };
   const hmacKey = key instanceof Uint8Array ? hmacKeyFor(key) : null;
+  // The plain HMAC token is checked synchronously (`hmac-jwt.ts`); the key resolver above
+  // stays for the tokens it hands back to jose.
+  const hmacVerify = key instanceof Uint8Array ? createHmacVerifier(key, verifyOptions) : null;
 
-  async function verifySignatureAndClaims(token: string): Promise<JWTPayload> {
+  async function verifySignatureAndClaims(
+    token: string,
+    header: ProtectedHeaderParameters,
+  ): Promise<JWTPayload> {
     // Three branches rather than one call: jose's overloads differ by key type.
     // `alg` was checked against the HMAC allow-list before we get here.
+    if (hmacVerify) {
+      const payload = hmacVerify(token, header);
+      if (payload !== null) return payload;
+    }
     if (hmacKey) return (await jwtVerify(token, hmacKey, verifyOptions)).payload;
     if (typeof key !== 'function') return (await jwtVerify(token, key, verifyOptions)).payload;
     try {
@@ -226,18 +240,19 @@ export function createJwtAuthenticator(options: JwtAuthenticatorOptions): UserAu
       if (token.length > maxTokenLength) {
         throw new AuthError('too_long', `token longer than ${maxTokenLength} characters`);
       }
-      let alg: unknown;
+      let header: ProtectedHeaderParameters;
       try {
-        alg = decodeProtectedHeader(token).alg;
+        header = decodeProtectedHeader(token);
       } catch {
         throw new AuthError('malformed', 'token is not a JWT');
       }
+      const { alg } = header;
       if (typeof alg !== 'string' || !algorithms.has(alg)) {
         throw new AuthError('algorithm_not_allowed', 'token algorithm is not allowed');
       }
       let payload: JWTPayload;
       try {
-        payload = await verifySignatureAndClaims(token);
+        payload = await verifySignatureAndClaims(token, header);
       } catch (error) {
         throw toAuthError(error, remote);
       }

@@ -11,6 +11,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { ErrorCode } from '../protocol/error-codes.js';
 import type { Connection } from './connection.js';
 import type { ConnectionHost } from './connection-host.js';
+import type { TransportEvents } from './connection-transport.js';
 import { TokenBucket } from './token-bucket.js';
 import { encodeTextFrame } from './wire-frame.js';
 
@@ -19,7 +20,7 @@ const MAX_EARLY_FRAMES = 32;
 const PONG_TEXT = '{"type":"pong"}';
 const PONG_FRAME = encodeTextFrame(PONG_TEXT);
 
-export class ClientFrames {
+export class ClientFrames implements TransportEvents {
   private readonly rate: TokenBucket;
   /** Bad frames allowed: `maxBadFrames` per `badFrameWindowMs`, as a bucket (created on the first). */
   private badFrameBudget: TokenBucket | null = null;
@@ -65,6 +66,28 @@ export class ClientFrames {
    * The welcome went out: the frames the client sent before it are answered
    * now, so the welcome stays the first frame (PROTOCOL.md section 2).
    */
+  // What the transport reports (`TransportEvents`): this object is what it is
+  // bound to, so a connection holds no closure per event kind.
+  message(data: Buffer, isBinary: boolean): void {
+    this.onMessage(data, isBinary);
+  }
+
+  ping(data: Buffer): void {
+    this.onProtocolPing(data);
+  }
+
+  pong(): void {
+    this.onProtocolPong();
+  }
+
+  closed(code: number): void {
+    this.connection.transportClosed(code);
+  }
+
+  error(message: string, closeCode: number | null): void {
+    this.connection.transportError(message, closeCode);
+  }
+
   flushEarly(): void {
     const early = this.early;
     this.early = null;

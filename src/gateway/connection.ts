@@ -93,16 +93,7 @@ export class Connection implements RegisteredConnection {
     this.lastSeenAt = connectedAt;
     this.lastPingAt = connectedAt;
     const inbound = (this.inbound = new ClientFrames(this, host, connectedAt));
-    writer.bind({
-      message: (data, isBinary) => inbound.onMessage(data, isBinary),
-      closed: (code) => this.onClose(code),
-      ping: (data) => inbound.onProtocolPing(data),
-      pong: () => inbound.onProtocolPong(),
-      error: (message, closeCode) => {
-        this.closeCode ??= closeCode;
-        host.logger.debug({ connectionId: id, err: message }, 'socket error');
-      },
-    });
+    writer.bind(inbound);
   }
 
   /**
@@ -129,8 +120,9 @@ export class Connection implements RegisteredConnection {
       headSeq: read.headSeq,
       heartbeatMs: this.host.options.heartbeatMs,
       replay: plan.replay,
-      ...this.writer.welcomeFields,
     };
+    // Added after `replay` (the same order as a spread), without a spread's object copy.
+    if (this.writer.welcomeFields) Object.assign(welcome, this.writer.welcomeFields);
     this.sendFrame(welcome);
     for (const frame of plan.frames) this.sendFrame(frame);
     if (plan.replay.gap) this.host.metrics.gaps.inc();
@@ -434,7 +426,14 @@ export class Connection implements RegisteredConnection {
     this.acks.acked(seq, now);
   }
 
-  private onClose(code: number): void {
+  /** The transport failed; `closeCode` is the code it closes with, when it says one. */
+  transportError(message: string, closeCode: number | null): void {
+    this.closeCode ??= closeCode;
+    this.host.logger.debug({ connectionId: this.id, err: message }, 'socket error');
+  }
+
+  /** The transport is gone (`ClientFrames` hands its `closed` on). */
+  transportClosed(code: number): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.acks.stop();

@@ -57,10 +57,17 @@ export interface Admission {
 
 export class HandshakeGate {
   private readonly limiter: KeyedRateLimiter;
+  /** `parts.ready` resolved: handshakes no longer wait a microtask on it. */
+  private started = false;
 
   constructor(private readonly parts: HandshakeParts) {
     const rate = parts.options.limits.handshakesPerIpPerSecond;
     this.limiter = new KeyedRateLimiter(rate, rate, MAX_TRACKED_IPS);
+    // A failed start is seen by the handshakes that await `ready` (it rejects them).
+    parts.ready.then(
+      () => (this.started = true),
+      () => undefined,
+    );
   }
 
   /**
@@ -95,7 +102,7 @@ export class HandshakeGate {
     const parsed = transport === 'sse' ? parseSseRequest(req) : parseHandshakeRequest(req);
     if (parsed instanceof GatewayError) throw parsed;
     if (!parsed.credential) throw new GatewayError('unauthorized', 'a token or ticket is required');
-    await this.parts.ready;
+    if (!this.started) await this.parts.ready;
     this.parts.lifecycle.assertUsable(this.parts.broker.health());
 
     let user: VerifiedUser;

@@ -52,7 +52,85 @@ export function parseHandshakeRequest(req: IncomingMessage): HandshakeRequest | 
   ) {
     return bad('a WebSocket handshake has no body', 'Content-Length');
   }
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  const query = readQuery(req.url);
+  if (query instanceof GatewayError) return query;
+  const { lastSeq, epoch, ticket, snapshots } = query;
+  if (snapshots !== null && snapshots !== '0' && snapshots !== '1') {
+    return bad('snapshots must be 0 or 1', 'snapshots');
+  }
+
+  let cursor: ReadCursor = { kind: 'acked' };
+  if (lastSeq !== null || epoch !== null) {
+    if (lastSeq === null || epoch === null) {
+      return bad('lastSeq and epoch go together', lastSeq === null ? 'lastSeq' : 'epoch');
+    }
+    if (!SEQ_PATTERN.test(lastSeq) || !Number.isSafeInteger(Number(lastSeq))) {
+      return bad('lastSeq must be a non-negative integer', 'lastSeq');
+    }
+    if (!EPOCH_PATTERN.test(epoch)) return bad('epoch is malformed', 'epoch');
+    cursor = { kind: 'position', seq: Number(lastSeq), epoch };
+  }
+
+  const protocols = readProtocols(req.headers['sec-websocket-protocol']);
+  if (protocols instanceof GatewayError) return protocols;
+
+  const authorization = req.headers.authorization;
+  let headerToken: string | null = null;
+  if (authorization !== undefined) {
+    const match = /^Bearer ([^\s]+)$/i.exec(authorization);
+    // A credential that is not a bearer token is a malformed token: 401, as
+    // the refusal table says, not 400.
+    if (!match) {
+      return new GatewayError(
+        'unauthorized',
+        'Authorization must be "Bearer <token>"',
+        'Authorization',
+      );
+    }
+    headerToken = match[1] as string;
+  }
+  const { protocolToken, wantsSubprotocol } = protocols;
+  const given =
+    (headerToken === null ? 0 : 1) + (protocolToken === null ? 0 : 1) + (ticket === null ? 0 : 1);
+  if (given > 1)
+    return bad('give one credential: a header, a bearer subprotocol or a ticket', 'credential');
+
+  let credential: Credential | null = null;
+  const token = headerToken ?? protocolToken;
+  if (token !== null) {
+    // An oversized token is a bad token (401), decided by the authenticator;
+    // cut it here so no later step handles megabytes.
+    credential = { kind: 'token', token: token.slice(0, MAX_TOKEN_LENGTH + 1) };
+  } else if (ticket !== null) {
+    if (!TICKET_PATTERN.test(ticket)) return bad('ticket is malformed', 'ticket');
+    credential = { kind: 'ticket', ticket };
+  }
+  return { credential, cursor, wantsSubprotocol, snapshots: snapshots === '1' };
+}
+
+/** The query parameters the endpoint knows; all null without a query. */
+interface HandshakeQuery {
+  lastSeq: string | null;
+  epoch: string | null;
+  ticket: string | null;
+  snapshots: string | null;
+}
+
+const NO_QUERY: Readonly<HandshakeQuery> = Object.freeze({
+  lastSeq: null,
+  epoch: null,
+  ticket: null,
+  snapshots: null,
+});
+
+/**
+ * The query of the request target, or its refusal. Most handshakes (a first
+ * connection with a header token) have no query at all: they skip the URL
+ * parser, which was a tenth of a handshake's CPU in the connection-rate profile.
+ */
+function readQuery(target: string | undefined): Readonly<HandshakeQuery> | GatewayError {
+  if (target === undefined || !target.includes('?')) return NO_QUERY;
+  const url = new URL(target, 'http://localhost');
   for (const name of url.searchParams.keys()) {
     if (!KNOWN_PARAMS.has(name)) {
       // Never echo the value: it may be a token. Nor a name that is not a
@@ -72,64 +150,41 @@ export function parseHandshakeRequest(req: IncomingMessage): HandshakeRequest | 
   if (ticket instanceof GatewayError) return ticket;
   const snapshots = single(url.searchParams, 'snapshots');
   if (snapshots instanceof GatewayError) return snapshots;
-  if (snapshots !== null && snapshots !== '0' && snapshots !== '1') {
-    return bad('snapshots must be 0 or 1', 'snapshots');
-  }
+  return { lastSeq, epoch, ticket, snapshots };
+}
 
-  let cursor: ReadCursor = { kind: 'acked' };
-  if (lastSeq !== null || epoch !== null) {
-    if (lastSeq === null || epoch === null) {
-      return bad('lastSeq and epoch go together', lastSeq === null ? 'lastSeq' : 'epoch');
-    }
-    if (!SEQ_PATTERN.test(lastSeq) || !Number.isSafeInteger(Number(lastSeq))) {
-      return bad('lastSeq must be a non-negative integer', 'lastSeq');
-    }
-    if (!EPOCH_PATTERN.test(epoch)) return bad('epoch is malformed', 'epoch');
-    cursor = { kind: 'position', seq: Number(lastSeq), epoch };
-  }
+/** What the offered subprotocols say. */
+interface OfferedProtocols {
+  /** The token of the one `bearer.<token>` entry, or null. */
+  protocolToken: string | null;
+  wantsSubprotocol: boolean;
+}
 
-  const offered = (req.headers['sec-websocket-protocol'] ?? '')
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p.length > 0);
-  const bearerProtocols = offered.filter((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX));
-  const wantsSubprotocol = offered.includes(SUBPROTOCOL);
-  if (offered.length > 0 && !wantsSubprotocol) {
+const NO_PROTOCOLS: Readonly<OfferedProtocols> = Object.freeze({
+  protocolToken: null,
+  wantsSubprotocol: false,
+});
+
+/** Reads `Sec-WebSocket-Protocol` (absent: nothing offered), or refuses it. */
+function readProtocols(header: string | undefined): Readonly<OfferedProtocols> | GatewayError {
+  if (header === undefined) return NO_PROTOCOLS;
+  let offered = 0;
+  let bearers = 0;
+  let protocolToken: string | null = null;
+  let wantsSubprotocol = false;
+  for (const entry of header.split(',')) {
+    const protocol = entry.trim();
+    if (protocol.length === 0) continue;
+    offered++;
+    if (protocol === SUBPROTOCOL) wantsSubprotocol = true;
+    if (protocol.startsWith(BEARER_SUBPROTOCOL_PREFIX)) {
+      bearers++;
+      protocolToken ??= protocol.slice(BEARER_SUBPROTOCOL_PREFIX.length);
+    }
+  }
+  if (offered > 0 && !wantsSubprotocol) {
     return bad(`subprotocol ${SUBPROTOCOL} must be offered`, 'Sec-WebSocket-Protocol');
   }
-  if (bearerProtocols.length > 1) {
-    return bad('more than one bearer subprotocol', 'Sec-WebSocket-Protocol');
-  }
-
-  const authorization = req.headers.authorization;
-  let headerToken: string | null = null;
-  if (authorization !== undefined) {
-    const match = /^Bearer ([^\s]+)$/i.exec(authorization);
-    // A credential that is not a bearer token is a malformed token: 401, as
-    // the refusal table says, not 400.
-    if (!match) {
-      return new GatewayError(
-        'unauthorized',
-        'Authorization must be "Bearer <token>"',
-        'Authorization',
-      );
-    }
-    headerToken = match[1] as string;
-  }
-  const protocolToken = bearerProtocols[0]?.slice(BEARER_SUBPROTOCOL_PREFIX.length) ?? null;
-  const given = [headerToken, protocolToken, ticket].filter((c) => c !== null).length;
-  if (given > 1)
-    return bad('give one credential: a header, a bearer subprotocol or a ticket', 'credential');
-
-  let credential: Credential | null = null;
-  const token = headerToken ?? protocolToken;
-  if (token !== null) {
-    // An oversized token is a bad token (401), decided by the authenticator;
-    // cut it here so no later step handles megabytes.
-    credential = { kind: 'token', token: token.slice(0, MAX_TOKEN_LENGTH + 1) };
-  } else if (ticket !== null) {
-    if (!TICKET_PATTERN.test(ticket)) return bad('ticket is malformed', 'ticket');
-    credential = { kind: 'ticket', ticket };
-  }
-  return { credential, cursor, wantsSubprotocol, snapshots: snapshots === '1' };
+  if (bearers > 1) return bad('more than one bearer subprotocol', 'Sec-WebSocket-Protocol');
+  return { protocolToken, wantsSubprotocol };
 }

@@ -10,8 +10,10 @@ export class KeyedMutex {
 
   /** Runs `work` after every earlier `run` of the same key has settled. */
   run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const result = previous.then(work, work);
+    const previous = this.tails.get(key);
+    // Nothing queued for the key (every connection of a new user): start at
+    // once rather than a microtask later, one promise fewer per handshake.
+    const result = previous === undefined ? startNow(work) : previous.then(work, work);
     const tail = result.then(
       () => undefined,
       () => undefined,
@@ -27,5 +29,14 @@ export class KeyedMutex {
   /** Keys with work queued or running (for tests and stats). */
   get size(): number {
     return this.tails.size;
+  }
+}
+
+/** `work()`, its synchronous throw (if any) as a rejection, like `then(work)` would give. */
+function startNow<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return work();
+  } catch (error) {
+    return Promise.reject(error);
   }
 }

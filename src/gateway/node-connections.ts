@@ -142,7 +142,7 @@ export class NodeConnections implements ConnectionHost {
     const { registry } = this.parts;
     const remaining = registry.remove(connection);
     if (registry.connectionCount === 0) this.onEmpty?.();
-    this.metrics.closes.inc({ code: String(code) });
+    this.metrics.countClose(code);
     this.updateGauges();
     this.logger.info(
       { connectionId: connection.id, userId: connection.userId, code, sentSeq: connection.sentSeq },
@@ -181,8 +181,7 @@ export class NodeConnections implements ConnectionHost {
   }
 
   private updateGauges(): void {
-    this.metrics.connections.set(this.parts.registry.connectionCount);
-    this.metrics.users.set(this.parts.registry.userCount);
+    this.metrics.setOpen(this.parts.registry.connectionCount, this.parts.registry.userCount);
   }
 }
 

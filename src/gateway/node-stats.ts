@@ -35,8 +35,12 @@ export class NodeStats {
   }
 
   countHandshake(outcome: HandshakeOutcome): void {
+    if (outcome === 'accepted') {
+      this.metrics.countAccepted();
+      return;
+    }
     this.metrics.handshakes.inc({ outcome });
-    if (outcome !== 'accepted') this.countError(`handshake_${outcome}`);
+    this.countError(`handshake_${outcome}`);
   }
 
   /** Copies, so a caller cannot change the node's figures. */

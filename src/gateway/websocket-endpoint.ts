@@ -91,31 +91,37 @@ export class WebSocketEndpoint {
     // a closure here would keep this handshake's scope (the request, its
     // headers and token, the deadline timer) alive with every idle connection.
     socket.on('error', destroySocket);
-    const deadline = setTimeout(() => {
-      this.stats.countHandshake('error');
-      socket.destroy();
-    }, this.options.limits.handshakeTimeoutMs);
+    // Cleared when the checks settle, whatever they decided. A client that
+    // leaves first is seen by the timer (`destroyed`): no `close` listener
+    // to add and take off again on every handshake.
+    const deadline = setTimeout(
+      handshakeDeadline,
+      this.options.limits.handshakeTimeoutMs,
+      this.stats,
+      socket,
+    );
     deadline.unref();
-    const clear = (): void => clearTimeout(deadline);
-    socket.once('close', clear);
-    this.admit(req, socket, head)
-      .catch((error: unknown) => {
-        const refusal =
-          error instanceof GatewayError ? error : new GatewayError('internal', 'handshake failed');
-        if (!(error instanceof GatewayError)) {
-          this.logger.error(
-            { err: (error as Error).message, url: redactUrl(req.url) },
-            'handshake error',
-          );
-        }
-        this.stats.countHandshake(outcomeOf(refusal));
-        refuseHandshake(socket, refusal);
-      })
-      .finally(() => {
-        // Nothing per handshake stays on a socket that lives on as a connection.
-        clear();
-        socket.removeListener('close', clear);
-      });
+    this.admit(req, socket, head).then(
+      () => clearTimeout(deadline),
+      (error: unknown) => {
+        clearTimeout(deadline);
+        this.refuse(req, socket, error);
+      },
+    );
+  }
+
+  /** Refuses a handshake whose checks threw (a `GatewayError`, or anything else as a 500). */
+  private refuse(req: IncomingMessage, socket: Duplex, error: unknown): void {
+    const refusal =
+      error instanceof GatewayError ? error : new GatewayError('internal', 'handshake failed');
+    if (!(error instanceof GatewayError)) {
+      this.logger.error(
+        { err: (error as Error).message, url: redactUrl(req.url) },
+        'handshake error',
+      );
+    }
+    this.stats.countHandshake(outcomeOf(refusal));
+    refuseHandshake(socket, refusal);
   }
 
   close(): void {
@@ -126,24 +132,36 @@ export class WebSocketEndpoint {
   private async admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const admission = await this.gate.admit(req, socket);
     if (!admission) return;
-    const { reservation } = admission;
-    // ws may refuse the upgrade itself (bad Sec-WebSocket-Key…); the slot comes back then.
-    const release = (): void => this.registry.release(reservation);
-    socket.once('close', release);
     // Held from here to the end of the turn, so the 101 answer, the welcome
     // and a replay read from memory leave in one write. If ws refuses the
     // upgrade instead, its `end()` uncorks.
     socket.cork();
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      socket.removeListener('close', release);
-      this.stats.countHandshake('accepted');
-      void this.connections.open({
-        ...admission,
-        transport: new SocketWriter(ws, socket, this.connections.coalescer),
-        corked: true,
+    let upgraded = false;
+    try {
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        upgraded = true;
+        this.stats.countHandshake('accepted');
+        void this.connections.open({
+          ...admission,
+          transport: new SocketWriter(ws, socket, this.connections.coalescer),
+          corked: true,
+        });
       });
-    });
+    } finally {
+      // ws decides within the call (there is no `verifyClient`): no callback
+      // means it refused the upgrade (bad Sec-WebSocket-Key…) or the client
+      // had gone, and the slot comes back now. No `close` listener to add
+      // and remove on every handshake.
+      if (!upgraded) this.registry.release(admission.reservation);
+    }
   }
+}
+
+/** The handshake deadline passed with the checks still running: cut the client off. */
+function handshakeDeadline(stats: NodeStats, socket: Duplex): void {
+  if (socket.destroyed) return;
+  stats.countHandshake('error');
+  socket.destroy();
 }
 
 /** The socket's `error` listener: `this` is the socket. */

@@ -57,6 +57,16 @@ export class GatewayMetrics {
    */
   private deliveredPending = 0;
   private publishedNewPending = 0;
+  /**
+   * The same for every connection's open and close (the connection-rate
+   * profile showed prom-client's label hashing and gauge sets on each):
+   * accepted handshakes, closes by code, and the last connection and user
+   * counts, set on the gauges when collected.
+   */
+  private acceptedPending = 0;
+  private readonly closesPending = new Map<number, number>();
+  private openConnections = 0;
+  private openUsers = 0;
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean; prefix?: string } = {}) {
     const registry = options.registry ?? new Registry();
@@ -67,17 +77,20 @@ export class GatewayMetrics {
       name: `${p}connections`,
       help: 'Open WebSocket connections on this node',
       registers,
+      collect: () => this.connections.set(this.openConnections),
     });
     this.users = new Gauge({
       name: `${p}users`,
       help: 'Users with at least one open connection on this node',
       registers,
+      collect: () => this.users.set(this.openUsers),
     });
     this.handshakes = new Counter({
       name: `${p}handshakes_total`,
       help: 'WebSocket handshakes by outcome',
       labelNames: ['outcome'],
       registers,
+      collect: () => this.flushAccepted(),
     });
     this.eventsPublished = new Counter({
       name: `${p}events_published_total`,
@@ -123,6 +136,7 @@ export class GatewayMetrics {
       help: 'Connection closes by close code',
       labelNames: ['code'],
       registers,
+      collect: () => this.flushCloses(),
     });
     this.badFrames = new Counter({
       name: `${p}bad_frames_total`,
@@ -235,6 +249,35 @@ export class GatewayMetrics {
   /** One new event published (hot path; `eventsPublished{kind="new"}` when collected). */
   countPublishedNew(): void {
     this.publishedNewPending++;
+  }
+
+  /** A handshake was accepted (per connection; `handshakes{outcome="accepted"}` when collected). */
+  countAccepted(): void {
+    this.acceptedPending++;
+  }
+
+  /** A connection closed with `code` (per connection; `closes{code}` when collected). */
+  countClose(code: number): void {
+    this.closesPending.set(code, (this.closesPending.get(code) ?? 0) + 1);
+  }
+
+  /** The node's open connections and users now (the `connections` and `users` gauges when collected). */
+  setOpen(connections: number, users: number): void {
+    this.openConnections = connections;
+    this.openUsers = users;
+  }
+
+  private flushAccepted(): void {
+    const pending = this.acceptedPending;
+    if (pending === 0) return;
+    this.acceptedPending = 0;
+    this.handshakes.inc({ outcome: 'accepted' }, pending);
+  }
+
+  private flushCloses(): void {
+    // Bounded by the close codes seen since the last collection (valid codes only).
+    for (const [code, count] of this.closesPending) this.closes.inc({ code: String(code) }, count);
+    this.closesPending.clear();
   }
 
   private flushDelivered(): void {

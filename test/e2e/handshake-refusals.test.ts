@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway, type Harness } from '../helpers/gateway-harness.js';
+import { RawWebSocket, upgradeHeaders, upgradeRequest } from '../helpers/raw-websocket.js';
 import {
   expectRefusal,
   TestClient,
@@ -313,6 +314,24 @@ describe('handshake refusals: 429', () => {
     const third = await h.connect('alice');
     expect((await third.welcome()).userId).toBe('alice');
     await refused(429, 'too_many_connections', { token });
+  });
+
+  it('gives the slot back when ws itself refuses the upgrade (malformed Sec-WebSocket-Key)', async () => {
+    h = await startGateway({ limits: { maxConnectionsPerUser: 1, maxConnectionsPerIp: 1 } });
+    const port = Number(new URL(h.wsUrl).port);
+    const token = await h.token('alice');
+    // Past both limits: a slot kept by any of these would refuse the last connection.
+    for (let i = 0; i < 3; i++) {
+      const headers = {
+        ...upgradeHeaders(`127.0.0.1:${port}`, token),
+        'Sec-WebSocket-Key': 'short',
+      };
+      const raw = await RawWebSocket.open(port, upgradeRequest('/v1/ws', headers));
+      await waitFor(() => raw.status !== null, { what: "ws's refusal" });
+      expect(raw.status).toBe(400);
+    }
+    const client = await h.connect('alice');
+    expect((await client.welcome()).userId).toBe('alice');
   });
 
   it('refuses a connection past the per-IP limit, whoever the user', async () => {

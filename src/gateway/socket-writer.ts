@@ -81,12 +81,12 @@ export class SocketWriter implements Corkable, ConnectionTransport {
     // Nothing after a close frame, ours or the peer's.
     if (this.socket.destroyed || this.ws.readyState !== this.ws.OPEN) return;
     // Coalescing pays for small frames (one syscall for many); a large frame
-    // already fills a syscall, and holding it only adds latency. A turn's
-    // first small frame goes at once (`write-coalescer.ts` says why).
+    // already fills a syscall, and holding it only adds latency. A light
+    // turn's first small frame goes at once (`write-coalescer.ts` says why).
     if (frame.length < COALESCE_BELOW_BYTES && !this.holding) {
       const turn = this.coalescer.turn;
-      if (this.wroteInTurn === turn) this.hold();
-      else this.wroteInTurn = turn;
+      if (this.wroteInTurn !== turn && this.coalescer.allowDirectWrite()) this.wroteInTurn = turn;
+      else this.hold();
     }
     this.socket.write(frame, written);
     if (this.holding && this.socket.writableLength >= COALESCE_BELOW_BYTES) {

@@ -7,8 +7,8 @@
  *
  * What the response holds unsent (`writableLength`: its buffer and the
  * socket's) is the lag measure, as `bufferedAmount` is for a WebSocket. A
- * turn's first write goes at once; the rest are corked and leave together
- * (`WriteCoalescer`).
+ * light turn's first write goes at once; the rest are corked and leave
+ * together (`WriteCoalescer`).
  */
 import type { ServerResponse } from 'node:http';
 import { encodeSseFrame, formatEventId, SSE_KEEP_ALIVE_COMMENT } from '../protocol/sse.js';
@@ -108,14 +108,15 @@ export class SseWriter implements ConnectionTransport, Corkable {
   }
 
   private write(chunk: string, written?: () => void): void {
-    // A turn's first write goes at once, the rest leave together (`write-coalescer.ts`).
+    // A light turn's first write goes at once, the rest leave together (`write-coalescer.ts`).
     if (!this.holding) {
       const turn = this.coalescer.turn;
-      if (this.wroteInTurn === turn) {
+      if (this.wroteInTurn !== turn && this.coalescer.allowDirectWrite()) this.wroteInTurn = turn;
+      else {
         this.holding = true;
         this.res.cork();
         this.coalescer.hold(this);
-      } else this.wroteInTurn = turn;
+      }
     }
     this.res.write(chunk, written);
   }

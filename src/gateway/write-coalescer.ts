@@ -1,20 +1,24 @@
 /**
  * Coalesces what one turn of the event loop writes to a socket into one
- * system call, without holding a socket's first write of the turn. A socket's
- * first small frame of a turn is written at once, as a bare `ws` server
- * would; a second one in the same turn corks the socket, and one shared
- * `setImmediate` uncorks every corked socket. Under a flood a connection that
- * gets several events in a turn pays two system calls instead of one per
- * frame; at a steady rate (one event per socket per turn) nothing is held.
+ * system call, without holding the writes of a light turn. A socket's first
+ * small frame of a turn is written at once, as a bare `ws` server would,
+ * while the turn has made fewer than `DIRECT_WRITES_PER_TURN` such writes;
+ * anything more (a socket's second frame, or any frame of a burst turn)
+ * corks the socket, and one shared `setImmediate` uncorks every corked
+ * socket.
  *
- * Why not cork the first write too: a corked write keeps its frame and
- * Node's write request alive to the end of the turn. With thousands of
- * sockets written in one turn, a scavenge in the middle found megabytes of
- * them alive and promoted them to the old generation, and the collections
- * that followed set the p99 latency (docs/performance.md, "Fifth pass").
+ * Why not cork every write: a corked frame waits for the end of the turn, and
+ * at a steady rate that wait, and the frames and write requests it keeps
+ * alive into scavenges, showed in the p99 (docs/performance.md, "Fifth
+ * pass"). Why cork a burst: a turn that writes to thousands of sockets spends
+ * less CPU when its system calls come together after its JavaScript than
+ * when each interleaves with it.
  *
  * Bounded by the open connections (each is held at most once per turn).
  */
+
+/** Sockets a turn writes at once before it counts as a burst and holds the rest. */
+export const DIRECT_WRITES_PER_TURN = 64;
 export interface Corkable {
   /** Releases the socket held for this turn. */
   release(): void;
@@ -24,6 +28,7 @@ export class WriteCoalescer {
   private held: Corkable[] = [];
   private scheduled = false;
   private turnNumber = 1;
+  private directWrites = 0;
   private readonly flushAtEndOfTurn = (): void => this.flush();
 
   /**
@@ -33,6 +38,15 @@ export class WriteCoalescer {
   get turn(): number {
     this.schedule();
     return this.turnNumber;
+  }
+
+  /**
+   * Asks to write a socket's first small frame of the turn at once: yes
+   * while the turn has made fewer than `DIRECT_WRITES_PER_TURN` such writes.
+   */
+  allowDirectWrite(): boolean {
+    this.schedule();
+    return this.directWrites++ < DIRECT_WRITES_PER_TURN;
   }
 
   /** `item` has corked its socket for this turn; it is released at the end of the turn. */
@@ -52,6 +66,7 @@ export class WriteCoalescer {
     this.held = [];
     this.scheduled = false;
     this.turnNumber++;
+    this.directWrites = 0;
     for (const item of held) item.release();
   }
 }

@@ -2,7 +2,7 @@ import { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { describe, expect, it } from 'vitest';
 import { COALESCE_BELOW_BYTES, SocketWriter } from '../../src/gateway/socket-writer.js';
-import { WriteCoalescer } from '../../src/gateway/write-coalescer.js';
+import { DIRECT_WRITES_PER_TURN, WriteCoalescer } from '../../src/gateway/write-coalescer.js';
 
 /** A raw socket that records each write it is handed: one entry per system call it would make. */
 class RecordingSocket extends Duplex {
@@ -24,9 +24,8 @@ class RecordingSocket extends Duplex {
 /** What `SocketWriter.writeFrame` reads of the ws socket: that it is open. */
 const OPEN_WS = { readyState: 1, OPEN: 1 } as unknown as WebSocket;
 
-function writer() {
+function writer(coalescer = new WriteCoalescer()) {
   const socket = new RecordingSocket();
-  const coalescer = new WriteCoalescer();
   return { socket, writer: new SocketWriter(OPEN_WS, socket, coalescer) };
 }
 
@@ -67,6 +66,19 @@ describe('WriteCoalescer with SocketWriter', () => {
     expect(second.socket.calls).toEqual([['2a']]);
     await endOfTurn();
     expect(first.socket.calls).toEqual([['1a'], ['1b']]);
+  });
+
+  it('holds every small frame of a burst turn, past the sockets it writes at once', async () => {
+    const coalescer = new WriteCoalescer();
+    const sockets = Array.from({ length: DIRECT_WRITES_PER_TURN + 2 }, () => writer(coalescer));
+    for (const { writer: w } of sockets) w.writeFrame(Buffer.from('x'), '');
+    const writtenAtOnce = sockets.filter(({ socket }) => socket.calls.length === 1).length;
+    expect(writtenAtOnce).toBe(DIRECT_WRITES_PER_TURN);
+    await endOfTurn();
+    expect(sockets.every(({ socket }) => socket.calls.length === 1)).toBe(true);
+    // The next turn is light again.
+    sockets[sockets.length - 1]!.writer.writeFrame(Buffer.from('y'), '');
+    expect(sockets[sockets.length - 1]!.socket.calls).toEqual([['x'], ['y']]);
   });
 
   it('writes a large frame at once, even after a held one, and keeps the order', async () => {

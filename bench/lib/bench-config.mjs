@@ -142,6 +142,14 @@ export const AIMS = [
     maxRatio: 2,
   },
   {
+    key: 'rate-p99-quiet',
+    text: 'targeted, fixed rate, clients not acking: latency p99 ≤ 2× bare ws (diagnostic: the delivery path without the inbound ack frames)',
+    scenario: 'targeted',
+    metric: 'quietP99Ms',
+    referenceMetric: 'rateP99Ms',
+    maxRatio: 2,
+  },
+  {
     key: 'rate-cpu',
     text: 'targeted, fixed rate: CPU per message ≤ 1.2× bare ws',
     scenario: 'targeted',

@@ -220,6 +220,11 @@ export class BenchSession {
     await Promise.all(this.loaders.map((loader) => loader.call('disconnect')));
   }
 
+  /** Clients ack every `ackEvery` events from now on; null: they stop acking. */
+  async setAckEvery(ackEvery) {
+    await Promise.all(this.loaders.map((loader) => loader.call('setAckEvery', { ackEvery })));
+  }
+
   async reset() {
     await Promise.all(this.loaders.map((loader) => loader.call('reset')));
   }

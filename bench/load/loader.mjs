@@ -99,6 +99,12 @@ class Loader {
     return { ...this.sink.toJSON(), cpu: process.cpuUsage(), clients: this.clients.length };
   }
 
+  /** Every client acks every `ackEvery` events from now on (Infinity: never). */
+  setAckEvery(ackEvery) {
+    for (const client of this.clients) client.ackEvery = ackEvery ?? Infinity;
+    return this.clients.length;
+  }
+
   /** Terminates every client (no close handshake); their cursors stay for a resume. */
   async disconnect() {
     for (const client of this.clients) client.close();
@@ -119,5 +125,7 @@ serveRpc({
   waitReceived: ({ target, timeoutMs }) => loader.waitFor('received', target, timeoutMs),
   waitCaughtUp: ({ target, timeoutMs }) => loader.waitFor('caughtUp', target, timeoutMs),
   disconnect: () => loader.disconnect(),
+  // null (JSON has no Infinity): clients stop acking.
+  setAckEvery: ({ ackEvery }) => loader.setAckEvery(ackEvery),
 });
 process.send({ kind: 'ready', pid: process.pid });

@@ -4,7 +4,7 @@
  * the user's room). At saturation (K events per user, one round per event,
  * as fast as the server goes) and at a fixed total rate.
  */
-import { onRedis } from '../lib/bench-config.mjs';
+import { isAgentsocket, onRedis } from '../lib/bench-config.mjs';
 import { userIds } from '../lib/bench-session.mjs';
 import { deliveryDiagnostics, withSession } from './with-session.mjs';
 
@@ -36,6 +36,12 @@ export const targetedScenario = {
     { key: 'rateP50Ms', label: 'fixed rate: latency p50', unit: 'ms', better: 'lower' },
     { key: 'rateP99Ms', label: 'fixed rate: latency p99', unit: 'ms', better: 'lower' },
     { key: 'rateAchieved', label: 'fixed rate: delivered msg/s', unit: 'msg/s', better: 'higher' },
+    {
+      key: 'quietP99Ms',
+      label: 'fixed rate, clients not acking: latency p99',
+      unit: 'ms',
+      better: 'lower',
+    },
     {
       key: 'satRedisCpuUsPerMsg',
       label: 'saturation: redis-server CPU per message (all shards)',
@@ -74,6 +80,19 @@ export const targetedScenario = {
         { userIds: ids, ratePerSec: rateOfSystem, total: perUserAtRate * users, textBytes },
         (n) => n * perUserAtRate,
       );
+      // The same rate again with the clients' acks off: every client acks its
+      // 100th event in the same round, and those inbound frames set the p99
+      // above (docs/performance.md, "Fifth pass"); this shows the delivery
+      // path alone. Bare ws and Socket.IO clients never ack: theirs is the same run.
+      let quiet = rate;
+      if (isAgentsocket(system)) {
+        await session.setAckEvery(null);
+        quiet = await session.measureDelivery(
+          'rate',
+          { userIds: ids, ratePerSec: rateOfSystem, total: perUserAtRate * users, textBytes },
+          (n) => n * perUserAtRate,
+        );
+      }
       return {
         values: {
           satThroughput: sat.throughput,
@@ -84,6 +103,7 @@ export const targetedScenario = {
           rateP50Ms: rate.p50Ms,
           rateP99Ms: rate.p99Ms,
           rateAchieved: rate.throughput,
+          quietP99Ms: quiet.p99Ms,
           // null (left out of the table) for the systems without Redis.
           satRedisCpuUsPerMsg: sat.redisCpuUsPerMsg,
           rateRedisCpuUsPerMsg: rate.redisCpuUsPerMsg,

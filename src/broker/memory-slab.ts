@@ -26,9 +26,15 @@
  * V8 tracks as external memory, which costs microseconds; with 1 KiB chunks
  * a growing history of small events allocated one every 6 events, and the
  * allocations were a sixth of a publish's time (docs/performance.md, "Fifth
- * pass"). A stream that holds anything holds at least this much.
+ * pass"). Every chunk after a stream's first is at least this large.
  */
 export const MIN_CHUNK_BYTES = 4 * 1024;
+/**
+ * A stream's first chunk: most streams hold a few events, and a chunk is
+ * memory outside `maxTotalBytes` (which counts payload bytes), so a stream
+ * with one event keeps 1 KiB, not `MIN_CHUNK_BYTES`.
+ */
+export const FIRST_CHUNK_BYTES = 1024;
 /** The largest chunk made for small frames (a larger frame gets a chunk of its size). */
 export const MAX_CHUNK_BYTES = 64 * 1024;
 
@@ -70,7 +76,10 @@ export class FrameSlab {
     const half = liveBytes >> 1;
     const wanted = Math.min(
       MAX_CHUNK_BYTES,
-      Math.max(MIN_CHUNK_BYTES, half + Math.floor(Math.random() * (half >> 3))),
+      Math.max(
+        chunks.length === 0 ? FIRST_CHUNK_BYTES : MIN_CHUNK_BYTES,
+        half + Math.floor(Math.random() * (half >> 3)),
+      ),
     );
     const chunk = Buffer.allocUnsafeSlow(Math.max(size, wanted));
     chunks.push(chunk);

@@ -11,19 +11,31 @@ export class KeyedMutex {
   /** Runs `work` after every earlier `run` of the same key has settled. */
   run<T>(key: string, work: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key);
+    if (previous !== undefined) {
+      const result = previous.then(work, work);
+      this.hold(key, result);
+      return result;
+    }
     // Nothing queued for the key (every connection of a new user): start at
-    // once rather than a microtask later, one promise fewer per handshake.
-    const result = previous === undefined ? startNow(work) : previous.then(work, work);
-    const tail = result.then(
+    // once rather than a microtask later. The key is held first, so a `run`
+    // of the same key from inside `work`'s synchronous part waits for this one.
+    let done!: () => void;
+    this.hold(key, new Promise<void>((resolve) => (done = resolve)));
+    const result = startNow(work);
+    void result.then(done, done);
+    return result;
+  }
+
+  /** Makes `step` the key's tail: the next `run` waits for it; the last one removes the entry. */
+  private hold(key: string, step: Promise<unknown>): void {
+    const tail = step.then(
       () => undefined,
       () => undefined,
     );
     this.tails.set(key, tail);
     void tail.then(() => {
-      // Only the last queued step may remove the entry.
       if (this.tails.get(key) === tail) this.tails.delete(key);
     });
-    return result;
   }
 
   /** Keys with work queued or running (for tests and stats). */

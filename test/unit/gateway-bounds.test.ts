@@ -128,7 +128,24 @@ describe('KeyedMutex', () => {
     releaseFirst();
     await Promise.all([first, second]);
     expect(order).toEqual(['bob', 'alice-1', 'alice-2']);
-    await Promise.resolve();
+    // The entries go once the promise callbacks after the last step have run.
+    await new Promise(setImmediate);
+    expect(mutex.size).toBe(0);
+  });
+
+  it('makes a run of the same key started inside a starting step wait for that step', async () => {
+    const mutex = new KeyedMutex();
+    const order: string[] = [];
+    let inner!: Promise<void>;
+    const outer = mutex.run('alice', () => {
+      // Synchronous part of the first step (it starts at once): the key is already held.
+      inner = mutex.run('alice', async () => void order.push('inner'));
+      order.push('outer, synchronous part');
+      return Promise.resolve().then(() => void order.push('outer, settled'));
+    });
+    await Promise.all([outer, inner]);
+    expect(order).toEqual(['outer, synchronous part', 'outer, settled', 'inner']);
+    await new Promise(setImmediate);
     expect(mutex.size).toBe(0);
   });
 });

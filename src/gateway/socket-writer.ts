@@ -84,8 +84,8 @@ export class SocketWriter implements Corkable, ConnectionTransport {
     // already fills a syscall, and holding it only adds latency. A light
     // turn's first small frame goes at once (`write-coalescer.ts` says why).
     if (frame.length < COALESCE_BELOW_BYTES && !this.holding) {
-      const turn = this.coalescer.turn;
-      if (this.wroteInTurn !== turn && this.coalescer.allowDirectWrite()) this.wroteInTurn = turn;
+      const turn = this.coalescer.directTurn(this.wroteInTurn);
+      if (turn !== null) this.wroteInTurn = turn;
       else this.hold();
     }
     this.socket.write(frame, written);

@@ -110,8 +110,8 @@ export class SseWriter implements ConnectionTransport, Corkable {
   private write(chunk: string, written?: () => void): void {
     // A light turn's first write goes at once, the rest leave together (`write-coalescer.ts`).
     if (!this.holding) {
-      const turn = this.coalescer.turn;
-      if (this.wroteInTurn !== turn && this.coalescer.allowDirectWrite()) this.wroteInTurn = turn;
+      const turn = this.coalescer.directTurn(this.wroteInTurn);
+      if (turn !== null) this.wroteInTurn = turn;
       else {
         this.holding = true;
         this.res.cork();

@@ -32,21 +32,16 @@ export class WriteCoalescer {
   private readonly flushAtEndOfTurn = (): void => this.flush();
 
   /**
-   * The number of the current turn: a writer that wrote in this turn corks
-   * its next write. Asking schedules the end of the turn, which moves it on.
+   * The one rule for a writer's small frame: returns the current turn when
+   * the frame may be written at once (the writer's first of this turn, and
+   * the turn has made fewer than `DIRECT_WRITES_PER_TURN` such writes), the
+   * writer keeping it as its `wroteInTurn`; null when the frame must wait
+   * for the end of the turn (cork, then `hold`). Asking schedules that end.
    */
-  get turn(): number {
+  directTurn(wroteInTurn: number): number | null {
     this.schedule();
-    return this.turnNumber;
-  }
-
-  /**
-   * Asks to write a socket's first small frame of the turn at once: yes
-   * while the turn has made fewer than `DIRECT_WRITES_PER_TURN` such writes.
-   */
-  allowDirectWrite(): boolean {
-    this.schedule();
-    return this.directWrites++ < DIRECT_WRITES_PER_TURN;
+    if (wroteInTurn === this.turnNumber) return null;
+    return this.directWrites++ < DIRECT_WRITES_PER_TURN ? this.turnNumber : null;
   }
 
   /** `item` has corked its socket for this turn; it is released at the end of the turn. */

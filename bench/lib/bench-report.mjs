@@ -192,10 +192,12 @@ export function renderMarkdown({ results, scenarios, systems, config, machine, d
     '- **agentsocket**: `createGateway` from `dist/` with its defaults (history 1000 per user, 4 MiB ' +
       'send buffer, heartbeats), except the per-IP connection and handshake limits, lifted because ' +
       `every client comes from 127.0.0.1. Clients ack cumulatively every ${config.ackEvery} events ` +
-      '(events are `critical: false`). In the targeted scenario every client reaches its ' +
-      'hundredth event in the same round-robin cycle, so 2,000 ack frames arrive within about ' +
-      '100 ms; the fixed-rate phase is then run again with the clients\' acks off ("clients not ' +
-      'acking"), to show the delivery path without them. The peers\' clients never ack.',
+      '(events are `critical: false`), each at its own phase (client i counts i mod ' +
+      `${config.ackEvery} events as unacked when it connects), as clients that connected at ` +
+      'different times do: counted from zero together, every client of a round-robin would ' +
+      'reach its hundredth event in the same round. The targeted fixed-rate phase is then run ' +
+      'again with every client acking in the same round ("clients acking in step": 2,000 ack ' +
+      "frames within about 100 ms), the worst case of inbound frames. The peers' clients never ack.",
     '- **agentsocket (Redis)**: the same gateway on the Redis engine, `new RedisBroker({ url })` ' +
       'with its defaults (history 1000 per user), against a redis-server the harness starts on a ' +
       'free port of 127.0.0.1 (no persistence: `--save "" --appendonly no`) and empties with ' +

@@ -75,6 +75,7 @@ export class BenchSession {
   /**
    * With `profileDir`, the server runs under `--cpu-prof` and writes its profile there.
    * `redis` (a BenchRedis) is required by the systems whose engine is Redis.
+   * `serverEnv` adds environment variables to the server process only.
    */
   static async start({
     processes,
@@ -85,6 +86,7 @@ export class BenchSession {
     secret,
     profileDir,
     redis,
+    serverEnv = {},
   }) {
     const engine = AGENTSOCKET_ENGINES[system];
     const onRedis = engine === 'redis' || engine === 'redis-cluster';
@@ -106,7 +108,7 @@ export class BenchSession {
     const server = processes.fork(SERVER_FILES[system], {
       name: `${system} server`,
       execArgv: ['--expose-gc', ...profile, ...SERVER_EXTRA_FLAGS],
-      env: { BENCH_AUTH: auth, BENCH_JWT_SECRET: secret, ...engineEnv },
+      env: { BENCH_AUTH: auth, BENCH_JWT_SECRET: secret, ...engineEnv, ...serverEnv },
     });
     const loaders = Array.from({ length: loaderCount }, (_, i) =>
       processes.fork(LOADER_FILE, { name: `loader ${i}`, execArgv: LOADER_EXEC_ARGV }),
@@ -220,9 +222,14 @@ export class BenchSession {
     await Promise.all(this.loaders.map((loader) => loader.call('disconnect')));
   }
 
-  /** Clients ack every `ackEvery` events from now on; null: they stop acking. */
-  async setAckEvery(ackEvery) {
-    await Promise.all(this.loaders.map((loader) => loader.call('setAckEvery', { ackEvery })));
+  /**
+   * Clients ack every `ackEvery` events from now on (null: they stop acking);
+   * with `inStepAfter`, all of them ack after their next `inStepAfter` events.
+   */
+  async setAckEvery(ackEvery, inStepAfter) {
+    await Promise.all(
+      this.loaders.map((loader) => loader.call('setAckEvery', { ackEvery, inStepAfter })),
+    );
   }
 
   async reset() {

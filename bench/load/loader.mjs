@@ -39,16 +39,23 @@ class Loader {
     return userIds.map((userId) => this.tokens.get(userId));
   }
 
-  makeClient(system, port, token, ackEvery, cursor) {
+  makeClient(system, port, token, ackEvery, ackPhase, cursor) {
     if (system === 'socketio') return new SocketIoBenchClient({ port, token, sink: this.sink });
     const kind = isAgentsocket(system) ? 'agentsocket' : 'ws';
-    return new RawWsClient({ kind, port, token, sink: this.sink, ackEvery, cursor });
+    return new RawWsClient({ kind, port, token, sink: this.sink, ackEvery, ackPhase, cursor });
   }
 
   /**
    * Opens one client per user id, at most `concurrency` handshakes in flight.
    * With `resume`, each client resumes from the cursor of the client that held
    * the same position before the last `disconnect`.
+   *
+   * Client i starts its ack count at i mod `ackEvery`: the publishers go
+   * round-robin over the users, so clients counting from zero together would
+   * all reach their `ackEvery`th event in the same round and send their acks
+   * as one burst, which no deployment sees (its clients connected at different
+   * times, and the SDK acks on a timer started by each client's own events).
+   * `setAckEvery` with `inStepAfter` brings that burst back on purpose.
    */
   async connect({ system, port, userIds, auth, secret, concurrency, timeoutMs, ackEvery, resume }) {
     const tokens = await this.tokensFor(userIds, auth, secret); // already signed by `prepare`
@@ -57,7 +64,7 @@ class Loader {
       throw new Error(`resume needs ${userIds.length} earlier clients, have ${cursors.length}`);
     }
     const clients = userIds.map((_userId, i) =>
-      this.makeClient(system, port, tokens[i], ackEvery, resume ? cursors[i] : null),
+      this.makeClient(system, port, tokens[i], ackEvery, i % ackEvery, resume ? cursors[i] : null),
     );
     this.clients = clients;
     const errors = {};
@@ -99,9 +106,16 @@ class Loader {
     return { ...this.sink.toJSON(), cpu: process.cpuUsage(), clients: this.clients.length };
   }
 
-  /** Every client acks every `ackEvery` events from now on (Infinity: never). */
-  setAckEvery(ackEvery) {
-    for (const client of this.clients) client.ackEvery = ackEvery ?? Infinity;
+  /**
+   * Every client acks every `ackEvery` events from now on (null: never). With
+   * `inStepAfter`, every client acks after its next `inStepAfter` events, all
+   * in the same round: the worst case of acks arriving together.
+   */
+  setAckEvery(ackEvery, inStepAfter) {
+    for (const client of this.clients) {
+      client.ackEvery = ackEvery ?? Infinity;
+      if (ackEvery !== null && inStepAfter !== undefined) client.sinceAck = ackEvery - inStepAfter;
+    }
     return this.clients.length;
   }
 
@@ -126,6 +140,6 @@ serveRpc({
   waitCaughtUp: ({ target, timeoutMs }) => loader.waitFor('caughtUp', target, timeoutMs),
   disconnect: () => loader.disconnect(),
   // null (JSON has no Infinity): clients stop acking.
-  setAckEvery: ({ ackEvery }) => loader.setAckEvery(ackEvery),
+  setAckEvery: ({ ackEvery, inStepAfter }) => loader.setAckEvery(ackEvery, inStepAfter),
 });
 process.send({ kind: 'ready', pid: process.pid });

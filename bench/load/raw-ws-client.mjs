@@ -3,7 +3,7 @@
  * no JSON.parse on the hot path. A data message is recognised by its send
  * timestamp (`"bt":`), read in place from the Buffer; for agentsocket the
  * `"seq":` is read the same way, kept as the resume cursor and acked
- * (cumulatively) every `ackEvery` events. Only the `welcome` (once per
+ * (cumulatively) every `ackEvery` events, each client at its own phase. Only the `welcome` (once per
  * connection) is parsed as JSON.
  */
 import WebSocket from 'ws';
@@ -20,7 +20,11 @@ export class RawWsClient {
    * @param kind 'ws' (ready at open) or 'agentsocket' (ready at `welcome`)
    * @param cursor `{ lastSeq, epoch }` to resume from, or null
    */
-  constructor({ kind, port, token, sink, ackEvery, cursor }) {
+  /**
+   * @param ackPhase events counted as already unacked at the start, so that
+   *   clients created together do not all ack the same round (see `Loader.connect`)
+   */
+  constructor({ kind, port, token, sink, ackEvery, ackPhase = 0, cursor }) {
     this.kind = kind;
     this.port = port;
     this.token = token;
@@ -31,7 +35,7 @@ export class RawWsClient {
     this.closing = false;
     this.epoch = cursor?.epoch ?? null;
     this.lastSeq = cursor?.lastSeq ?? 0;
-    this.sinceAck = 0;
+    this.sinceAck = ackPhase;
     this.replayLeft = 0;
     this.dialAt = 0;
   }

@@ -6,7 +6,8 @@
 import { AGENTSOCKET_ENGINES, CLUSTER_SHARDS } from '../lib/bench-config.mjs';
 import { BenchSession } from '../lib/bench-session.mjs';
 
-export async function withSession(ctx, system, auth, fn) {
+/** `serverEnv`: environment variables for the server process alone (a deployment setting). */
+export async function withSession(ctx, system, auth, fn, { serverEnv } = {}) {
   const engine = AGENTSOCKET_ENGINES[system];
   const redis =
     engine === 'redis'
@@ -16,13 +17,13 @@ export async function withSession(ctx, system, auth, fn) {
         : undefined;
   if (redis) await redis.flush();
   try {
-    return await withFreshSession(ctx, system, auth, redis, fn);
+    return await withFreshSession(ctx, system, auth, redis, serverEnv, fn);
   } finally {
     if (redis) await redis.flush();
   }
 }
 
-async function withFreshSession(ctx, system, auth, redis, fn) {
+async function withFreshSession(ctx, system, auth, redis, serverEnv, fn) {
   const session = await BenchSession.start({
     processes: ctx.processes,
     system,
@@ -32,6 +33,7 @@ async function withFreshSession(ctx, system, auth, redis, fn) {
     secret: ctx.secret,
     profileDir: ctx.profileDir,
     redis,
+    serverEnv,
   });
   try {
     return await fn(session);

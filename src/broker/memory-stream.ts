@@ -90,7 +90,7 @@ export class MemoryStream {
 
   /** The oldest stored event's timestamp, if any. */
   get oldestTs(): number | undefined {
-    return this.meta !== null && this.count > 0 ? this.meta[this.at(0) + TS] : undefined;
+    return this.meta !== null && this.count > 0 ? this.meta[this.oldest * STRIDE + TS] : undefined;
   }
 
   /** Bytes the slab holds, live frames and spent ones: at most about twice the live frames. */
@@ -149,7 +149,7 @@ export class MemoryStream {
   dropOldest(): number {
     const meta = this.meta;
     if (meta === null || this.count === 0) return 0;
-    const at = this.at(0);
+    const at = this.oldest * STRIDE;
     const size = meta[at + FRAME_SIZE] as number;
     const bytes = size - (meta[at + PAYLOAD_AT] as number);
     if (this.extras !== null && this.extras.size > 0) {
@@ -169,7 +169,7 @@ export class MemoryStream {
       this.oldest = 0;
       return bytes;
     }
-    this.slab.dropBefore(meta[this.at(0) + CHUNK] as number);
+    this.slab.dropBefore(meta[this.oldest * STRIDE + CHUNK] as number);
     if (this.capacity > MIN_RING && this.count * 4 <= this.capacity) {
       // A history that shrank (TTL, a lower bound) gives back its ring's slack.
       this.resize(Math.ceil(this.capacity / 2));
@@ -212,7 +212,11 @@ export class MemoryStream {
     return this.meta === null ? 0 : this.meta.length / STRIDE;
   }
 
-  /** Where the `index`-th oldest event's numbers start in the ring. */
+  /**
+   * Where the `index`-th oldest event's numbers start in the ring. The
+   * oldest's is `oldest * STRIDE` (`oldest` is always inside the ring): the
+   * age check reads it on every publish, without this division.
+   */
   private at(index: number): number {
     return ((this.oldest + index) % this.capacity) * STRIDE;
   }

@@ -7,14 +7,22 @@
  */
 
 export interface AckOptions {
-  /** Longest wait before a non-critical event is acked, in ms. Default 100. */
+  /** Longest wait before a non-critical event is acked, in ms. Default 1000. */
   delayMs?: number;
-  /** Events after which a batch is acked at once. Default 50. */
+  /** Events after which a batch is acked at once. Default 100. */
   maxBatch?: number;
 }
 
-export const DEFAULT_ACK_DELAY_MS = 100;
-export const DEFAULT_ACK_MAX_BATCH = 50;
+/**
+ * A second: an ack of a non-critical event only moves the user's acked
+ * cursor, which matters to a connection opened without a cursor (another
+ * device), and this SDK resumes with its own cursor. At 100 ms a client
+ * receiving 10 events a second acked about every other event, and each ack
+ * frame costs the gateway about half what delivering an event does (an HTTP
+ * request on the SSE transport): docs/performance.md, "Sixth pass".
+ */
+export const DEFAULT_ACK_DELAY_MS = 1000;
+export const DEFAULT_ACK_MAX_BATCH = 100;
 
 export class AckScheduler {
   readonly #delayMs: number;

@@ -78,7 +78,7 @@ export interface AgentSocketClientOptions {
   storage?: StorageLike;
   /** Key of the cursor in `storage`. Default `agentsocket.cursor`. */
   storageKey?: string;
-  /** Ack batching. Default: 100 ms or 50 events; critical events at once. */
+  /** Ack batching. Default: 1 s or 100 events; critical events at once. */
   ack?: AckOptions;
   /** Ask for a new token this long before the current one expires. Default 30 000 ms. */
   refreshLeadMs?: number;

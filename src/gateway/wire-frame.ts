@@ -31,6 +31,19 @@ export function encodeTextFrameOf(asciiHead: string, body: string, asciiTail: st
 }
 
 /**
+ * The frame for the text `asciiHead + body`, `body` already UTF-8 bytes (a
+ * payload read back from Redis): copied, never decoded.
+ */
+export function encodeTextFrameOfBytes(asciiHead: string, body: Uint8Array): Buffer {
+  const length = asciiHead.length + body.length;
+  const frame = Buffer.allocUnsafe(textFrameHeaderLength(length) + length);
+  let end = writeTextFrameHeader(frame, 0, length);
+  end += frame.write(asciiHead, end, 'latin1');
+  frame.set(body, end);
+  return frame;
+}
+
+/**
  * Writes the frame of `encodeTextFrameOf` into `target` at `at`; `length` is
  * the text's UTF-8 length. Returns the frame's size.
  */

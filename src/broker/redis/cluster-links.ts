@@ -221,6 +221,9 @@ export class ClusterLinks implements EngineLinks {
     return String(slotOf(`{u:${userId}}`));
   }
 
+  /** Not held on a cluster (`EngineLinks.holdCommands`). */
+  holdCommands(): void {}
+
   follow(channel: string): Promise<void> {
     if (this.closed) throw new BrokerUnavailableError('redis broker closed');
     return this.subscriber.follow(channel);

@@ -26,6 +26,14 @@ export interface EngineLinks {
    * one group for one Redis, the user's hash slot on a cluster.
    */
   stepGroup(userId: string): string;
+  /**
+   * Holds the writes of the commands that follow in this turn, for the
+   * Redis that holds `userId`, to the end of the turn (`turn-writes.ts`):
+   * for steps that come in bursts (reads, acks, presence), never for the
+   * publish call. A Redis Cluster does not hold (each shard's client would
+   * need its own; not measured there).
+   */
+  holdCommands(userId: string): void;
   /** Subscribes a user's channel (SUBSCRIBE, or SSUBSCRIBE on its shard). */
   follow(channel: string): Promise<void>;
   /** Unsubscribes it; best effort when the link is down. */

@@ -63,9 +63,24 @@ return 1
  * 4 cursor epoch, 5 historySize, 6 metaTtlMs, 7 cutoff ts, then the two of
  * RUN_GUARD.
  * Returns {epoch, headSeq, ackedSeq} for `head`, else
- * {epoch, headSeq, ackedSeq, from, gap (1/0), entries}.
+ * {epoch, headSeq, ackedSeq, from, gap (1/0), events}, where `events` is
+ * flat, `READ_VALUES_PER_EVENT` values per event: seq, ts, critical (1/0),
+ * id, awaitedBy, payload. Flat and without field names: the node parses
+ * three bulk strings and three integers per event instead of an entry's
+ * id, its array and twelve strings (docs/performance.md, "Resume storm on
+ * Redis").
  */
 export const READ_SCRIPT = `${PRELUDE}
+-- A field of an entry: at its place in the fixed order (scripts.ts), else
+-- looked up by name (an entry of another layout).
+local function field(f, name, at)
+  if f[at - 1] == name then return f[at] end
+  for i = 1, #f, 2 do
+    if f[i] == name then return f[i + 1] end
+  end
+  return nil
+end
+
 local epoch, bound = ensure(ARGV[1], tonumber(ARGV[6]))
 trim(tonumber(ARGV[5]), tonumber(ARGV[7]), bound)
 local head = tonumber(redis.call('HGET', meta, 'seq'))
@@ -93,8 +108,22 @@ elseif after < head then
   gap = 1
   from = head + 1
 end
-return {epoch, head, acked, from, gap, entries}
+local events, n = {}, 0
+for _, entry in ipairs(entries) do
+  local f = entry[2]
+  events[n + 1] = tonumber(string.match(entry[1], '^(%d+)'))
+  events[n + 2] = tonumber(field(f, 't', 8)) or 0
+  events[n + 3] = field(f, 'c', 6) == '1' and 1 or 0
+  events[n + 4] = field(f, 'i', 2) or ''
+  events[n + 5] = field(f, 'a', 10) or ''
+  events[n + 6] = field(f, 'p', 12) or ''
+  n = n + 6
+end
+return {epoch, head, acked, from, gap, events}
 `;
+
+/** Values per event in the read script's reply. */
+export const READ_VALUES_PER_EVENT = 6;
 
 /**
  * Max-set of the acked cursor, shared by every node. ARGV: 1 seq, 2 the
@@ -183,8 +212,13 @@ export const DEFINITIONS = {
 type ScriptArgument = string | number;
 type ScriptCommand = (...keysAndArgs: ScriptArgument[]) => Promise<unknown>;
 
-/** A client with the engine's scripts as commands (keys first, then arguments). */
-export type ScriptedRedis = Redis & Record<keyof typeof DEFINITIONS, ScriptCommand>;
+/**
+ * A client with the engine's scripts as commands (keys first, then
+ * arguments). ioredis adds each with a `…Buffer` twin whose bulk replies are
+ * Buffers; the read's is used (the payloads go into frames as bytes).
+ */
+export type ScriptedRedis = Redis &
+  Record<keyof typeof DEFINITIONS, ScriptCommand> & { agentsocketReadBuffer: ScriptCommand };
 
 /** Registers every script on `client` (`defineCommand`: EVALSHA, EVAL on NOSCRIPT). */
 export function defineScripts(client: Redis): ScriptedRedis {

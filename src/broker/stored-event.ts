@@ -1,8 +1,8 @@
 /**
  * An event as the memory engine keeps it: its complete WebSocket frame, built
  * once in the publish step, read through this view. The Redis engine hands
- * on the same view, framed once per node where an event arrives (a live
- * message, a history read: `fromPayload`). Nodes write `wire` as is,
+ * on the same view, framed once per node where a live message arrives
+ * (`fromPayload`), or by the read script for a history read (`wire.ts`). Nodes write `wire` as is,
  * for the live fan-out and for every replay, so an event is framed once in
  * its life rather than once per node and read.
  *
@@ -18,7 +18,6 @@
 import { encodeEventFramePrefix, type EncodedEvent } from '../protocol/event-frame.js';
 import {
   encodeTextFrameOf,
-  encodeTextFrameOfBytes,
   textFrameHeaderLength,
   wireHeaderLength,
   writeTextFrameOf,
@@ -68,26 +67,23 @@ export class StoredEvent implements StreamEvent {
   }
 
   /**
-   * An event of the Redis engine (a history read, a live message), framed
-   * here once from its payload; bytes (a read's) are framed as they are,
-   * never decoded to a string and encoded again.
+   * An event of a live message of the Redis engine, framed here once per
+   * node (a history read comes framed by the read script: `wire.ts`).
    */
   static fromPayload(
     seq: number,
     id: string,
     ts: number,
     critical: boolean,
-    payload: string | Uint8Array,
+    payload: string,
     awaitedBy: string | undefined,
   ): StoredEvent {
     const prefix = encodeEventFramePrefix(seq, id, ts);
-    const wire =
-      typeof payload === 'string'
-        ? encodeTextFrameOf(prefix, payload, '')
-        : encodeTextFrameOfBytes(prefix, payload);
+    const wire = encodeTextFrameOf(prefix, payload, '');
     // The prefix is ASCII: one byte per character.
     const payloadAt = wireHeaderLength(wire) + prefix.length;
-    return new StoredEvent(seq, ts, critical, wire, payloadAt, id, awaitedBy);
+    // The id is read back from the frame when asked for, as a read's is.
+    return new StoredEvent(seq, ts, critical, wire, payloadAt, undefined, awaitedBy);
   }
 
   /** One event in a buffer of its own (the stream writes into its slab instead: `EventFrameWriter`). */

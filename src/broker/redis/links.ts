@@ -193,6 +193,10 @@ export class RedisLinks implements EngineLinks {
     }
   }
 
+  releaseHeld(): void {
+    this.turnWrites.releaseNow();
+  }
+
   /** One Redis: every user's step may share a call. */
   stepGroup(_userId: string): string {
     return '';

@@ -37,8 +37,17 @@
  * the same stream instead of a new stream (as in the memory broker).
  */
 import type { Redis } from 'ioredis';
+import { TEXT_FRAME_FIRST_BYTE } from '../../gateway/wire-frame.js';
+import { EVENT_FRAME_PREFIX_PARTS } from '../../protocol/event-frame.js';
 import { PUBLISH_SCRIPT } from './publish-script.js';
 import { PRELUDE } from './stream-lua.js';
+
+const [BEFORE_SEQ, BEFORE_ID, BEFORE_TS, BEFORE_PAYLOAD] = EVENT_FRAME_PREFIX_PARTS;
+
+/** A Lua string literal of `text` (JSON's escapes of quotes and backslashes are Lua's). */
+function luaString(text: string): string {
+  return JSON.stringify(text);
+}
 
 /**
  * Replaces the first `ARGV[2]` entries of a run log by one checkpoint (the
@@ -65,10 +74,12 @@ return 1
  * Returns {epoch, headSeq, ackedSeq} for `head`, else
  * {epoch, headSeq, ackedSeq, from, gap (1/0), events}, where `events` is
  * flat, `READ_VALUES_PER_EVENT` values per event: seq, ts, critical (1/0),
- * id, awaitedBy, payload. Flat and without field names: the node parses
- * three bulk strings and three integers per event instead of an entry's
- * id, its array and twelve strings (docs/performance.md, "Resume storm on
- * Redis").
+ * where the payload starts in the frame, awaitedBy, and the event's whole
+ * WebSocket frame. The script builds the frame (`frameOf`: the text of
+ * `encodeEventFramePrefix` and the payload, behind the header of
+ * `encodeTextFrame`), so a node writes the bytes it reads as they are: no
+ * field names, strings or framing per event on the node, which were most of
+ * a resume storm's cost there (docs/performance.md, "Resume storm on Redis").
  */
 export const READ_SCRIPT = `${PRELUDE}
 -- A field of an entry: at its place in the fixed order (scripts.ts), else
@@ -79,6 +90,22 @@ local function field(f, name, at)
     if f[i] == name then return f[i + 1] end
   end
   return nil
+end
+
+-- The event's WebSocket text frame, and where its payload starts in it.
+local function frameOf(seq, id, ts, payload)
+  local text = ${luaString(BEFORE_SEQ)} .. seq .. ${luaString(BEFORE_ID)} .. id .. ${luaString(BEFORE_TS)} .. ts .. ${luaString(BEFORE_PAYLOAD)}
+  local n = #text + #payload
+  local header
+  if n < 126 then
+    header = string.char(${TEXT_FRAME_FIRST_BYTE}, n)
+  elseif n < 65536 then
+    header = string.char(${TEXT_FRAME_FIRST_BYTE}, 126, math.floor(n / 256), n % 256)
+  else
+    header = string.char(${TEXT_FRAME_FIRST_BYTE}, 127, 0, 0, 0, 0, math.floor(n / 16777216) % 256,
+      math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+  end
+  return header .. text .. payload, #header + #text
 end
 
 local epoch, bound = ensure(ARGV[1], tonumber(ARGV[6]))
@@ -111,12 +138,16 @@ end
 local events, n = {}, 0
 for _, entry in ipairs(entries) do
   local f = entry[2]
-  events[n + 1] = tonumber(string.match(entry[1], '^(%d+)'))
-  events[n + 2] = tonumber(field(f, 't', 8)) or 0
+  local seq = string.match(entry[1], '^(%d+)')
+  local ts = tonumber(field(f, 't', 8)) or 0
+  local frame, payloadAt = frameOf(seq, field(f, 'i', 2) or '', string.format('%d', ts),
+    field(f, 'p', 12) or '')
+  events[n + 1] = tonumber(seq)
+  events[n + 2] = ts
   events[n + 3] = field(f, 'c', 6) == '1' and 1 or 0
-  events[n + 4] = field(f, 'i', 2) or ''
+  events[n + 4] = payloadAt
   events[n + 5] = field(f, 'a', 10) or ''
-  events[n + 6] = field(f, 'p', 12) or ''
+  events[n + 6] = frame
   n = n + 6
 end
 return {epoch, head, acked, from, gap, events}

@@ -7,10 +7,12 @@
  * storm on Redis").
  *
  * What it costs: a held command waits for the end of its turn (the check
- * phase, as the gateway's own `WriteCoalescer`), and one written from the
- * check phase itself waits for the next turn's. So the publish call, which
- * is written from the check phase already (`publish-batch.ts`), is never
- * held; only steps that arrive in bursts from the sockets are.
+ * phase, as the gateway's own `WriteCoalescer`), and one held from the
+ * check phase itself (the acks' flush, a presence refresh) waits for the
+ * next turn's. So only steps that come in bursts are held (reads, acks,
+ * presence, subscriptions), and the publish call, written from the check
+ * phase (`publish-batch.ts`), lets every hold go as it is written
+ * (`releaseNow`): it never waits behind one.
  *
  * Bounded by the links of the engine (each is held at most once per turn).
  */
@@ -36,7 +38,7 @@ export class TurnWrites {
     setImmediate(this.releaseAll);
   }
 
-  /** Lets every held stream go now (the links are closing). */
+  /** Lets every held stream go now (a publish call is written; the links are closing). */
   releaseNow(): void {
     if (this.held.length > 0) this.releaseAll();
   }

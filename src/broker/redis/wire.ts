@@ -12,6 +12,7 @@ import type { ControlMessage, DeliveryReport } from '../cluster-bus.js';
 import type { ConnectionRecord } from '../presence-store.js';
 import { StoredEvent } from '../stored-event.js';
 import type { PublishOutcome } from '../stream-engine.js';
+import { isWholeTextFrame } from '../../gateway/wire-frame.js';
 import { READ_VALUES_PER_EVENT } from './scripts.js';
 
 function isStringArray(value: unknown): value is string[] {
@@ -20,7 +21,8 @@ function isStringArray(value: unknown): value is string[] {
 
 /**
  * The events of a history read (`READ_SCRIPT`'s flat reply, bulk values as
- * Buffers): each framed once, here, from its payload's bytes.
+ * Buffers): each comes as its whole WebSocket frame, built by the script,
+ * which is checked and then written as it is.
  */
 export function decodeEvents(flat: unknown): StoredEvent[] {
   if (!Array.isArray(flat) || flat.length % READ_VALUES_PER_EVENT !== 0) {
@@ -31,26 +33,30 @@ export function decodeEvents(flat: unknown): StoredEvent[] {
     const seq: unknown = flat[i];
     const ts: unknown = flat[i + 1];
     const critical: unknown = flat[i + 2];
-    const id: unknown = flat[i + 3];
+    const payloadAt: unknown = flat[i + 3];
     const awaitedBy: unknown = flat[i + 4];
-    const payload: unknown = flat[i + 5];
+    const wire: unknown = flat[i + 5];
     if (
       typeof seq !== 'number' ||
       typeof ts !== 'number' ||
       typeof critical !== 'number' ||
-      !Buffer.isBuffer(id) ||
+      typeof payloadAt !== 'number' ||
       !Buffer.isBuffer(awaitedBy) ||
-      !Buffer.isBuffer(payload)
+      !Buffer.isBuffer(wire) ||
+      !isWholeTextFrame(wire) ||
+      payloadAt > wire.length
     ) {
       throw new Error('RedisBroker: malformed history event');
     }
-    events[e] = StoredEvent.fromPayload(
+    events[e] = new StoredEvent(
       seq,
-      // Ids and node ids are ASCII (validated or generated).
-      id.toString('latin1'),
       ts,
       critical === 1,
-      payload,
+      wire,
+      payloadAt,
+      // The id is read from the frame when asked for.
+      undefined,
+      // Node ids are ASCII (NODE_ID_PATTERN).
       awaitedBy.length > 0 ? awaitedBy.toString('latin1') : undefined,
     );
   }

@@ -2,8 +2,8 @@
  * A history read of the Redis engine (`wire.ts`, `decodeEvents`): the read
  * script's flat reply, bulk values as Buffers, each event with its whole
  * WebSocket frame built by the script. The frame is checked (one whole text
- * frame, the payload inside it) and then used as it is; a malformed reply
- * rejects. The script's frames themselves are compared with the gateway's
+ * frame, the payload inside it) and copied as it is into one buffer per
+ * read (never decoded); a malformed reply rejects. The script's frames themselves are compared with the gateway's
  * on a real Redis (`test/redis/redis-broker-read-layout.test.ts`).
  */
 import { describe, expect, it } from 'vitest';
@@ -33,7 +33,7 @@ function entry(seq: number, ts: number, critical: 0 | 1, id: string, by: string,
 }
 
 describe('decodeEvents', () => {
-  it('uses each frame as it is and reads the event from it, at every header size', () => {
+  it('takes each frame as it is and reads the event from it, at every header size', () => {
     const texts = ['', 'héllo ✓ 😀', 'x'.repeat(200), 'é'.repeat(40_000), 'y'.repeat(70_000)];
     const payloads = texts.map((text) =>
       payloadOf({ event: 'token', data: { text }, runId: 'r-1', critical: false }),
@@ -47,7 +47,9 @@ describe('decodeEvents', () => {
       const payload = payloads[i]!;
       const text = encodeEventFrame({ seq: i + 1, id: `ev_${i}`, ts: 1000 + i, payload });
       expect(event).toBeInstanceOf(StoredEvent);
-      expect(event.wire).toBe(flat[i * READ_VALUES_PER_EVENT + 5]);
+      // A copy, not a view of the reply (which is a view of a socket read).
+      expect(event.wire).not.toBe(flat[i * READ_VALUES_PER_EVENT + 5]);
+      expect(event.wire.equals(flat[i * READ_VALUES_PER_EVENT + 5] as Buffer)).toBe(true);
       expect(event).toMatchObject({ seq: i + 1, ts: 1000 + i, critical: false, id: `ev_${i}` });
       expect(event.payload).toBe(payload);
       expect(event.payloadBytes).toBe(Buffer.byteLength(payload, 'utf8'));

@@ -28,32 +28,41 @@ export function decodeEvents(flat: unknown): StoredEvent[] {
   if (!Array.isArray(flat) || flat.length % READ_VALUES_PER_EVENT !== 0) {
     throw new Error('RedisBroker: malformed history events');
   }
-  const events: StoredEvent[] = new Array<StoredEvent>(flat.length / READ_VALUES_PER_EVENT);
-  for (let i = 0, e = 0; i < flat.length; i += READ_VALUES_PER_EVENT, e++) {
-    const seq: unknown = flat[i];
-    const ts: unknown = flat[i + 1];
-    const critical: unknown = flat[i + 2];
-    const payloadAt: unknown = flat[i + 3];
-    const awaitedBy: unknown = flat[i + 4];
+  let bytes = 0;
+  for (let i = 0; i < flat.length; i += READ_VALUES_PER_EVENT) {
     const wire: unknown = flat[i + 5];
     if (
-      typeof seq !== 'number' ||
-      typeof ts !== 'number' ||
-      typeof critical !== 'number' ||
-      typeof payloadAt !== 'number' ||
-      !Buffer.isBuffer(awaitedBy) ||
+      typeof flat[i] !== 'number' ||
+      typeof flat[i + 1] !== 'number' ||
+      typeof flat[i + 2] !== 'number' ||
+      typeof flat[i + 3] !== 'number' ||
+      !Buffer.isBuffer(flat[i + 4]) ||
       !Buffer.isBuffer(wire) ||
       !isWholeTextFrame(wire) ||
-      payloadAt > wire.length
+      (flat[i + 3] as number) > wire.length
     ) {
       throw new Error('RedisBroker: malformed history event');
     }
+    bytes += wire.length;
+  }
+  // The frames are copied into one buffer of their own size: a frame of
+  // the reply is a view of the socket's read buffer (64 KiB), which a few
+  // frames kept by a slow socket would otherwise keep alive whole, beyond
+  // what its byte limits count.
+  const frames = Buffer.allocUnsafe(bytes);
+  const events: StoredEvent[] = new Array<StoredEvent>(flat.length / READ_VALUES_PER_EVENT);
+  let at = 0;
+  for (let i = 0, e = 0; i < flat.length; i += READ_VALUES_PER_EVENT, e++) {
+    const reply = flat[i + 5] as Buffer;
+    const wire = frames.subarray(at, at + reply.length);
+    at += reply.copy(frames, at);
+    const awaitedBy = flat[i + 4] as Buffer;
     events[e] = new StoredEvent(
-      seq,
-      ts,
-      critical === 1,
+      flat[i] as number,
+      flat[i + 1] as number,
+      flat[i + 2] === 1,
       wire,
-      payloadAt,
+      flat[i + 3] as number,
       // The id is read from the frame when asked for.
       undefined,
       // Node ids are ASCII (NODE_ID_PATTERN).

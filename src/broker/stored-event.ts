@@ -1,6 +1,8 @@
 /**
  * An event as the memory engine keeps it: its complete WebSocket frame, built
- * once in the publish step, read through this view. Nodes write `wire` as is,
+ * once in the publish step, read through this view. The Redis engine hands
+ * on the same view, framed once per node where a live message arrives
+ * (`fromPayload`), or by the read script for a history read (`wire.ts`). Nodes write `wire` as is,
  * for the live fan-out and for every replay, so an event is framed once in
  * its life rather than once per node and read.
  *
@@ -14,7 +16,12 @@
  * path.
  */
 import { encodeEventFramePrefix, type EncodedEvent } from '../protocol/event-frame.js';
-import { textFrameHeaderLength, writeTextFrameOf } from '../gateway/wire-frame.js';
+import {
+  encodeTextFrameOf,
+  textFrameHeaderLength,
+  wireHeaderLength,
+  writeTextFrameOf,
+} from '../gateway/wire-frame.js';
 import type { StreamEvent } from './stream-engine.js';
 
 /** What precedes the id in a frame (`encodeEventFramePrefix`); the seq before it is digits. */
@@ -57,6 +64,26 @@ export class StoredEvent implements StreamEvent {
   /** The payload's UTF-8 bytes: what the history's byte limits count. */
   get payloadBytes(): number {
     return this.wire.length - this.payloadAt;
+  }
+
+  /**
+   * An event of a live message of the Redis engine, framed here once per
+   * node (a history read comes framed by the read script: `wire.ts`).
+   */
+  static fromPayload(
+    seq: number,
+    id: string,
+    ts: number,
+    critical: boolean,
+    payload: string,
+    awaitedBy: string | undefined,
+  ): StoredEvent {
+    const prefix = encodeEventFramePrefix(seq, id, ts);
+    const wire = encodeTextFrameOf(prefix, payload, '');
+    // The prefix is ASCII: one byte per character.
+    const payloadAt = wireHeaderLength(wire) + prefix.length;
+    // The id is read back from the frame when asked for, as a read's is.
+    return new StoredEvent(seq, ts, critical, wire, payloadAt, undefined, awaitedBy);
   }
 
   /** One event in a buffer of its own (the stream writes into its slab instead: `EventFrameWriter`). */

@@ -56,6 +56,11 @@ export interface ConnectionTransport {
   pong(data: Buffer): void;
   /** The socket was corked by the handshake: release it with this turn's writes. */
   adoptCork(): void;
+  /**
+   * Holds what this turn writes to the end of the turn: a welcome and the
+   * replay behind it leave in one system call.
+   */
+  holdTurn(): void;
   /** Ends the transport, telling the peer `code` and `reason`; `closed` follows. */
   close(code: number, reason: string): void;
   /** Ends it at once (the peer did not answer the close in time). */

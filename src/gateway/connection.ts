@@ -123,6 +123,8 @@ export class Connection implements RegisteredConnection {
     };
     // Added after `replay` (the same order as a spread), without a spread's object copy.
     if (this.writer.welcomeFields) Object.assign(welcome, this.writer.welcomeFields);
+    // With the frames behind it in one system call (a Redis read ends after the handshake's cork).
+    if (read.events.length > 0 || plan.frames.length > 0) this.writer.holdTurn();
     this.sendFrame(welcome);
     for (const frame of plan.frames) this.sendFrame(frame);
     if (plan.replay.gap) this.host.metrics.gaps.inc();

@@ -158,6 +158,11 @@ export class SocketWriter implements Corkable, ConnectionTransport {
     this.schedule();
   }
 
+  /** Corks the socket to the end of the turn (`ConnectionTransport.holdTurn`). */
+  holdTurn(): void {
+    this.hold();
+  }
+
   private hold(): void {
     if (this.holding || !this.socket) return;
     this.holding = true;

@@ -87,6 +87,13 @@ export class SseWriter implements ConnectionTransport, Corkable {
   /** Nothing was corked before the stream began. */
   adoptCork(): void {}
 
+  holdTurn(): void {
+    if (this.ended || this.holding) return;
+    this.holding = true;
+    this.res.cork();
+    this.coalescer.hold(this);
+  }
+
   close(code: number, reason: string): void {
     if (this.ended) return;
     const frame: SseCloseFrame = { type: 'close', code, reason };
@@ -112,11 +119,7 @@ export class SseWriter implements ConnectionTransport, Corkable {
     if (!this.holding) {
       const turn = this.coalescer.directTurn(this.wroteInTurn);
       if (turn !== null) this.wroteInTurn = turn;
-      else {
-        this.holding = true;
-        this.res.cork();
-        this.coalescer.hold(this);
-      }
+      else this.holdTurn();
     }
     this.res.write(chunk, written);
   }

@@ -54,9 +54,28 @@ export function textFrameHeaderLength(length: number): number {
   return length < 126 ? 2 : length < 65_536 ? 4 : 10;
 }
 
+/** A text frame's first byte: FIN + opcode 1 (text). */
+export const TEXT_FRAME_FIRST_BYTE = 0x81;
+
+/**
+ * True when `frame` is one whole text frame as `encodeTextFrame` writes it:
+ * its first byte, and a header whose length is what follows it (a frame
+ * built elsewhere, the Redis read script's, is checked before it is written).
+ */
+export function isWholeTextFrame(frame: Uint8Array): boolean {
+  // A server frame is never masked: the second byte is the length alone.
+  const short = frame.length < 2 || frame[0] !== TEXT_FRAME_FIRST_BYTE ? 128 : frame[1]!;
+  if (short < 126) return frame.length === 2 + short;
+  const headerLength = short === 126 ? 4 : short === 127 ? 10 : 0;
+  if (headerLength === 0 || frame.length < headerLength) return false;
+  let length = 0;
+  for (let i = 2; i < headerLength; i++) length = length * 256 + frame[i]!;
+  return frame.length === headerLength + length;
+}
+
 /** Writes the header of a frame of `length` payload bytes at `at`; returns its size. */
 function writeTextFrameHeader(frame: Buffer, at: number, length: number): number {
-  frame[at] = 0x81; // FIN + text
+  frame[at] = TEXT_FRAME_FIRST_BYTE;
   if (length < 126) {
     frame[at + 1] = length;
     return 2;

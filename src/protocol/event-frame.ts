@@ -94,7 +94,20 @@ export function encodeEventFrame(event: FramedEvent): string {
   return `${encodeEventFramePrefix(event.seq, event.id, event.ts)}${event.payload}`;
 }
 
+/**
+ * The frame's text before the payload, in its parts around seq, id and ts.
+ * The Redis engine's read script builds the same text from them
+ * (`broker/redis/scripts.ts`).
+ */
+export const EVENT_FRAME_PREFIX_PARTS = [
+  '{"type":"event","seq":',
+  ',"id":"',
+  '","ts":',
+  ',',
+] as const;
+const [BEFORE_SEQ, BEFORE_ID, BEFORE_TS, BEFORE_PAYLOAD] = EVENT_FRAME_PREFIX_PARTS;
+
 /** The frame's text before the payload: ASCII (ids are validated or generated). */
 export function encodeEventFramePrefix(seq: number, id: string, ts: number): string {
-  return `{"type":"event","seq":${seq},"id":"${id}","ts":${ts},`;
+  return `${BEFORE_SEQ}${seq}${BEFORE_ID}${id}${BEFORE_TS}${ts}${BEFORE_PAYLOAD}`;
 }

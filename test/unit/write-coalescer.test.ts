@@ -92,4 +92,17 @@ describe('WriteCoalescer with SocketWriter', () => {
     await endOfTurn();
     expect(socket.calls.flat()).toHaveLength(3);
   });
+
+  it('holdTurn: a welcome and the replay behind it leave in one system call', async () => {
+    const { socket, writer: w } = writer();
+    w.holdTurn();
+    w.sendText('welcome');
+    w.writeFrame(Buffer.from('e1'), '');
+    w.writeFrame(Buffer.from('e2'), '');
+    expect(socket.calls).toEqual([]);
+    await endOfTurn();
+    expect(socket.calls).toHaveLength(1);
+    expect(socket.calls[0]!.slice(1)).toEqual(['e1', 'e2']);
+    expect(socket.calls[0]![0]).toContain('welcome');
+  });
 });

@@ -221,6 +221,11 @@ export class ClusterLinks implements EngineLinks {
     return String(slotOf(`{u:${userId}}`));
   }
 
+  /** Not held on a cluster (`EngineLinks.holdCommands`). */
+  holdCommands(): void {}
+
+  releaseHeld(): void {}
+
   follow(channel: string): Promise<void> {
     if (this.closed) throw new BrokerUnavailableError('redis broker closed');
     return this.subscriber.follow(channel);

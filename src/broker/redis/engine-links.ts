@@ -26,6 +26,20 @@ export interface EngineLinks {
    * one group for one Redis, the user's hash slot on a cluster.
    */
   stepGroup(userId: string): string;
+  /**
+   * Holds the writes of the commands that follow in this turn, for the
+   * Redis that holds `userId`, to the end of the turn (`turn-writes.ts`):
+   * for steps that come in bursts (reads, acks, presence); a publish call
+   * lets the hold go (`releaseHeld`). A Redis Cluster does not hold (each shard's client would
+   * need its own; not measured there).
+   */
+  holdCommands(userId: string): void;
+  /**
+   * Lets what `holdCommands` held go now: called as a publish call is
+   * written, so that it never waits behind a hold made in the check phase
+   * (which ends only in the next turn's).
+   */
+  releaseHeld(): void;
   /** Subscribes a user's channel (SUBSCRIBE, or SSUBSCRIBE on its shard). */
   follow(channel: string): Promise<void>;
   /** Unsubscribes it; best effort when the link is down. */

@@ -16,6 +16,7 @@ import { BrokerUnavailableError, type BrokerHealth } from '../broker.js';
 import { probeRun, type RedisRun } from './persistence.js';
 import { HealthReporter, type EngineLinks } from './engine-links.js';
 import { defineScripts, type ScriptedRedis } from './scripts.js';
+import { TurnWrites } from './turn-writes.js';
 import type { UserStep } from './shard-watch.js';
 
 /** Redis errors that mean "not now" rather than "this command is wrong". */
@@ -99,6 +100,7 @@ export class RedisLinks implements EngineLinks {
     subscriber: undefined,
   };
   private readonly healthReporter = new HealthReporter(() => this.health());
+  private readonly turnWrites = new TurnWrites();
   private closed = false;
   private listener: LinkListener | undefined;
 
@@ -181,17 +183,38 @@ export class RedisLinks implements EngineLinks {
     return step(command, [runId, persistence.proven ? '1' : '0']);
   }
 
+  /**
+   * Holds the command link's writes to the end of the turn (`turn-writes.ts`);
+   * nothing while it is not ready (a command then fails at once anyway).
+   */
+  holdCommands(_userId: string): void {
+    if (this.commandLink !== undefined && this.states.command === 'ready') {
+      this.turnWrites.hold(this.commandLink.stream);
+    }
+  }
+
+  releaseHeld(): void {
+    this.turnWrites.releaseNow();
+  }
+
   /** One Redis: every user's step may share a call. */
   stepGroup(_userId: string): string {
     return '';
   }
 
+  /** A SUBSCRIBE per handshake: held with the turn's others (`turn-writes.ts`). */
   async follow(channel: string): Promise<void> {
-    await this.subscriber.subscribe(channel);
+    const subscriber = this.subscriber;
+    if (this.states.subscriber === 'ready') this.turnWrites.hold(subscriber.stream);
+    await subscriber.subscribe(channel);
   }
 
   async unfollow(channel: string): Promise<void> {
-    await this.subscriberIfOpen?.unsubscribe(channel);
+    const subscriber = this.subscriberIfOpen;
+    if (subscriber !== undefined && this.states.subscriber === 'ready') {
+      this.turnWrites.hold(subscriber.stream);
+    }
+    await subscriber?.unsubscribe(channel);
   }
 
   /** The run last probed, if any (for health details, whether or not the link is up). */
@@ -224,6 +247,7 @@ export class RedisLinks implements EngineLinks {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.refreshTimer);
+    this.turnWrites.releaseNow();
     await Promise.all(
       [this.commandLink, this.subscriberLink].map(async (client) => {
         if (client === undefined) return;

@@ -42,6 +42,7 @@ export class RedisPresence implements PresenceStore {
     const args: (string | number)[] = [this.nodeId, now, now + ttl, ttl];
     for (const record of records) args.push(record.connectionId, record.snapshot);
     try {
+      this.links.holdCommands(userId);
       await command.agentsocketPutConnections(this.keys.connections(userId), ...args);
     } catch (error) {
       throw toBrokerError(error);

@@ -130,9 +130,12 @@ export class PublishBatcher {
     // Through the gate: a call that finds a slot is written now, in this
     // turn; the others in the order they were closed (the gate is FIFO).
     const call = this.gate.run(() =>
-      this.links.userStep(items[0]!.entry.userId, (command, guard) =>
-        command.agentsocketPublish(...head, ...guard),
-      ),
+      this.links.userStep(items[0]!.entry.userId, (command, guard) => {
+        const reply = command.agentsocketPublish(...head, ...guard);
+        // Written now, with whatever a hold of this turn kept back (`turn-writes.ts`).
+        this.links.releaseHeld();
+        return reply;
+      }),
     );
     call.then(
       (replies) => {

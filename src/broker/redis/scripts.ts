@@ -37,8 +37,17 @@
  * the same stream instead of a new stream (as in the memory broker).
  */
 import type { Redis } from 'ioredis';
+import { TEXT_FRAME_FIRST_BYTE } from '../../gateway/wire-frame.js';
+import { EVENT_FRAME_PREFIX_PARTS } from '../../protocol/event-frame.js';
 import { PUBLISH_SCRIPT } from './publish-script.js';
 import { PRELUDE } from './stream-lua.js';
+
+const [BEFORE_SEQ, BEFORE_ID, BEFORE_TS, BEFORE_PAYLOAD] = EVENT_FRAME_PREFIX_PARTS;
+
+/** A Lua string literal of `text` (JSON's escapes of quotes and backslashes are Lua's). */
+function luaString(text: string): string {
+  return JSON.stringify(text);
+}
 
 /**
  * Replaces the first `ARGV[2]` entries of a run log by one checkpoint (the
@@ -63,9 +72,42 @@ return 1
  * 4 cursor epoch, 5 historySize, 6 metaTtlMs, 7 cutoff ts, then the two of
  * RUN_GUARD.
  * Returns {epoch, headSeq, ackedSeq} for `head`, else
- * {epoch, headSeq, ackedSeq, from, gap (1/0), entries}.
+ * {epoch, headSeq, ackedSeq, from, gap (1/0), events}, where `events` is
+ * flat, `READ_VALUES_PER_EVENT` values per event: seq, ts, critical (1/0),
+ * where the payload starts in the frame, awaitedBy, and the event's whole
+ * WebSocket frame. The script builds the frame (`frameOf`: the text of
+ * `encodeEventFramePrefix` and the payload, behind the header of
+ * `encodeTextFrame`), so a node writes the bytes it reads as they are: no
+ * field names, strings or framing per event on the node, which were most of
+ * a resume storm's cost there (docs/performance.md, "Resume storm on Redis").
  */
 export const READ_SCRIPT = `${PRELUDE}
+-- A field of an entry: at its place in the fixed order (scripts.ts), else
+-- looked up by name (an entry of another layout).
+local function field(f, name, at)
+  if f[at - 1] == name then return f[at] end
+  for i = 1, #f, 2 do
+    if f[i] == name then return f[i + 1] end
+  end
+  return nil
+end
+
+-- The event's WebSocket text frame, and where its payload starts in it.
+local function frameOf(seq, id, ts, payload)
+  local text = ${luaString(BEFORE_SEQ)} .. seq .. ${luaString(BEFORE_ID)} .. id .. ${luaString(BEFORE_TS)} .. ts .. ${luaString(BEFORE_PAYLOAD)}
+  local n = #text + #payload
+  local header
+  if n < 126 then
+    header = string.char(${TEXT_FRAME_FIRST_BYTE}, n)
+  elseif n < 65536 then
+    header = string.char(${TEXT_FRAME_FIRST_BYTE}, 126, math.floor(n / 256), n % 256)
+  else
+    header = string.char(${TEXT_FRAME_FIRST_BYTE}, 127, 0, 0, 0, 0, math.floor(n / 16777216) % 256,
+      math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+  end
+  return header .. text .. payload, #header + #text
+end
+
 local epoch, bound = ensure(ARGV[1], tonumber(ARGV[6]))
 trim(tonumber(ARGV[5]), tonumber(ARGV[7]), bound)
 local head = tonumber(redis.call('HGET', meta, 'seq'))
@@ -93,8 +135,26 @@ elseif after < head then
   gap = 1
   from = head + 1
 end
-return {epoch, head, acked, from, gap, entries}
+local events, n = {}, 0
+for _, entry in ipairs(entries) do
+  local f = entry[2]
+  local seq = string.match(entry[1], '^(%d+)')
+  local ts = tonumber(field(f, 't', 8)) or 0
+  local frame, payloadAt = frameOf(seq, field(f, 'i', 2) or '', string.format('%d', ts),
+    field(f, 'p', 12) or '')
+  events[n + 1] = tonumber(seq)
+  events[n + 2] = ts
+  events[n + 3] = field(f, 'c', 6) == '1' and 1 or 0
+  events[n + 4] = payloadAt
+  events[n + 5] = field(f, 'a', 10) or ''
+  events[n + 6] = frame
+  n = n + 6
+end
+return {epoch, head, acked, from, gap, events}
 `;
+
+/** Values per event in the read script's reply. */
+export const READ_VALUES_PER_EVENT = 6;
 
 /**
  * Max-set of the acked cursor, shared by every node. ARGV: 1 seq, 2 the
@@ -183,8 +243,13 @@ export const DEFINITIONS = {
 type ScriptArgument = string | number;
 type ScriptCommand = (...keysAndArgs: ScriptArgument[]) => Promise<unknown>;
 
-/** A client with the engine's scripts as commands (keys first, then arguments). */
-export type ScriptedRedis = Redis & Record<keyof typeof DEFINITIONS, ScriptCommand>;
+/**
+ * A client with the engine's scripts as commands (keys first, then
+ * arguments). ioredis adds each with a `…Buffer` twin whose bulk replies are
+ * Buffers; the read's is used (the payloads go into frames as bytes).
+ */
+export type ScriptedRedis = Redis &
+  Record<keyof typeof DEFINITIONS, ScriptCommand> & { agentsocketReadBuffer: ScriptCommand };
 
 /** Registers every script on `client` (`defineCommand`: EVALSHA, EVAL on NOSCRIPT). */
 export function defineScripts(client: Redis): ScriptedRedis {

@@ -32,7 +32,7 @@ import { InFlightGate } from './in-flight-gate.js';
 import { PublishBatcher, type BatchLimits } from './publish-batch.js';
 import { PUBLISH_CLUSTER_KEYS_PER_EVENT, PUBLISH_KEYS_PER_EVENT } from './publish-script.js';
 import { StreamFollower } from './stream-follower.js';
-import { decodeEntry, decodeLive, decodePublishReply, runLogRecordTail } from './wire.js';
+import { decodeEvents, decodeLive, decodePublishReply, runLogRecordTail } from './wire.js';
 
 /** A node id, and so a valid `awaitedBy`. */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -211,7 +211,7 @@ export class RedisStream implements StreamEngine {
     const result = await this.read(userId, cursor.kind, cursor);
     if (
       !Array.isArray(result) ||
-      typeof result[0] !== 'string' ||
+      !Buffer.isBuffer(result[0]) ||
       typeof result[1] !== 'number' ||
       typeof result[2] !== 'number' ||
       typeof result[3] !== 'number' ||
@@ -220,12 +220,13 @@ export class RedisStream implements StreamEngine {
       throw new Error('RedisBroker: malformed history reply');
     }
     return {
-      epoch: result[0],
+      // Epochs are ASCII (`IdSource`).
+      epoch: result[0].toString('latin1'),
       headSeq: result[1],
       ackedSeq: result[2],
       from: result[3],
       gap: result[4] === 1,
-      events: (result[5] as unknown[]).map(decodeEntry),
+      events: decodeEvents(result[5]),
     };
   }
 
@@ -235,6 +236,7 @@ export class RedisStream implements StreamEngine {
     if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError('seq must be an integer >= 0');
     const [meta] = this.keys.user(userId);
     try {
+      this.links.holdCommands(userId);
       await command.agentsocketAck(meta, seq, epoch ?? '', this.options.metaTtlMs);
     } catch (error) {
       throw toBrokerError(error);
@@ -346,10 +348,10 @@ export class RedisStream implements StreamEngine {
 
   private async readHead(userId: string): Promise<{ epoch: string; headSeq: number }> {
     const result = await this.read(userId, 'head');
-    if (!Array.isArray(result) || typeof result[0] !== 'string' || typeof result[1] !== 'number') {
+    if (!Array.isArray(result) || !Buffer.isBuffer(result[0]) || typeof result[1] !== 'number') {
       throw new Error('RedisBroker: malformed head reply');
     }
-    return { epoch: result[0], headSeq: result[1] };
+    return { epoch: result[0].toString('latin1'), headSeq: result[1] };
   }
 
   private async read(
@@ -361,8 +363,10 @@ export class RedisStream implements StreamEngine {
     const position = cursor?.kind === 'position' ? cursor : undefined;
     try {
       return await this.reads.run(() =>
-        this.links.userStep(userId, (command, guard) =>
-          command.agentsocketRead(
+        this.links.userStep(userId, (command, guard) => {
+          this.links.holdCommands(userId);
+          // Bulk replies as Buffers: the payloads are framed as bytes (`decodeEvents`).
+          return command.agentsocketReadBuffer(
             ...this.keys.user(userId),
             this.ids.epoch(),
             mode,
@@ -372,8 +376,8 @@ export class RedisStream implements StreamEngine {
             this.options.metaTtlMs,
             now - this.options.historyTtlMs,
             ...guard,
-          ),
-        ),
+          );
+        }),
       );
     } catch (error) {
       throw toBrokerError(error);

@@ -10,34 +10,74 @@ import { isValidUserId } from '../../protocol/user-id.js';
 import { RUN_GRAMMAR_CODES, type RunGrammarCode } from '../../runs/run-grammar.js';
 import type { ControlMessage, DeliveryReport } from '../cluster-bus.js';
 import type { ConnectionRecord } from '../presence-store.js';
-import type { PublishOutcome, StreamEvent } from '../stream-engine.js';
+import { StoredEvent } from '../stored-event.js';
+import type { PublishOutcome } from '../stream-engine.js';
+import { isWholeTextFrame } from '../../gateway/wire-frame.js';
+import { READ_VALUES_PER_EVENT } from './scripts.js';
 
 function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }
 
-/** One stream entry as XRANGE returns it: `[id, [field, value, …]]` (fields: scripts.ts). */
-export function decodeEntry(entry: unknown): StreamEvent {
-  if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !isStringArray(entry[1])) {
-    throw new Error('RedisBroker: malformed history entry');
+/**
+ * The events of a history read (`READ_SCRIPT`'s flat reply, bulk values as
+ * Buffers): each comes as its whole WebSocket frame, built by the script,
+ * which is checked and then written as it is.
+ */
+export function decodeEvents(flat: unknown): StoredEvent[] {
+  if (!Array.isArray(flat) || flat.length % READ_VALUES_PER_EVENT !== 0) {
+    throw new Error('RedisBroker: malformed history events');
   }
-  const fields = new Map<string, string>();
-  const flat = entry[1];
-  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
-  const awaitedBy = fields.get('a') ?? '';
-  return {
-    seq: Number.parseInt(entry[0], 10),
-    id: fields.get('i') ?? '',
-    event: fields.get('e') ?? '',
-    critical: fields.get('c') === '1',
-    ts: Number(fields.get('t') ?? 0),
-    payload: fields.get('p') ?? '',
-    ...(awaitedBy !== '' ? { awaitedBy } : {}),
-  };
+  let bytes = 0;
+  for (let i = 0; i < flat.length; i += READ_VALUES_PER_EVENT) {
+    const wire: unknown = flat[i + 5];
+    if (
+      typeof flat[i] !== 'number' ||
+      typeof flat[i + 1] !== 'number' ||
+      typeof flat[i + 2] !== 'number' ||
+      typeof flat[i + 3] !== 'number' ||
+      !Buffer.isBuffer(flat[i + 4]) ||
+      !Buffer.isBuffer(wire) ||
+      !isWholeTextFrame(wire) ||
+      (flat[i + 3] as number) > wire.length
+    ) {
+      throw new Error('RedisBroker: malformed history event');
+    }
+    bytes += wire.length;
+  }
+  // The frames are copied into one buffer of their own size: a frame of
+  // the reply is a view of the socket's read buffer (64 KiB), which a few
+  // frames kept by a slow socket would otherwise keep alive whole, beyond
+  // what its byte limits count.
+  const frames = Buffer.allocUnsafe(bytes);
+  const events: StoredEvent[] = new Array<StoredEvent>(flat.length / READ_VALUES_PER_EVENT);
+  let at = 0;
+  for (let i = 0, e = 0; i < flat.length; i += READ_VALUES_PER_EVENT, e++) {
+    const reply = flat[i + 5] as Buffer;
+    const wire = frames.subarray(at, at + reply.length);
+    at += reply.copy(frames, at);
+    const awaitedBy = flat[i + 4] as Buffer;
+    events[e] = new StoredEvent(
+      flat[i] as number,
+      flat[i + 1] as number,
+      flat[i + 2] === 1,
+      wire,
+      flat[i + 3] as number,
+      // The id is read from the frame when asked for.
+      undefined,
+      // Node ids are ASCII (NODE_ID_PATTERN).
+      awaitedBy.length > 0 ? awaitedBy.toString('latin1') : undefined,
+    );
+  }
+  return events;
 }
 
-/** A live message: `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\npayload` (the payload last). */
-export function decodeLive(message: string): { epoch: string; event: StreamEvent } | undefined {
+/**
+ * A live message: `epoch\nseq\nid\nevent\ncritical\nts\nawaitedBy\npayload`
+ * (the payload last). The event is framed here, once per node (`StoredEvent`):
+ * its name is the payload's first field, as in every frame.
+ */
+export function decodeLive(message: string): { epoch: string; event: StoredEvent } | undefined {
   // Seven fields before the payload, found one after the other (no array
   // of parts per message: this runs once per live event).
   const e1 = message.indexOf('\n');
@@ -48,17 +88,18 @@ export function decodeLive(message: string): { epoch: string; event: StreamEvent
   const e6 = e5 < 0 ? -1 : message.indexOf('\n', e5 + 1);
   const e7 = e6 < 0 ? -1 : message.indexOf('\n', e6 + 1);
   if (e7 < 0) return undefined;
-  const awaitedBy = message.slice(e6 + 1, e7);
   const seq = Number.parseInt(message.slice(e1 + 1, e2), 10);
-  const id = message.slice(e2 + 1, e3);
-  const name = message.slice(e3 + 1, e4);
-  const critical = message.slice(e4 + 1, e5) === '1';
   const ts = Number(message.slice(e5 + 1, e6));
-  const payload = message.slice(e7 + 1);
-  const event: StreamEvent =
-    awaitedBy === ''
-      ? { seq, id, event: name, critical, ts, payload }
-      : { seq, id, event: name, critical, ts, payload, awaitedBy };
+  if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(ts)) return undefined;
+  const awaitedBy = message.slice(e6 + 1, e7);
+  const event = StoredEvent.fromPayload(
+    seq,
+    message.slice(e2 + 1, e3),
+    ts,
+    message.slice(e4 + 1, e5) === '1',
+    message.slice(e7 + 1),
+    awaitedBy === '' ? undefined : awaitedBy,
+  );
   return { epoch: message.slice(0, e1), event };
 }
 

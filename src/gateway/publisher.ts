@@ -32,6 +32,7 @@ import type {
 import type { NodeLifecycle } from './node-lifecycle.js';
 import type { NodeStats } from './node-stats.js';
 import type { ResolvedOptions } from './options.js';
+import { PublishAnswer } from './publish-answer.js';
 
 /** Longest `wait` of a publish (PROTOCOL.md section 5). */
 export const MAX_WAIT_MS = 30_000;
@@ -307,17 +308,16 @@ export class Publisher {
       waiter?.cancel();
       parts.stats.events.duplicates++;
       parts.metrics.eventsPublished.inc({ kind: 'duplicate' });
-      const { seq, epoch, id } = outcome;
-      return { seq, epoch, id, delivered: 0, duplicate: true };
+      return new PublishAnswer(outcome.seq, outcome.epoch, outcome.id, 0, true);
     }
     parts.stats.events.published++;
     parts.metrics.countPublishedNew();
     return null;
   }
 
+  /** A constructor, not a literal: `publish-answer.ts` says why. */
   private result(outcome: PublishOutcome, delivered: number): PublishResult {
-    const { seq, epoch, id } = outcome;
-    const result: PublishResult = { seq, epoch, id, delivered, duplicate: false };
+    const result = new PublishAnswer(outcome.seq, outcome.epoch, outcome.id, delivered, false);
     if (outcome.openToolCalls !== undefined) result.openToolCalls = outcome.openToolCalls;
     return result;
   }

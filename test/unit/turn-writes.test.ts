@@ -3,31 +3,16 @@
  * turn leaves at the end of the turn in one system call, in order; a link is
  * corked once per turn however often it is held; `releaseNow` lets it go.
  */
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { RecordingSocket } from '../helpers/recording-socket.js';
 import { TurnWrites } from '../../src/broker/redis/turn-writes.js';
-
-/** A link's socket that records each write it is handed: one entry per system call. */
-class RecordingStream extends Writable {
-  readonly calls: string[][] = [];
-
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    this.calls.push([chunk.toString()]);
-    done();
-  }
-
-  override _writev(chunks: { chunk: Buffer }[], done: () => void): void {
-    this.calls.push(chunks.map(({ chunk }) => chunk.toString()));
-    done();
-  }
-}
 
 const endOfTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('TurnWrites', () => {
   it("lets a turn's commands go together at the end of the turn, in order", async () => {
     const turns = new TurnWrites();
-    const link = new RecordingStream();
+    const link = new RecordingSocket();
     for (const command of ['a', 'b', 'c']) {
       turns.hold(link);
       link.write(command);
@@ -41,8 +26,8 @@ describe('TurnWrites', () => {
 
   it('holds each link of a turn, and starts over in the next turn', async () => {
     const turns = new TurnWrites();
-    const command = new RecordingStream();
-    const subscriber = new RecordingStream();
+    const command = new RecordingSocket();
+    const subscriber = new RecordingSocket();
     turns.hold(command);
     command.write('read');
     turns.hold(subscriber);
@@ -58,14 +43,14 @@ describe('TurnWrites', () => {
   });
 
   it('writes at once what an unheld link writes', () => {
-    const link = new RecordingStream();
+    const link = new RecordingSocket();
     link.write('publish');
     expect(link.calls).toEqual([['publish']]);
   });
 
   it('lets every held link go on releaseNow (closing)', async () => {
     const turns = new TurnWrites();
-    const link = new RecordingStream();
+    const link = new RecordingSocket();
     turns.hold(link);
     link.write('quit');
     turns.releaseNow();

@@ -1,25 +1,8 @@
-import { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { describe, expect, it } from 'vitest';
+import { RecordingSocket } from '../helpers/recording-socket.js';
 import { COALESCE_BELOW_BYTES, SocketWriter } from '../../src/gateway/socket-writer.js';
 import { DIRECT_WRITES_PER_TURN, WriteCoalescer } from '../../src/gateway/write-coalescer.js';
-
-/** A raw socket that records each write it is handed: one entry per system call it would make. */
-class RecordingSocket extends Duplex {
-  readonly calls: string[][] = [];
-
-  override _read(): void {}
-
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    this.calls.push([chunk.toString()]);
-    done();
-  }
-
-  override _writev(chunks: { chunk: Buffer }[], done: () => void): void {
-    this.calls.push(chunks.map(({ chunk }) => chunk.toString()));
-    done();
-  }
-}
 
 /** What `SocketWriter.writeFrame` reads of the ws socket: that it is open. */
 const OPEN_WS = { readyState: 1, OPEN: 1 } as unknown as WebSocket;

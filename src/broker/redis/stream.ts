@@ -29,10 +29,11 @@ import type { RedisKeys } from './keys.js';
 import type { EngineLinks } from './engine-links.js';
 import { errorMessage, reconnectDelay, toBrokerError } from './links.js';
 import { InFlightGate } from './in-flight-gate.js';
+import { decodeHistoryRead } from './read-reply.js';
 import { PublishBatcher, type BatchLimits } from './publish-batch.js';
 import { PUBLISH_CLUSTER_KEYS_PER_EVENT, PUBLISH_KEYS_PER_EVENT } from './publish-script.js';
 import { StreamFollower } from './stream-follower.js';
-import { decodeEvents, decodeLive, decodePublishReply, runLogRecordTail } from './wire.js';
+import { decodeLive, decodePublishReply, runLogRecordTail } from './wire.js';
 
 /** A node id, and so a valid `awaitedBy`. */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -208,26 +209,7 @@ export class RedisStream implements StreamEngine {
   }
 
   async readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead> {
-    const result = await this.read(userId, cursor.kind, cursor);
-    if (
-      !Array.isArray(result) ||
-      !Buffer.isBuffer(result[0]) ||
-      typeof result[1] !== 'number' ||
-      typeof result[2] !== 'number' ||
-      typeof result[3] !== 'number' ||
-      !Array.isArray(result[5])
-    ) {
-      throw new Error('RedisBroker: malformed history reply');
-    }
-    return {
-      // Epochs are ASCII (`IdSource`).
-      epoch: result[0].toString('latin1'),
-      headSeq: result[1],
-      ackedSeq: result[2],
-      from: result[3],
-      gap: result[4] === 1,
-      events: decodeEvents(result[5]),
-    };
+    return decodeHistoryRead(await this.read(userId, cursor.kind, cursor));
   }
 
   /** An ack with `epoch` counts only while the stream is in that epoch (StreamEngine.ack). */
@@ -365,7 +347,7 @@ export class RedisStream implements StreamEngine {
       return await this.reads.run(() =>
         this.links.userStep(userId, (command, guard) => {
           this.links.holdCommands(userId);
-          // Bulk replies as Buffers: the payloads are framed as bytes (`decodeEvents`).
+          // Bulk replies as Buffers: the frames are written as bytes (`decodeEvents`).
           return command.agentsocketReadBuffer(
             ...this.keys.user(userId),
             this.ids.epoch(),

@@ -78,7 +78,7 @@ const BATCH_ENTRY_OVERHEAD = 64;
 interface Feed {
   /** Connections of the user on this node that asked for its events. */
   refs: number;
-  /** Settles when the channel is subscribed and the follower positioned. */
+  /** Settles when the channel is subscribed (the follower positions itself: `stream-follower.ts`). */
   ready: Promise<void>;
   follower: StreamFollower;
 }
@@ -241,6 +241,7 @@ export class RedisStream implements StreamEngine {
     const follower = new StreamFollower({
       maxPending: this.options.maxPendingPerUser,
       readAfter: async (seq, epoch) => this.readHistory(userId, { kind: 'position', seq, epoch }),
+      readHead: async () => this.readHead(userId),
       onEvent: (epoch, event) => this.deliverEvent(userId, epoch, event),
       onResync: () => this.deliver(() => this.handlers?.onResync(userId)),
       onCatchUpError: (error) =>
@@ -251,9 +252,10 @@ export class RedisStream implements StreamEngine {
     this.feeds.set(userId, feed);
     feed.ready = (async () => {
       try {
+        // No head read: the first message positions the follower, and the
+        // caller's own history read follows (docs/performance.md, "Resume
+        // storm on Redis").
         await this.links.follow(this.keys.userChannel(userId));
-        const head = await this.readHead(userId);
-        follower.start(head.epoch, head.headSeq);
       } catch (error) {
         if (this.feeds.get(userId) === feed) {
           this.feeds.delete(userId);

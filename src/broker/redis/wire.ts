@@ -1,8 +1,8 @@
 /**
- * Decoding what the Redis engine reads back: history entries, live messages,
- * pub/sub messages between nodes and presence values. Everything from the
- * wire is checked, never trusted: a malformed message is dropped (pub/sub)
- * or rejects the read (history).
+ * Decoding what the Redis engine reads back: live messages, publish
+ * outcomes, pub/sub messages between nodes and presence values (a history
+ * read's reply: `read-reply.ts`). Everything from the wire is checked, never
+ * trusted: a malformed message is dropped (pub/sub) or rejects the step.
  */
 import { RunGrammarError } from '../../errors.js';
 import type { EncodedRunEvent } from '../../protocol/event-frame.js';

@@ -63,14 +63,27 @@ export const TEXT_FRAME_FIRST_BYTE = 0x81;
  * built elsewhere, the Redis read script's, is checked before it is written).
  */
 export function isWholeTextFrame(frame: Uint8Array): boolean {
+  return textFrameEnd(frame, 0) === frame.length;
+}
+
+/**
+ * Where the text frame that starts at `at` ends (its header and payload
+ * within `bytes`), or -1 when no whole unmasked text frame starts there.
+ */
+export function textFrameEnd(bytes: Uint8Array, at: number): number {
   // A server frame is never masked: the second byte is the length alone.
-  const short = frame.length < 2 || frame[0] !== TEXT_FRAME_FIRST_BYTE ? 128 : frame[1]!;
-  if (short < 126) return frame.length === 2 + short;
-  const headerLength = short === 126 ? 4 : short === 127 ? 10 : 0;
-  if (headerLength === 0 || frame.length < headerLength) return false;
-  let length = 0;
-  for (let i = 2; i < headerLength; i++) length = length * 256 + frame[i]!;
-  return frame.length === headerLength + length;
+  const short = bytes.length < at + 2 || bytes[at] !== TEXT_FRAME_FIRST_BYTE ? 128 : bytes[at + 1]!;
+  let end: number;
+  if (short < 126) {
+    end = at + 2 + short;
+  } else {
+    const headerLength = short === 126 ? 4 : short === 127 ? 10 : 0;
+    if (headerLength === 0 || bytes.length < at + headerLength) return -1;
+    let length = 0;
+    for (let i = at + 2; i < at + headerLength; i++) length = length * 256 + bytes[i]!;
+    end = at + headerLength + length;
+  }
+  return end <= bytes.length ? end : -1;
 }
 
 /** Writes the header of a frame of `length` payload bytes at `at`; returns its size. */

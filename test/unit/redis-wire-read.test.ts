@@ -1,15 +1,17 @@
 /**
- * A history read of the Redis engine (`wire.ts`, `decodeEvents`): the read
- * script's flat reply, bulk values as Buffers, each event with its whole
- * WebSocket frame built by the script. The frame is checked (one whole text
- * frame, the payload inside it) and copied as it is into one buffer per
- * read (never decoded); a malformed reply rejects. The script's frames themselves are compared with the gateway's
- * on a real Redis (`test/redis/redis-broker-read-layout.test.ts`).
+ * A history read of the Redis engine (`read-reply.ts`, `decodeEvents`): the
+ * read script's reply, bulk values as Buffers: every event's whole WebSocket
+ * frame, built by the script, one after the other in one value, a `1`/`0`
+ * per event for `critical`, and the places and node ids of the events with
+ * an `awaitedBy`. Each frame is checked (a whole text frame, the event
+ * prefix with its seq and ts, the payload inside it) and written as it is
+ * (never decoded); a malformed reply rejects. The script's frames themselves
+ * are compared with the gateway's on a real Redis
+ * (`test/redis/redis-broker-read-layout.test.ts`).
  */
 import { describe, expect, it } from 'vitest';
 import { StoredEvent } from '../../src/broker/stored-event.js';
-import { decodeEvents } from '../../src/broker/redis/wire.js';
-import { READ_VALUES_PER_EVENT } from '../../src/broker/redis/scripts.js';
+import { decodeEvents, decodeHistoryRead } from '../../src/broker/redis/read-reply.js';
 import { EventFramer } from '../../src/gateway/event-framer.js';
 import { encodeTextFrame, isWholeTextFrame } from '../../src/gateway/wire-frame.js';
 import {
@@ -25,69 +27,173 @@ function payloadOf(input: EventInput): string {
   return encodeEvent(result.value).payload;
 }
 
-/** What the read script returns for one event (scripts.ts, READ_SCRIPT). */
-function entry(seq: number, ts: number, critical: 0 | 1, id: string, by: string, payload: string) {
-  const wire = encodeTextFrame(encodeEventFrame({ seq, id, ts, payload }));
-  const payloadAt = wire.length - Buffer.byteLength(payload, 'utf8');
-  return [seq, ts, critical, payloadAt, Buffer.from(by), wire];
+interface Entry {
+  seq: number;
+  ts: number;
+  critical: boolean;
+  id: string;
+  by: string;
+  payload: string;
+}
+
+function frameOf(entry: Entry): Buffer {
+  return encodeTextFrame(encodeEventFrame(entry));
+}
+
+/** What the read script returns for these events (scripts.ts, READ_SCRIPT): frames, critical, awaited. */
+function reply(entries: Entry[], frames = entries.map(frameOf)): [Buffer, Buffer, unknown[]] {
+  const awaited: unknown[] = [];
+  entries.forEach((entry, i) => {
+    if (entry.by !== '') awaited.push(i + 1, Buffer.from(entry.by));
+  });
+  return [
+    Buffer.concat(frames),
+    Buffer.from(entries.map((entry) => (entry.critical ? '1' : '0')).join('')),
+    awaited,
+  ];
+}
+
+function note(seq: number, extra: Partial<Entry> = {}): Entry {
+  const payload = payloadOf({ event: 'x', data: seq });
+  return { seq, ts: 1000 + seq, critical: false, id: `id-${seq}`, by: '', payload, ...extra };
 }
 
 describe('decodeEvents', () => {
   it('takes each frame as it is and reads the event from it, at every header size', () => {
     const texts = ['', 'héllo ✓ 😀', 'x'.repeat(200), 'é'.repeat(40_000), 'y'.repeat(70_000)];
-    const payloads = texts.map((text) =>
-      payloadOf({ event: 'token', data: { text }, runId: 'r-1', critical: false }),
-    );
-    const flat = payloads.flatMap((payload, i) =>
-      entry(i + 1, 1000 + i, 0, `ev_${i}`, '', payload),
-    );
-    const events = decodeEvents(flat);
-    expect(events).toHaveLength(payloads.length);
+    const entries = texts.map((text, i) => ({
+      seq: i + 1,
+      ts: 1000 + i,
+      critical: false,
+      id: `ev_${i}`,
+      by: '',
+      payload: payloadOf({ event: 'token', data: { text }, runId: 'r-1', critical: false }),
+    }));
+    const events = decodeEvents(...reply(entries));
+    expect(events).toHaveLength(entries.length);
     events.forEach((event, i) => {
-      const payload = payloads[i]!;
-      const text = encodeEventFrame({ seq: i + 1, id: `ev_${i}`, ts: 1000 + i, payload });
+      const entry = entries[i]!;
       expect(event).toBeInstanceOf(StoredEvent);
-      // A copy, not a view of the reply (which is a view of a socket read).
-      expect(event.wire).not.toBe(flat[i * READ_VALUES_PER_EVENT + 5]);
-      expect(event.wire.equals(flat[i * READ_VALUES_PER_EVENT + 5] as Buffer)).toBe(true);
+      expect(event.wire.equals(frameOf(entry))).toBe(true);
       expect(event).toMatchObject({ seq: i + 1, ts: 1000 + i, critical: false, id: `ev_${i}` });
-      expect(event.payload).toBe(payload);
-      expect(event.payloadBytes).toBe(Buffer.byteLength(payload, 'utf8'));
+      expect(event.payload).toBe(entry.payload);
+      expect(event.payloadBytes).toBe(Buffer.byteLength(entry.payload, 'utf8'));
       expect(event.event).toBe('token');
       expect(event.awaitedBy).toBeUndefined();
       const framer = new EventFramer();
-      expect(framer.text(event)).toBe(text);
+      expect(framer.text(event)).toBe(encodeEventFrame(entry));
       expect(framer.runIdOf(event)).toBe('r-1');
     });
   });
 
-  it('reads critical and awaitedBy', () => {
-    const payload = payloadOf({ event: 'order', data: 1, critical: true });
-    const [event] = decodeEvents(entry(4, 5, 1, 'p-1', 'node-a', payload));
-    expect(event).toMatchObject({ seq: 4, critical: true, awaitedBy: 'node-a', id: 'p-1' });
+  it('keeps the frames in a buffer of their own, not a view of a larger one', () => {
+    const [frames, critical, awaited] = reply([note(1), note(2)]);
+    // As a value inside a socket read: a view of the read's buffer.
+    const socketRead = Buffer.concat([Buffer.from('*8\r\n'), frames, Buffer.alloc(65_536)]);
+    const view = socketRead.subarray(4, 4 + frames.length);
+    const events = decodeEvents(view, critical, awaited);
+    expect(events.map((event) => event.seq)).toEqual([1, 2]);
+    for (const event of events) {
+      expect(event.wire.buffer).not.toBe(socketRead.buffer);
+      // At most Node's pool of small buffers is shared.
+      expect(event.wire.buffer.byteLength).toBeLessThanOrEqual(Buffer.poolSize);
+    }
+    // A value of its own (joined by the parser across reads) is not copied again.
+    const own = Buffer.from(new Uint8Array(frames));
+    expect(decodeEvents(own, critical, awaited)[0]!.wire.buffer).toBe(own.buffer);
+  });
+
+  it('reads critical and awaitedBy, and large seqs and ts', () => {
+    const entries = [
+      note(4, { critical: true, by: 'node-a', id: 'p-1' }),
+      note(5),
+      note(2 ** 50, { ts: 2 ** 45, by: 'node-b' }),
+    ];
+    const events = decodeEvents(...reply(entries));
+    expect(events[0]).toMatchObject({ seq: 4, critical: true, awaitedBy: 'node-a', id: 'p-1' });
+    expect(events[1]).toMatchObject({ seq: 5, critical: false, awaitedBy: undefined });
+    expect(events[2]).toMatchObject({ seq: 2 ** 50, ts: 2 ** 45, awaitedBy: 'node-b' });
   });
 
   it('takes an empty read', () => {
-    expect(decodeEvents([])).toEqual([]);
+    expect(decodeEvents(Buffer.alloc(0), Buffer.alloc(0), [])).toEqual([]);
   });
 
   it('rejects a reply that is not whole events of the right types', () => {
-    const good = entry(1, 2, 0, 'id', '', payloadOf({ event: 'x', data: 1 }));
-    expect(() => decodeEvents(good.slice(0, READ_VALUES_PER_EVENT - 1))).toThrow(/malformed/);
-    expect(() => decodeEvents('nope')).toThrow(/malformed/);
-    for (let i = 0; i < READ_VALUES_PER_EVENT; i++) {
-      const bad = [...good];
-      bad[i] = typeof bad[i] === 'number' ? Buffer.from('1') : 1;
-      expect(() => decodeEvents(bad)).toThrow(/malformed/);
+    const entries = [note(1), note(2, { by: 'n' })];
+    const [frames, critical, awaited] = reply(entries);
+    expect(decodeEvents(frames, critical, awaited)).toHaveLength(2);
+    const bad = (f: unknown, c: unknown, a: unknown) => () => decodeEvents(f, c, a);
+    expect(bad('nope', critical, awaited)).toThrow(/malformed/);
+    expect(bad(frames, '01', awaited)).toThrow(/malformed/);
+    expect(bad(frames, critical, 'nope')).toThrow(/malformed/);
+    // Frames cut short, or with bytes behind them.
+    expect(bad(frames.subarray(0, frames.length - 1), critical, awaited)).toThrow(/malformed/);
+    expect(bad(Buffer.concat([frames, Buffer.from('y')]), critical, awaited)).toThrow(/malformed/);
+    // A critical flag too few, too many, or not 0/1.
+    expect(bad(frames, Buffer.from('0'), awaited)).toThrow(/malformed/);
+    expect(bad(frames, Buffer.from('000'), awaited)).toThrow(/malformed/);
+    expect(bad(frames, Buffer.from('02'), awaited)).toThrow(/malformed/);
+    // awaited: odd, a place out of range or not a number, an empty or non-Buffer id.
+    for (const wrong of [
+      [1],
+      [0, Buffer.from('n')],
+      [3, Buffer.from('n')],
+      ['1', Buffer.from('n')],
+      [1.5, Buffer.from('n')],
+      [1, Buffer.alloc(0)],
+      [1, 'n'],
+    ]) {
+      expect(bad(frames, critical, wrong), JSON.stringify(wrong)).toThrow(/malformed/);
     }
-    const wire = good[5] as Buffer;
-    const payloadPastTheEnd = [...good];
-    payloadPastTheEnd[3] = wire.length + 1;
-    expect(() => decodeEvents(payloadPastTheEnd)).toThrow(/malformed/);
-    for (const frame of [wire.subarray(0, wire.length - 1), Buffer.concat([wire, wire])]) {
-      const notWhole = [...good];
-      notWhole[5] = frame;
-      expect(() => decodeEvents(notWhole)).toThrow(/malformed/);
+  });
+
+  it('rejects a frame whose text is not an event prefix with digits', () => {
+    const good = note(1);
+    const prefix = encodeEventFramePrefix(1, good.id, good.ts);
+    const texts = [
+      '{"type":"evenx","seq":1,"id":"id-1","ts":1001,' + good.payload,
+      '{"type":"event","seq":,"id":"id-1","ts":1001,' + good.payload,
+      '{"type":"event","seq":1x,"id":"id-1","ts":1001,' + good.payload,
+      '{"type":"event","seq":1,"id":"id-1","tz":1001,' + good.payload,
+      '{"type":"event","seq":1,"id":"id-1","ts":,' + good.payload,
+      '{"type":"event","seq":1,"id":"id-1","ts":1001',
+      '{"type":"event","seq":1,"id":"id-1',
+      '{"type":"event","seq":99999999999999999999,"id":"id-1","ts":1001,' + good.payload,
+      prefix.slice(0, 10),
+      '',
+    ];
+    for (const text of texts) {
+      const frames = encodeTextFrame(text);
+      expect(() => decodeEvents(frames, Buffer.from('0'), []), text).toThrow(/malformed/);
+    }
+    // A frame of another opcode.
+    const binary = frameOf(good);
+    binary[0] = 0x82;
+    expect(() => decodeEvents(binary, Buffer.from('0'), [])).toThrow(/malformed/);
+  });
+});
+
+describe('decodeHistoryRead', () => {
+  it('reads the numbers of a read and its events', () => {
+    const [frames, critical, awaited] = reply([note(3), note(4)]);
+    const read = decodeHistoryRead([Buffer.from('ep'), 4, 1, 3, 0, frames, critical, awaited]);
+    expect(read).toMatchObject({ epoch: 'ep', headSeq: 4, ackedSeq: 1, from: 3, gap: false });
+    expect(read.events.map((event) => event.seq)).toEqual([3, 4]);
+    expect(
+      decodeHistoryRead([Buffer.from('ep'), 4, 1, 9, 1, Buffer.alloc(0), Buffer.alloc(0), []]),
+    ).toMatchObject({ gap: true, from: 9, events: [] });
+  });
+
+  it('rejects a malformed reply', () => {
+    const empty = [Buffer.alloc(0), Buffer.alloc(0), []];
+    for (const wrong of [
+      'nope',
+      ['ep', 4, 1, 3, 0, ...empty],
+      [Buffer.from('ep'), '4', 1, 3, 0, ...empty],
+      [Buffer.from('ep'), 4, 1, 3, 0],
+    ]) {
+      expect(() => decodeHistoryRead(wrong), JSON.stringify(wrong)).toThrow(/malformed/);
     }
   });
 });

@@ -16,6 +16,8 @@ interface Harness {
   seqs: number[];
   resyncs: number;
   reads: { seq: number; epoch: string }[];
+  /** Head reads (a start after a link cut that came before any message). */
+  headReads: number;
   /** What the history holds: events 1..head of `epoch`, trimmed below `first`. */
   history: { epoch: string; head: number; first: number; fail: boolean };
   /** While set, reads wait for it. */
@@ -27,6 +29,7 @@ function harness(maxPending = 100): Harness {
     seqs: [],
     resyncs: 0,
     reads: [],
+    headReads: 0,
     history: { epoch: 'e1', head: 0, first: 1, fail: false },
     gate: undefined,
     follower: undefined as unknown as StreamFollower, // set just below
@@ -49,6 +52,12 @@ function harness(maxPending = 100): Harness {
         events,
       };
     },
+    readHead: async () => {
+      h.headReads++;
+      if (h.gate) await h.gate;
+      if (h.history.fail) throw new Error('redis down');
+      return { epoch: h.history.epoch, headSeq: h.history.head };
+    },
     onEvent: (epoch, event) => {
       expect(epoch).toBe(h.history.epoch);
       h.seqs.push(event.seq);
@@ -68,14 +77,67 @@ describe('StreamFollower', () => {
     expect(h.reads).toEqual([]);
   });
 
-  it('queues messages until it has a position, then drops those at or below it', async () => {
+  it('positions itself at the first live message: hands it over and what follows, reading nothing', async () => {
     const h = harness();
-    h.history.head = 4;
-    for (const s of [3, 4, 5]) h.follower.live('e1', ev(s));
+    h.history.head = 10;
+    expect(h.follower.position).toBeUndefined();
+    h.follower.live('e1', ev(7));
+    // Handed over in the call itself: nothing before it is owed.
+    expect(h.seqs).toEqual([7]);
+    expect(h.follower.position).toEqual({ epoch: 'e1', lastSeq: 7 });
+    for (const s of [8, 7, 10]) h.follower.live('e1', ev(s));
+    await waitFor(() => h.seqs.length >= 4);
+    expect(h.seqs).toEqual([7, 8, 9, 10]);
+    // Only the gap (9) was read; no head read, no resync.
+    expect(h.reads).toEqual([{ seq: 8, epoch: 'e1' }]);
+    expect(h.headReads).toBe(0);
+    expect(h.resyncs).toBe(0);
+  });
+
+  it('after a link cut before any message: starts at the head with one resync, then goes on live', async () => {
+    const h = harness();
+    h.history.head = 5;
+    let open!: () => void;
+    h.gate = new Promise<void>((resolve) => (open = resolve));
+    h.follower.catchUp();
+    await waitFor(() => h.headReads === 1, { what: 'the head read' });
+    // Messages of the renewed subscription wait behind the head read.
+    h.follower.live('e1', ev(5));
+    h.follower.live('e1', ev(6));
+    h.follower.catchUp(); // a second cut while the head read is in flight
     expect(h.seqs).toEqual([]);
-    h.follower.start('e1', 4);
-    await waitFor(() => h.seqs.length >= 1);
-    expect(h.seqs).toEqual([5]);
+    h.gate = undefined;
+    open();
+    await waitFor(() => h.seqs.length >= 1 && h.follower.pending === 0);
+    expect(h.resyncs).toBe(1);
+    expect(h.seqs).toEqual([6]);
+    expect(h.follower.position).toEqual({ epoch: 'e1', lastSeq: 6 });
+    // The second cut came after the head read started: it is read after it.
+    expect(h.reads).toEqual([{ seq: 6, epoch: 'e1' }]);
+    expect(h.headReads).toBe(1);
+  });
+
+  it('retries a failed head read, and bounds what waits behind it', async () => {
+    const h = harness(5);
+    h.history.head = 2;
+    h.history.fail = true;
+    h.follower.catchUp();
+    await waitFor(() => h.follower.isStalled, { what: 'stalled on the head read' });
+    for (let s = 3; s <= 20; s++) {
+      h.follower.live('e1', ev(s));
+      expect(h.follower.pending).toBeLessThanOrEqual(5);
+    }
+    h.history.head = 20;
+    h.history.fail = false;
+    await waitFor(() => h.follower.position !== undefined && h.follower.pending === 0, {
+      what: 'positioned after the retry',
+    });
+    expect(h.headReads).toBeGreaterThanOrEqual(2);
+    expect(h.resyncs).toBe(1);
+    // Started at the head (20): what waited is at or below it.
+    expect(h.follower.position).toEqual({ epoch: 'e1', lastSeq: 20 });
+    h.follower.live('e1', ev(21));
+    expect(h.seqs).toEqual([21]);
   });
 
   it('fills a gap from history, once, and drops the live copies that follow', async () => {

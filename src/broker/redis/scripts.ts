@@ -72,14 +72,20 @@ return 1
  * 4 cursor epoch, 5 historySize, 6 metaTtlMs, 7 cutoff ts, then the two of
  * RUN_GUARD.
  * Returns {epoch, headSeq, ackedSeq} for `head`, else
- * {epoch, headSeq, ackedSeq, from, gap (1/0), events}, where `events` is
- * flat, `READ_VALUES_PER_EVENT` values per event: seq, ts, critical (1/0),
- * where the payload starts in the frame, awaitedBy, and the event's whole
- * WebSocket frame. The script builds the frame (`frameOf`: the text of
- * `encodeEventFramePrefix` and the payload, behind the header of
- * `encodeTextFrame`), so a node writes the bytes it reads as they are: no
- * field names, strings or framing per event on the node, which were most of
- * a resume storm's cost there (docs/performance.md, "Resume storm on Redis").
+ * {epoch, headSeq, ackedSeq, from, gap (1/0), frames, critical, awaited}:
+ * `frames` is one string, the events' whole WebSocket frames one after the
+ * other; `critical` one character per event, `1` or `0`; `awaited` is flat,
+ * the place (from 1) and `awaitedBy` of each event that has one. The script
+ * builds each frame (`frameOf`: the text of `encodeEventFramePrefix` and the
+ * payload, behind the header of `encodeTextFrame`), so a node writes the
+ * bytes it reads as they are, and reads seq, ts and where the payload starts
+ * from the frame itself (`decodeEvents`): no field names, strings, framing or
+ * reply value per event on the node, which were most of a resume storm's
+ * cost there (docs/performance.md, "Resume storm on Redis").
+ *
+ * The reply is this script's alone (each node runs the script of its own
+ * version, by its own SHA), so nodes of two versions read history side by
+ * side in a rolling upgrade; the stored entries are unchanged.
  */
 export const READ_SCRIPT = `${PRELUDE}
 -- A field of an entry: at its place in the fixed order (scripts.ts), else
@@ -92,7 +98,7 @@ local function field(f, name, at)
   return nil
 end
 
--- The event's WebSocket text frame, and where its payload starts in it.
+-- The event's WebSocket text frame.
 local function frameOf(seq, id, ts, payload)
   local text = ${luaString(BEFORE_SEQ)} .. seq .. ${luaString(BEFORE_ID)} .. id .. ${luaString(BEFORE_TS)} .. ts .. ${luaString(BEFORE_PAYLOAD)}
   local n = #text + #payload
@@ -105,7 +111,7 @@ local function frameOf(seq, id, ts, payload)
     header = string.char(${TEXT_FRAME_FIRST_BYTE}, 127, 0, 0, 0, 0, math.floor(n / 16777216) % 256,
       math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
   end
-  return header .. text .. payload, #header + #text
+  return header .. text .. payload
 end
 
 local epoch, bound = ensure(ARGV[1], tonumber(ARGV[6]))
@@ -135,26 +141,21 @@ elseif after < head then
   gap = 1
   from = head + 1
 end
-local events, n = {}, 0
-for _, entry in ipairs(entries) do
+local frames, critical, awaited = {}, {}, {}
+for n, entry in ipairs(entries) do
   local f = entry[2]
-  local seq = string.match(entry[1], '^(%d+)')
   local ts = tonumber(field(f, 't', 8)) or 0
-  local frame, payloadAt = frameOf(seq, field(f, 'i', 2) or '', string.format('%d', ts),
-    field(f, 'p', 12) or '')
-  events[n + 1] = tonumber(seq)
-  events[n + 2] = ts
-  events[n + 3] = field(f, 'c', 6) == '1' and 1 or 0
-  events[n + 4] = payloadAt
-  events[n + 5] = field(f, 'a', 10) or ''
-  events[n + 6] = frame
-  n = n + 6
+  frames[n] = frameOf(string.match(entry[1], '^(%d+)'), field(f, 'i', 2) or '',
+    string.format('%d', ts), field(f, 'p', 12) or '')
+  critical[n] = field(f, 'c', 6) == '1' and '1' or '0'
+  local by = field(f, 'a', 10) or ''
+  if by ~= '' then
+    awaited[#awaited + 1] = n
+    awaited[#awaited + 1] = by
+  end
 end
-return {epoch, head, acked, from, gap, events}
+return {epoch, head, acked, from, gap, table.concat(frames), table.concat(critical), awaited}
 `;
-
-/** Values per event in the read script's reply. */
-export const READ_VALUES_PER_EVENT = 6;
 
 /**
  * Max-set of the acked cursor, shared by every node. ARGV: 1 seq, 2 the

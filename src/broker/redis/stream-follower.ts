@@ -21,6 +21,17 @@
  * After `onResync`, live delivery resumes after the point of the resync; the
  * gateway re-reads history for the rest, as the contract says.
  *
+ * Where it starts: the first live message positions it (just before that
+ * message). The channel was subscribed before the follower was asked for
+ * events, and pub/sub hands a subscriber every message published after its
+ * `SUBSCRIBE` in order, so that message is the first event the follower
+ * owes and every later one follows it (or is a gap the rules above fill).
+ * So a subscribe costs no read: a resume's own history read follows it, and
+ * most of a storm's users publish nothing meanwhile. A link cut before the
+ * first message (`catchUp` without a position) leaves nothing to count
+ * from: the follower reads the head (`readHead`), starts there and raises
+ * `onResync`, so the gateway re-reads what may have been lost.
+ *
  * Messages wait in a queue while the follower has no position yet or a
  * catch-up is in flight. The queue is bounded (`maxPending`): past it, the
  * queued messages are dropped and replaced by one catch-up, which reads them
@@ -42,6 +53,8 @@ export interface StreamFollowerOptions {
   maxPending: number;
   /** Reads the stored events after `seq` of `epoch`, up to the head. Rejects when it cannot. */
   readAfter(seq: number, epoch: string): Promise<FollowerRead>;
+  /** Reads the stream's epoch and head (a start after a link cut lost the first messages). */
+  readHead(): Promise<{ epoch: string; headSeq: number }>;
   onEvent(epoch: string, event: StreamEvent): void;
   onResync(): void;
   /** A catch-up failed; it is retried after `retryDelayMs(attempt)`. */
@@ -62,6 +75,8 @@ export class StreamFollower {
   private readonly leftEpochs: string[] = [];
   private lastSeq = 0;
   private positioned = false;
+  /** A link cut (or an overflow) came before any position: start from the head, with `onResync`. */
+  private lost = false;
   /** A catch-up failed: nothing is handed over until its retry. */
   private stalled = false;
   private failures = 0;
@@ -86,7 +101,10 @@ export class StreamFollower {
     return this.queue.length;
   }
 
-  /** Sets the starting point (the head when this node subscribed) and starts handing over. */
+  /**
+   * Sets the starting point (the last seq already accounted for) and starts
+   * handing over; without it, the first live message sets it.
+   */
   start(epoch: string, lastSeq: number): void {
     this.epoch = epoch;
     this.lastSeq = lastSeq;
@@ -96,6 +114,12 @@ export class StreamFollower {
 
   /** A live message from the user's channel. */
   live(epoch: string, event: StreamEvent): void {
+    if (!this.positioned && !this.lost && !this.closed) {
+      // The first message since the subscribe: nothing before it is owed.
+      this.epoch = epoch;
+      this.lastSeq = event.seq - 1;
+      this.positioned = true;
+    }
     // The common case, handed over at once: the next seq of the followed
     // epoch while nothing waits (the queue would hand it over the same way,
     // at the cost of a queue item and a drain's promise per event).
@@ -118,6 +142,7 @@ export class StreamFollower {
 
   /** Catch up from history to the head (after a link cut: messages may have been lost). */
   catchUp(): void {
+    if (!this.positioned) this.lost = true;
     this.enqueue({ kind: 'catch-up' });
   }
 
@@ -146,9 +171,10 @@ export class StreamFollower {
   }
 
   private async drain(): Promise<void> {
-    if (this.draining || !this.positioned || this.stalled) return;
+    if (this.draining || this.stalled || (!this.positioned && !this.lost)) return;
     this.draining = true;
     try {
+      if (!this.positioned && !(await this.anchor())) return;
       while (!this.closed && !this.stalled) {
         const item = this.queue[0];
         if (item === undefined) break;
@@ -214,6 +240,33 @@ export class StreamFollower {
       this.options.onEvent(read.epoch, event);
     }
     this.lastSeq = Math.max(this.lastSeq, read.headSeq);
+    return true;
+  }
+
+  /**
+   * Starts from the head after a link cut that came before any message: what
+   * was published between the subscribe and the cut cannot be told from
+   * history, so `onResync`. False when the read failed (stalled, retried).
+   */
+  private async anchor(): Promise<boolean> {
+    // The head read covers the catch-ups asked for until now.
+    this.queue = this.queue.filter((item) => item.kind === 'live');
+    let head: { epoch: string; headSeq: number };
+    try {
+      head = await this.options.readHead();
+    } catch (error) {
+      if (this.closed) return false;
+      this.stall();
+      this.options.onCatchUpError?.(error);
+      return false;
+    }
+    this.failures = 0;
+    if (this.closed) return false;
+    this.epoch = head.epoch;
+    this.lastSeq = head.headSeq;
+    this.positioned = true;
+    this.lost = false;
+    this.options.onResync();
     return true;
   }
 

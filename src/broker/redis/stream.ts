@@ -29,10 +29,11 @@ import type { RedisKeys } from './keys.js';
 import type { EngineLinks } from './engine-links.js';
 import { errorMessage, reconnectDelay, toBrokerError } from './links.js';
 import { InFlightGate } from './in-flight-gate.js';
+import { decodeHistoryRead } from './read-reply.js';
 import { PublishBatcher, type BatchLimits } from './publish-batch.js';
 import { PUBLISH_CLUSTER_KEYS_PER_EVENT, PUBLISH_KEYS_PER_EVENT } from './publish-script.js';
 import { StreamFollower } from './stream-follower.js';
-import { decodeEvents, decodeLive, decodePublishReply, runLogRecordTail } from './wire.js';
+import { decodeLive, decodePublishReply, runLogRecordTail } from './wire.js';
 
 /** A node id, and so a valid `awaitedBy`. */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -77,7 +78,7 @@ const BATCH_ENTRY_OVERHEAD = 64;
 interface Feed {
   /** Connections of the user on this node that asked for its events. */
   refs: number;
-  /** Settles when the channel is subscribed and the follower positioned. */
+  /** Settles when the channel is subscribed (the follower positions itself: `stream-follower.ts`). */
   ready: Promise<void>;
   follower: StreamFollower;
 }
@@ -208,26 +209,7 @@ export class RedisStream implements StreamEngine {
   }
 
   async readHistory(userId: string, cursor: ReadCursor): Promise<HistoryRead> {
-    const result = await this.read(userId, cursor.kind, cursor);
-    if (
-      !Array.isArray(result) ||
-      !Buffer.isBuffer(result[0]) ||
-      typeof result[1] !== 'number' ||
-      typeof result[2] !== 'number' ||
-      typeof result[3] !== 'number' ||
-      !Array.isArray(result[5])
-    ) {
-      throw new Error('RedisBroker: malformed history reply');
-    }
-    return {
-      // Epochs are ASCII (`IdSource`).
-      epoch: result[0].toString('latin1'),
-      headSeq: result[1],
-      ackedSeq: result[2],
-      from: result[3],
-      gap: result[4] === 1,
-      events: decodeEvents(result[5]),
-    };
+    return decodeHistoryRead(await this.read(userId, cursor.kind, cursor));
   }
 
   /** An ack with `epoch` counts only while the stream is in that epoch (StreamEngine.ack). */
@@ -259,6 +241,7 @@ export class RedisStream implements StreamEngine {
     const follower = new StreamFollower({
       maxPending: this.options.maxPendingPerUser,
       readAfter: async (seq, epoch) => this.readHistory(userId, { kind: 'position', seq, epoch }),
+      readHead: async () => this.readHead(userId),
       onEvent: (epoch, event) => this.deliverEvent(userId, epoch, event),
       onResync: () => this.deliver(() => this.handlers?.onResync(userId)),
       onCatchUpError: (error) =>
@@ -269,9 +252,10 @@ export class RedisStream implements StreamEngine {
     this.feeds.set(userId, feed);
     feed.ready = (async () => {
       try {
+        // No head read: the first message positions the follower, and the
+        // caller's own history read follows (docs/performance.md, "Resume
+        // storm on Redis").
         await this.links.follow(this.keys.userChannel(userId));
-        const head = await this.readHead(userId);
-        follower.start(head.epoch, head.headSeq);
       } catch (error) {
         if (this.feeds.get(userId) === feed) {
           this.feeds.delete(userId);
@@ -365,7 +349,7 @@ export class RedisStream implements StreamEngine {
       return await this.reads.run(() =>
         this.links.userStep(userId, (command, guard) => {
           this.links.holdCommands(userId);
-          // Bulk replies as Buffers: the payloads are framed as bytes (`decodeEvents`).
+          // Bulk replies as Buffers: the frames are written as bytes (`decodeEvents`).
           return command.agentsocketReadBuffer(
             ...this.keys.user(userId),
             this.ids.epoch(),

@@ -1,8 +1,8 @@
 /**
- * Decoding what the Redis engine reads back: history entries, live messages,
- * pub/sub messages between nodes and presence values. Everything from the
- * wire is checked, never trusted: a malformed message is dropped (pub/sub)
- * or rejects the read (history).
+ * Decoding what the Redis engine reads back: live messages, publish
+ * outcomes, pub/sub messages between nodes and presence values (a history
+ * read's reply: `read-reply.ts`). Everything from the wire is checked, never
+ * trusted: a malformed message is dropped (pub/sub) or rejects the step.
  */
 import { RunGrammarError } from '../../errors.js';
 import type { EncodedRunEvent } from '../../protocol/event-frame.js';
@@ -12,64 +12,9 @@ import type { ControlMessage, DeliveryReport } from '../cluster-bus.js';
 import type { ConnectionRecord } from '../presence-store.js';
 import { StoredEvent } from '../stored-event.js';
 import type { PublishOutcome } from '../stream-engine.js';
-import { isWholeTextFrame } from '../../gateway/wire-frame.js';
-import { READ_VALUES_PER_EVENT } from './scripts.js';
 
 function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((item) => typeof item === 'string');
-}
-
-/**
- * The events of a history read (`READ_SCRIPT`'s flat reply, bulk values as
- * Buffers): each comes as its whole WebSocket frame, built by the script,
- * which is checked and then written as it is.
- */
-export function decodeEvents(flat: unknown): StoredEvent[] {
-  if (!Array.isArray(flat) || flat.length % READ_VALUES_PER_EVENT !== 0) {
-    throw new Error('RedisBroker: malformed history events');
-  }
-  let bytes = 0;
-  for (let i = 0; i < flat.length; i += READ_VALUES_PER_EVENT) {
-    const wire: unknown = flat[i + 5];
-    if (
-      typeof flat[i] !== 'number' ||
-      typeof flat[i + 1] !== 'number' ||
-      typeof flat[i + 2] !== 'number' ||
-      typeof flat[i + 3] !== 'number' ||
-      !Buffer.isBuffer(flat[i + 4]) ||
-      !Buffer.isBuffer(wire) ||
-      !isWholeTextFrame(wire) ||
-      (flat[i + 3] as number) > wire.length
-    ) {
-      throw new Error('RedisBroker: malformed history event');
-    }
-    bytes += wire.length;
-  }
-  // The frames are copied into one buffer of their own size: a frame of
-  // the reply is a view of the socket's read buffer (64 KiB), which a few
-  // frames kept by a slow socket would otherwise keep alive whole, beyond
-  // what its byte limits count.
-  const frames = Buffer.allocUnsafe(bytes);
-  const events: StoredEvent[] = new Array<StoredEvent>(flat.length / READ_VALUES_PER_EVENT);
-  let at = 0;
-  for (let i = 0, e = 0; i < flat.length; i += READ_VALUES_PER_EVENT, e++) {
-    const reply = flat[i + 5] as Buffer;
-    const wire = frames.subarray(at, at + reply.length);
-    at += reply.copy(frames, at);
-    const awaitedBy = flat[i + 4] as Buffer;
-    events[e] = new StoredEvent(
-      flat[i] as number,
-      flat[i + 1] as number,
-      flat[i + 2] === 1,
-      wire,
-      flat[i + 3] as number,
-      // The id is read from the frame when asked for.
-      undefined,
-      // Node ids are ASCII (NODE_ID_PATTERN).
-      awaitedBy.length > 0 ? awaitedBy.toString('latin1') : undefined,
-    );
-  }
-  return events;
 }
 
 /**

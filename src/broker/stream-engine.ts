@@ -14,7 +14,10 @@
  * 2. For a subscribed user, `onEvent` receives that user's events in seq
  *    order, each once, with no gap, unless `onResync` is raised for the user
  *    (the engine could not prove continuity: link loss, data loss); the
- *    gateway then re-reads history for that user's connections.
+ *    gateway then re-reads history for that user's connections. Every event
+ *    published after `subscribe` resolved reaches `onEvent`; events published
+ *    while it was in flight may too (the Redis follower is positioned by the
+ *    first live message), and the gateway drops those its read covered.
  * 3. `readHistory` is a consistent snapshot: `events` are exactly the stored
  *    events after the cursor, in order, and `headSeq` is the last seq at the
  *    moment of the read.

@@ -45,7 +45,9 @@ export function writeTextFrameOf(
   let end = at + writeTextFrameHeader(target, at, length);
   end += target.write(asciiHead, end, 'latin1');
   end += target.write(body, end, 'utf8');
-  end += target.write(asciiTail, end, 'latin1');
+  // The tail is a character or none (`}` after an event's data): stored
+  // byte by byte, without a third call into the string writer.
+  for (let i = 0; i < asciiTail.length; i++) target[end++] = asciiTail.charCodeAt(i);
   return end - at;
 }
 

@@ -76,7 +76,7 @@ export function isWholeTextFrame(frame: Uint8Array): boolean {
 }
 
 /** Writes the header of a frame of `length` payload bytes at `at`; returns its size. */
-function writeTextFrameHeader(frame: Buffer, at: number, length: number): number {
+export function writeTextFrameHeader(frame: Buffer, at: number, length: number): number {
   frame[at] = TEXT_FRAME_FIRST_BYTE;
   if (length < 126) {
     frame[at + 1] = length;

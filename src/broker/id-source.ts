@@ -16,11 +16,13 @@ const PREFIX_BYTES = 12;
 
 export class IdSource {
   private readonly prefix = randomBytes(PREFIX_BYTES).toString('base64url');
+  /** What every event id starts with, made once: an id is then two parts, not four. */
+  private readonly eventIdHead = `ev_${this.prefix}_`;
   private counter = 0;
 
   /** `ev_<prefix>_<n>`: an event id (28 to 40 characters). */
   eventId(): string {
-    return `ev_${this.prefix}_${(++this.counter).toString(36)}`;
+    return this.eventIdHead + (++this.counter).toString(36);
   }
 
   /** `e_<prefix>_<n>`: an epoch, within the protocol's 64 characters of `[A-Za-z0-9_-]`. */

@@ -24,6 +24,7 @@
 import type { EncodedEvent } from '../protocol/event-frame.js';
 import { FrameSlab } from './memory-slab.js';
 import { EventFrameWriter, StoredEvent } from './stored-event.js';
+import type { StreamHandlers } from './stream-engine.js';
 
 /** Events the smallest ring holds (a new ring holds up to twice as many). */
 const MIN_RING = 8;
@@ -48,6 +49,21 @@ interface EventExtras {
   awaitedBy?: string;
 }
 
+/**
+ * A ring of `events` slots, not zeroed: a slot is always written before it
+ * is read (only the `count` slots from `oldest` are live). `new
+ * Float64Array` zeroes its memory, and zeroing a fresh ring touches every
+ * page of it at once: a ring grown fourfold is mostly slack, and each page
+ * touched for the first time costs a page fault (about 10 µs on the bench's
+ * VM), here for slots a stream may never fill (docs/performance.md, "Seventh
+ * pass"). Uninitialised, a page of slack costs nothing until a slot in it is
+ * written.
+ */
+export function uninitializedRing(events: number): Float64Array {
+  const bytes = Buffer.allocUnsafeSlow(events * STRIDE * Float64Array.BYTES_PER_ELEMENT);
+  return new Float64Array(bytes.buffer, bytes.byteOffset, events * STRIDE);
+}
+
 export class MemoryStream {
   headSeq = 0;
   ackedSeq = 0;
@@ -55,6 +71,14 @@ export class MemoryStream {
   bytes = 0;
   /** Last publish, read or ack, for idle sweeps. */
   usedAt: number;
+  /**
+   * The nodes subscribed to this stream's user: the very array
+   * `MemoryStreams` keeps by user id (null when no node is subscribed), set
+   * there wherever that array is made or dropped. A publish reads it here:
+   * each lookup by user id in a map of thousands of users was a cache miss,
+   * and a publish made six (docs/performance.md, "Seventh pass").
+   */
+  nodes: StreamHandlers[] | null = null;
 
   private readonly slab = new FrameSlab();
   /** Bytes of the stored frames (headers included): what sizes a new slab chunk. */
@@ -228,7 +252,7 @@ export class MemoryStream {
       // (a round-robin publisher) would otherwise all grow their rings in the
       // same round, and 2,000 allocations in one turn showed as a stall in
       // the CPU profile. Doubling keeps them apart.
-      this.meta = new Float64Array((MIN_RING + Math.floor(Math.random() * MIN_RING)) * STRIDE);
+      this.meta = uninitializedRing(MIN_RING + Math.floor(Math.random() * MIN_RING));
       this.oldest = 0;
     } else if (this.count === this.capacity) {
       // Fourfold while small: a growing history reallocates its ring half as
@@ -241,7 +265,7 @@ export class MemoryStream {
   /** Moves the live events, oldest first, to a ring of `events` slots. */
   private resize(events: number): void {
     const old = this.meta as Float64Array;
-    const next = new Float64Array(events * STRIDE);
+    const next = uninitializedRing(events);
     const fromOldest = Math.min(this.count, this.capacity - this.oldest);
     next.set(old.subarray(this.oldest * STRIDE, (this.oldest + fromOldest) * STRIDE), 0);
     next.set(old.subarray(0, (this.count - fromOldest) * STRIDE), fromOldest * STRIDE);

@@ -134,8 +134,9 @@ export class MemoryStreams {
         nextRunState,
       );
     }
-    const nodes = this.subscribers.get(userId);
-    if (nodes !== undefined) {
+    // The stream's own reference to its subscribers: no lookup by user id.
+    const nodes = stream.nodes;
+    if (nodes !== null) {
       for (let i = 0; i < nodes.length; i++) nodes[i]!.onEvent(userId, stream.epoch, stored);
     }
     const connections = this.presence.countOf(userId, now);
@@ -176,10 +177,12 @@ export class MemoryStreams {
 
   /** `node` receives the user's live events from now on (once, however often it subscribes). */
   subscribe(userId: string, node: StreamHandlers): void {
-    const nodes = this.subscribers.get(userId);
-    if (nodes === undefined) this.subscribers.set(userId, [node]);
+    let nodes = this.subscribers.get(userId);
+    if (nodes === undefined) this.subscribers.set(userId, (nodes = [node]));
     else if (!nodes.includes(node)) nodes.push(node);
     this.evictable.delete(userId);
+    const stream = this.streams.get(userId);
+    if (stream !== undefined) stream.nodes = nodes;
   }
 
   unsubscribe(userId: string, node: StreamHandlers): void {
@@ -190,7 +193,10 @@ export class MemoryStreams {
     if (nodes.length > 0) return;
     this.subscribers.delete(userId);
     const stream = this.streams.get(userId);
-    if (stream) this.evictable.set(userId, stream);
+    if (stream) {
+      stream.nodes = null;
+      this.evictable.set(userId, stream);
+    }
   }
 
   /**
@@ -249,13 +255,15 @@ export class MemoryStreams {
     // new user (random bytes were a tenth of a first handshake's cost).
     const stream = new MemoryStream(this.ids.epoch(), now);
     this.streams.set(userId, stream);
-    if (!this.subscribers.has(userId)) this.evictable.set(userId, stream);
+    stream.nodes = this.subscribers.get(userId) ?? null;
+    if (stream.nodes === null) this.evictable.set(userId, stream);
     return stream;
   }
 
   private touch(userId: string, stream: MemoryStream, now: number): void {
     stream.usedAt = now;
-    if (this.evictable.delete(userId)) this.evictable.set(userId, stream);
+    // A subscribed stream is not in the eviction order: no lookup to find that out.
+    if (stream.nodes === null && this.evictable.delete(userId)) this.evictable.set(userId, stream);
   }
 
   /** The least recently used unsubscribed stream other than `except`'s. */

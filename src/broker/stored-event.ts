@@ -15,13 +15,18 @@
  * for (a merge of deltas, a snapshot plan, an AG-UI start), never on the hot
  * path.
  */
-import { encodeEventFramePrefix, type EncodedEvent } from '../protocol/event-frame.js';
+import {
+  EVENT_FRAME_PREFIX_PARTS,
+  encodeEventFramePrefix,
+  type EncodedEvent,
+} from '../protocol/event-frame.js';
 import {
   encodeTextFrameOf,
   textFrameHeaderLength,
   wireHeaderLength,
-  writeTextFrameOf,
+  writeTextFrameHeader,
 } from '../gateway/wire-frame.js';
+import { asciiBytes, decimalLength, putBytes, putDecimal } from './frame-bytes.js';
 import type { StreamEvent } from './stream-engine.js';
 
 /** What precedes the id in a frame (`encodeEventFramePrefix`); the seq before it is digits. */
@@ -101,10 +106,20 @@ export class StoredEvent implements StreamEvent {
   }
 }
 
+/** The frame's text before the payload, around seq, id and ts (`EVENT_FRAME_PREFIX_PARTS`). */
+const [BEFORE_SEQ, BEFORE_ID, BEFORE_TS, BEFORE_PAYLOAD] = EVENT_FRAME_PREFIX_PARTS.map(
+  asciiBytes,
+) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+const PREFIX_CONSTANT_BYTES =
+  BEFORE_SEQ.length + BEFORE_ID.length + BEFORE_TS.length + BEFORE_PAYLOAD.length;
+
 /**
  * The frame of one event, measured before it is written: the caller finds
- * `size` bytes (in a slab), then writes. The payload's parts are written
- * without being joined into one string (no copy of a large `data`).
+ * `size` bytes (in a slab), then writes. The same bytes as
+ * `encodeTextFrame(encodeEventFrame(...))`, written in parts: the prefix's
+ * constants, digits and id go straight into the bytes (`frame-bytes.ts`), and
+ * the payload's parts are not joined into one string (no copy of a large
+ * `data`).
  */
 export class EventFrameWriter {
   /** The frame's size in bytes, header included. */
@@ -117,30 +132,42 @@ export class EventFrameWriter {
 
   constructor(
     readonly seq: number,
-    id: string,
+    private readonly id: string,
     readonly ts: number,
     private readonly encoded: EncodedEvent,
   ) {
-    const prefix = encodeEventFramePrefix(seq, id, ts);
     const { payloadHead, dataJson } = encoded;
     if (payloadHead === undefined || dataJson === undefined) {
-      this.head = prefix;
+      this.head = '';
       this.body = encoded.payload;
       this.tail = '';
     } else {
-      this.head = `${prefix}${payloadHead}`;
+      this.head = payloadHead;
       this.body = dataJson;
       this.tail = '}';
     }
-    this.length = this.head.length + Buffer.byteLength(this.body, 'utf8') + this.tail.length;
+    // The prefix is ASCII (ids are validated or generated): one byte per character.
+    const prefixLength = PREFIX_CONSTANT_BYTES + decimalLength(seq) + id.length + decimalLength(ts);
+    this.length =
+      prefixLength + this.head.length + Buffer.byteLength(this.body, 'utf8') + this.tail.length;
     const headerLength = textFrameHeaderLength(this.length);
     this.size = headerLength + this.length;
-    // The frame's text before the payload is ASCII: one byte per character.
-    this.payloadAt = headerLength + prefix.length;
+    this.payloadAt = headerLength + prefixLength;
   }
 
   writeTo(target: Buffer, at: number): void {
-    writeTextFrameOf(target, at, this.length, this.head, this.body, this.tail);
+    let end = at + writeTextFrameHeader(target, at, this.length);
+    end = putBytes(target, end, BEFORE_SEQ);
+    end = putDecimal(target, end, this.seq);
+    end = putBytes(target, end, BEFORE_ID);
+    end += target.write(this.id, end, 'latin1');
+    end = putBytes(target, end, BEFORE_TS);
+    end = putDecimal(target, end, this.ts);
+    end = putBytes(target, end, BEFORE_PAYLOAD);
+    if (this.head.length > 0) end += target.write(this.head, end, 'latin1');
+    end += target.write(this.body, end, 'utf8');
+    // The tail is a character or none: stored byte by byte.
+    for (let i = 0; i < this.tail.length; i++) target[end++] = this.tail.charCodeAt(i);
   }
 
   /** Where the payload starts in the frame. */

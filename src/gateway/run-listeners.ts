@@ -62,7 +62,8 @@ export class RunListeners {
 
   /** True when some AG-UI stream of this node follows `userId` (the fan-out frames for it only then). */
   follows(userId: string): boolean {
-    return this.users.has(userId);
+    // Asked on every live event: no lookup while no stream follows anyone (the usual case).
+    return this.users.size > 0 && this.users.has(userId);
   }
 
   /** Hands a live event (its frame `text`) to the user's listeners, parsed once for all. */

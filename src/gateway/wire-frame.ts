@@ -45,7 +45,9 @@ export function writeTextFrameOf(
   let end = at + writeTextFrameHeader(target, at, length);
   end += target.write(asciiHead, end, 'latin1');
   end += target.write(body, end, 'utf8');
-  end += target.write(asciiTail, end, 'latin1');
+  // The tail is a character or none (`}` after an event's data): stored
+  // byte by byte, without a third call into the string writer.
+  for (let i = 0; i < asciiTail.length; i++) target[end++] = asciiTail.charCodeAt(i);
   return end - at;
 }
 
@@ -87,7 +89,7 @@ export function textFrameEnd(bytes: Uint8Array, at: number): number {
 }
 
 /** Writes the header of a frame of `length` payload bytes at `at`; returns its size. */
-function writeTextFrameHeader(frame: Buffer, at: number, length: number): number {
+export function writeTextFrameHeader(frame: Buffer, at: number, length: number): number {
   frame[at] = TEXT_FRAME_FIRST_BYTE;
   if (length < 126) {
     frame[at + 1] = length;

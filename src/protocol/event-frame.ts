@@ -63,12 +63,51 @@ export interface FramedEvent {
   readonly payload: string;
 }
 
+/**
+ * The last payload head made and what it was made of. A publisher sends runs
+ * of the same event name (a token stream, one run's deltas): they share one
+ * head, built once and flat, instead of a new string of four parts per
+ * publish that each frame write then flattened again (docs/performance.md,
+ * "Seventh pass"). One entry: nothing to bound.
+ */
+const lastHead = {
+  event: '',
+  runId: undefined as string | undefined,
+  threadId: undefined as string | undefined,
+  critical: false,
+  text: '',
+};
+
+/** `"event":"<name>"`, the run and thread ids when set, `critical`, then `"data":`. */
+function payloadHeadOf(event: ValidEvent): string {
+  const { runId, threadId, critical } = event;
+  const last = lastHead;
+  if (
+    last.text !== '' &&
+    last.event === event.event &&
+    last.runId === runId &&
+    last.threadId === threadId &&
+    last.critical === critical
+  ) {
+    return last.text;
+  }
+  let text = `"event":"${event.event}"`;
+  if (runId !== undefined) text += `,"runId":"${runId}"`;
+  if (threadId !== undefined) text += `,"threadId":"${threadId}"`;
+  text += `,"critical":${critical},"data":`;
+  last.event = event.event;
+  last.runId = runId;
+  last.threadId = threadId;
+  last.critical = critical;
+  // A joined string is a tree of its parts until the first write flattens it,
+  // in place: kept here, later writes find it flat.
+  last.text = text;
+  return text;
+}
+
 /** Step 1: the publisher's part of the frame, once per publish. */
 export function encodeEvent(event: ValidEvent): EncodedEvent {
-  let payloadHead = `"event":"${event.event}"`;
-  if (event.runId !== undefined) payloadHead += `,"runId":"${event.runId}"`;
-  if (event.threadId !== undefined) payloadHead += `,"threadId":"${event.threadId}"`;
-  payloadHead += `,"critical":${event.critical},"data":`;
+  const payloadHead = payloadHeadOf(event);
   const { dataJson } = event;
   const encoded: { -readonly [K in keyof EncodedEvent]: EncodedEvent[K] } = {
     event: event.event,

@@ -128,6 +128,50 @@ describe('MemoryBroker bounds', () => {
     expect((await broker.readHistory('kept', { kind: 'acked' })).epoch).not.toBe(first.epoch);
   });
 
+  it('fans out to the subscribers of the moment, whichever came first, the stream or the subscription', async () => {
+    // A stream keeps a reference to its user's subscribers: it must follow
+    // every subscribe and unsubscribe, and a stream made again after an eviction.
+    const broker = new MemoryBroker({ maxStreams: 1 });
+    const handlers = new RecordingHandlers();
+    await broker.start(handlers);
+    const seqs = (user: string): number[] =>
+      (handlers.events.get(user) ?? []).map((recorded) => recorded.event.seq);
+    await broker.subscribe('early'); // before its stream exists
+    await broker.publish('early', note(1));
+    await broker.publish('late', note(1)); // its stream exists before the subscription
+    await broker.subscribe('late');
+    await broker.publish('late', note(2));
+    expect([seqs('early'), seqs('late')]).toEqual([[1], [2]]);
+
+    await broker.unsubscribe('early');
+    await broker.publish('early', note(2)); // no node is subscribed: nobody gets it
+    await broker.publish('other', note(1)); // past maxStreams: 'early' is evicted, 'late' is not
+    expect(broker.stats()).toMatchObject({ streams: 2, evictedStreams: 1 });
+    await broker.subscribe('early');
+    const again = await broker.publish('early', note(3)); // a new stream, subscribed from its start
+    expect(again.seq).toBe(1);
+    expect(seqs('early')).toEqual([1, 1]);
+    // Subscribed again, it is out of the eviction order: 'other' goes instead.
+    await broker.publish('third', note(1));
+    expect((await broker.readHistory('early', { kind: 'acked' })).epoch).toBe(again.epoch);
+  });
+
+  it('puts an unsubscribed stream back in the eviction order, where each use moves it to the young end', async () => {
+    const broker = new MemoryBroker({ maxStreams: 3 });
+    await broker.start(new RecordingHandlers());
+    await broker.subscribe('s');
+    const { epoch } = await broker.publish('s', note(1));
+    await broker.publish('a', note(1));
+    await broker.publish('b', note(1));
+    await broker.unsubscribe('s'); // the order: a, b, s
+    await broker.publish('a', note(2)); // b, s, a
+    await broker.readHistory('s', { kind: 'acked' }); // b, a, s
+    await broker.publish('c', note(1)); // b goes
+    await broker.publish('d', note(1)); // a goes, not s
+    expect(broker.stats()).toMatchObject({ streams: 3, evictedStreams: 2 });
+    expect((await broker.readHistory('s', { kind: 'acked' })).epoch).toBe(epoch);
+  });
+
   it('lets subscribed streams alone exceed maxStreams (they are bounded by connections)', async () => {
     const broker = new MemoryBroker({ maxStreams: 2 });
     await broker.start(new RecordingHandlers());

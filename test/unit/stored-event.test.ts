@@ -64,6 +64,55 @@ describe('StoredEvent', () => {
     );
   });
 
+  it('writes the bytes of the frame text for any seq, time stamp, id, event and data', () => {
+    // The prefix's digits and constants are written straight into the bytes,
+    // and consecutive events share a payload head: check both against the text.
+    const ref = fc.stringMatching(/^[A-Za-z0-9._:@/+=-]{1,20}$/);
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            seq: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.maxSafeNat()),
+            ts: fc.oneof(fc.constant(1_796_332_451_286), fc.maxSafeNat(), fc.double()),
+            id: fc.oneof(fc.constant('ev_x_1'), ref),
+            event: fc.constantFrom('token', 'custom.x'),
+            runId: fc.option(fc.constantFrom('r1', 'r2'), { nil: undefined }),
+            threadId: fc.option(fc.constant('t1'), { nil: undefined }),
+            critical: fc.boolean(),
+            data: fc.jsonValue(),
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
+        (events) => {
+          for (const { seq, ts, id, data, ...input } of events) {
+            const event = encoded({
+              ...input,
+              data: data as JsonValue,
+              ...(input.runId === undefined ? {} : { runId: input.runId }),
+              ...(input.threadId === undefined ? {} : { threadId: input.threadId }),
+            });
+            const text = encodeEventFrame({ seq, id, ts, payload: event.payload });
+            // The head names this event's own name, run, thread and critical flag.
+            const { data: _data, ...head } = JSON.parse(`{${event.payload}`) as Record<
+              string,
+              unknown
+            >;
+            expect(head).toEqual({
+              event: input.event,
+              ...(input.runId === undefined ? {} : { runId: input.runId }),
+              ...(input.threadId === undefined ? {} : { threadId: input.threadId }),
+              critical: input.critical,
+            });
+            const stored = StoredEvent.of(seq, id, ts, event, undefined);
+            expect(stored.wire.equals(encodeTextFrame(text))).toBe(true);
+            expect(stored.payload).toBe(event.payload);
+            expect(stored.id).toBe(id);
+          }
+        },
+      ),
+    );
+  });
+
   it('finds no run id in the data of an event outside any run', () => {
     const trap = { ts: 1, event: 'x', runId: 'evil' };
     const event = encoded({ event: 'custom.x', data: trap as JsonValue });
